@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import { runScenario } from '../coordinator/run-scenario.js';
+import type { MissionResult } from '../coordinator/mission-runner.js';
+import { loadScenarioFile } from '../shared/scenario-config.js';
+import { formatAccuracy, formatBytes } from './format.js';
+
+export interface RunCommandOptions {
+  out?: string;
+  data?: string;
+  quiet?: boolean;
+}
+
+function defaultOutDir(name: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+  return resolve('results', `${name}-${stamp}`);
+}
+
+/** `protofed run SCENARIO`: runs every mission and writes a results folder. */
+export async function runCommand(scenarioPath: string, options: RunCommandOptions): Promise<void> {
+  const scenario = loadScenarioFile(scenarioPath);
+  const outDir = resolve(options.out ?? defaultOutDir(scenario.name));
+  const say = (line: string): void => {
+    if (!options.quiet) process.stdout.write(`${line}\n`);
+  };
+  say(`protofed run ${scenarioPath}: ${scenario.clients.count} client processes, up to ${scenario.missions.count} missions, ` +
+    `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
+    `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
+  let header = false;
+  const onMission = (r: MissionResult): void => {
+    if (!header) {
+      say('mission  classes  global   clients:before  after   up: message (payload)      down: message (payload)');
+      header = true;
+    }
+    say(
+      `${String(r.mission + 1).padStart(7)}  ${String(r.classesKnown).padStart(7)}  ${formatAccuracy(r.globalAccuracy)}  ` +
+      `${formatAccuracy(r.meanClientAccuracyBefore).padStart(14)}  ${formatAccuracy(r.meanClientAccuracyAfter)}   ` +
+      `${`${formatBytes(r.bytes.up.encodedBytes)} (${formatBytes(r.bytes.up.payloadBytes)})`.padEnd(25)}  ` +
+      `${formatBytes(r.bytes.down.encodedBytes)} (${formatBytes(r.bytes.down.payloadBytes)})`,
+    );
+  };
+  const { summary } = await runScenario(scenario, {
+    outDir,
+    source: scenarioPath,
+    dataDir: options.data,
+    onMission,
+    log: (line) => process.stderr.write(`protofed: ${line}\n`),
+  });
+  say(`data: ${summary.dataset.name} (${summary.dataset.kind}, ${summary.dataset.train} train / ${summary.dataset.test} test) from ${summary.dataset.source}`);
+  say(`backbone: ${summary.backbone.name} (${summary.backbone.dim}-d); tensor backend: ${summary.backbone.tensorBackend}`);
+  say(`finished after ${summary.missions} missions (${summary.endReason}) in ${summary.wallSeconds.toFixed(1)} s`);
+  say(`final global accuracy ${formatAccuracy(summary.finalGlobalAccuracy)} over ${summary.classesKnown} classes; ` +
+    `average incremental accuracy ${formatAccuracy(summary.averageIncrementalAccuracy)}; forgetting (Chaudhry, max) ${formatAccuracy(summary.forgetting.value)}`);
+  say(`bytes up ${formatBytes(summary.bytesUp)} (payload ${formatBytes(summary.payloadBytesUp)}), ` +
+    `down ${formatBytes(summary.bytesDown)} (payload ${formatBytes(summary.payloadBytesDown)})`);
+  say(`results: ${outDir}`);
+}

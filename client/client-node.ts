@@ -1,0 +1,205 @@
+import type { Backbone } from '../shared/backbone.js';
+import { CODEC_NAMES, getCodec } from '../shared/codecs/index.js';
+import type { VectorCodec } from '../shared/codecs/vector-codec.js';
+import type { LabelledSplits } from '../shared/datasets/fashion-mnist.js';
+import { gatherImages } from '../shared/datasets/image-set.js';
+import { DeltaLedger } from '../shared/delta-ledger.js';
+import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
+import { PrototypeTable } from '../shared/prototype-stats.js';
+import {
+  packU32, unpackU32,
+  type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase,
+} from '../shared/protocol.js';
+import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import type { CoordinatorLink } from './coordinator-link.js';
+
+export interface ClientNodeOptions {
+  clientId: string;
+  token: string;
+  backbone: Backbone;
+  data: LabelledSplits;
+  link: CoordinatorLink;
+  /** Test images per class used for evaluation; all when absent. */
+  testPerClass?: number | undefined;
+  /** Called when a mission arrives, before any work on it (fault injection hooks in here). */
+  onMission?: ((mission: number) => void) | undefined;
+  log?: ((line: string) => void) | undefined;
+}
+
+/** Thrown when the coordinator refuses this client. */
+export class ClientRefusedError extends Error {}
+
+/**
+ * A protofed client: it learns the classes each mission assigns, sends only its new statistics
+ * (a delta, in the negotiated codec), keeps the global table the coordinator sends, and
+ * evaluates nearest-prototype accuracy before and after each merge.
+ * The same node runs in every mode; only the link differs.
+ *
+ * @example
+ * const node = new ClientNode({ clientId: 'c0', token, backbone, data, link });
+ * await node.run(); // resolves when the coordinator shuts the run down
+ */
+export class ClientNode {
+  private ledger: DeltaLedger | undefined;
+  private readonly held: PrototypeTable;
+  private heldVersion = 0;
+  private uplink: VectorCodec | undefined;
+  private downlink: VectorCodec | undefined;
+  private readonly evaluator: TestSetEvaluator;
+  private readonly missionOfSeq = new Map<number, number>();
+  private queue: Promise<void> = Promise.resolve();
+  private finish!: (error?: Error) => void;
+
+  constructor(private readonly o: ClientNodeOptions) {
+    this.held = new PrototypeTable(o.backbone.dim);
+    this.evaluator = new TestSetEvaluator(o.data.test, o.backbone, o.testPerClass);
+  }
+
+  run(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.finish = (error) => {
+        this.o.link.close();
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    this.o.link.onMessage((type, message) => {
+      // Messages are handled strictly in arrival order, even though embedding is async.
+      this.queue = this.queue
+        .then(() => this.handle(type, message))
+        .catch((err: Error) => this.finish(err));
+    });
+    this.o.link.onInvalid((type, reason) => this.log(`dropped an invalid "${type}" message from the coordinator: ${reason}`));
+    this.o.link.onConnect(() => this.hello());
+    return done;
+  }
+
+  private hello(): void {
+    this.o.link.send('hello', {
+      clientId: this.o.clientId,
+      token: this.o.token,
+      codecs: [...CODEC_NAMES],
+      dim: this.o.backbone.dim,
+      modelHash: this.o.backbone.modelHash,
+      tableVersion: this.heldVersion,
+    });
+  }
+
+  private async handle<K extends CoordinatorMessageType>(type: K, message: CoordinatorToClient[K]): Promise<void> {
+    switch (type) {
+      case 'welcome':
+        return this.welcome(message as CoordinatorToClient['welcome']);
+      case 'refused':
+        return this.finish(new ClientRefusedError(`coordinator refused client ${this.o.clientId}: ${(message as CoordinatorToClient['refused']).reason}`));
+      case 'mission':
+        return this.mission(message as CoordinatorToClient['mission']);
+      case 'ack': {
+        const ack = message as CoordinatorToClient['ack'];
+        this.ledger?.acknowledge(ack.seq, ack.version);
+        for (const seq of this.missionOfSeq.keys()) if (seq <= ack.seq) this.missionOfSeq.delete(seq);
+        return;
+      }
+      case 'table':
+        return this.table(message as CoordinatorToClient['table']);
+      case 'evaluate': {
+        const m = message as CoordinatorToClient['evaluate'];
+        return this.report(m.mission, 'after-merge', [...unpackU32(m.evalClasses)]);
+      }
+      case 'error': {
+        const e = message as CoordinatorToClient['error'];
+        this.log(`coordinator error (${e.code})${e.seq ? ` on update ${e.seq}` : ''}: ${e.reason}`);
+        return;
+      }
+      case 'shutdown':
+        return this.finish();
+    }
+  }
+
+  private welcome(w: CoordinatorToClient['welcome']): void {
+    this.uplink = getCodec(w.uplinkCodec);
+    this.downlink = getCodec(w.downlinkCodec);
+    if (w.dim !== this.o.backbone.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.backbone.dim}-d`);
+    this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
+    for (const pending of this.ledger.unacknowledged()) this.sendDelta(pending.seq, pending.stats);
+  }
+
+  private async mission(m: CoordinatorToClient['mission']): Promise<void> {
+    this.o.onMission?.(m.mission);
+    const ledger = this.requireLedger();
+    const train = this.o.data.train;
+    for (const a of m.assignment) {
+      const indices = unpackU32(a.indices);
+      for (const i of indices) {
+        if (i >= train.count) throw new Error(`mission ${m.mission} names train image ${i}, but the local train split has ${train.count}`);
+        if (train.labels[i] !== a.classId) {
+          throw new Error(`mission ${m.mission} says train image ${i} is class ${a.classId}, but the local data labels it ${train.labels[i]}: the client and coordinator data differ`);
+        }
+      }
+      const embeddings = await this.o.backbone.embed(gatherImages(train, indices), indices.length);
+      ledger.record(a.classId, embeddings, indices.length);
+    }
+    await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
+    const delta = ledger.takeDelta();
+    if (delta) {
+      this.missionOfSeq.set(delta.seq, m.mission);
+      this.sendDelta(delta.seq, delta.stats);
+    }
+  }
+
+  private sendDelta(seq: number, stats: PrototypeTable): void {
+    const codec = this.uplink!;
+    this.o.link.send('update', {
+      clientId: this.o.clientId,
+      seq,
+      baseVersion: this.heldVersion,
+      mission: this.missionOfSeq.get(seq) ?? 0,
+      codec: codec.name,
+      classes: stats.classIds().map((classId) => ({
+        classId,
+        count: stats.get(classId)!.count,
+        vector: codec.encode(stats.prototype(classId)!),
+      })),
+    });
+  }
+
+  private table(t: CoordinatorToClient['table']): void {
+    const codec = this.downlink!;
+    if (t.codec !== codec.name) throw new Error(`table arrived in codec "${t.codec}", but the negotiated downlink codec is "${codec.name}"`);
+    if (t.fromVersion > this.heldVersion) {
+      throw new Error(`table update from version ${t.fromVersion} cannot apply: this client holds version ${this.heldVersion}`);
+    }
+    const decoded = t.classes.map((c) => ({ c, mean: codec.decode(c.vector, this.held.dim) }));
+    for (const { c, mean } of decoded) this.held.setMean(c.classId, c.count, mean);
+    for (const id of unpackU32(t.removed)) this.held.delete(id);
+    this.heldVersion = t.version;
+  }
+
+  /** This client's view: the global table it holds plus its own statistics that table does not contain yet. */
+  private view(): PrototypeTable {
+    const view = this.held.clone();
+    if (this.ledger) view.merge(this.ledger.notReflectedIn(this.heldVersion));
+    return view;
+  }
+
+  private async report(mission: number, phase: EvaluationPhase, classIds: number[]): Promise<void> {
+    const counts: ClassCounts = await this.evaluator.evaluate(this.view(), classIds);
+    this.o.link.send('report', {
+      clientId: this.o.clientId,
+      mission,
+      phase,
+      tableVersion: this.heldVersion,
+      classIds: packU32(counts.classIds),
+      correct: packU32(counts.correct),
+      total: packU32(counts.total),
+    });
+  }
+
+  private requireLedger(): DeltaLedger {
+    if (!this.ledger) throw new Error('a mission arrived before the welcome');
+    return this.ledger;
+  }
+
+  private log(line: string): void {
+    (this.o.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(`[${this.o.clientId}] ${line}`);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Entry point of a client process forked by the coordinator (`clients.mode: process`).
+ * Everything it needs comes through the environment; see coordinator/process-spawner.ts.
+ */
+import { loadDataset, type DatasetSpec } from '../shared/datasets/dataset-registry.js';
+import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
+import { ClientNode } from './client-node.js';
+import { SocketCoordinatorLink } from './coordinator-link.js';
+
+export interface ProcessClientConfig {
+  dataset: DatasetSpec;
+  backbone: BackboneSpec;
+  testPerClass?: number | undefined;
+  /** Exit abruptly when this mission arrives (fault injection). */
+  crashAtMission?: number | undefined;
+}
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`environment variable ${name} is not set; this entry point is started by the coordinator`);
+  return v;
+}
+
+async function main(): Promise<void> {
+  const url = required('PROTOFED_URL');
+  const token = required('PROTOFED_TOKEN');
+  const clientId = required('PROTOFED_CLIENT_ID');
+  const config = JSON.parse(required('PROTOFED_CLIENT_CONFIG')) as ProcessClientConfig;
+  const data = loadDataset(config.dataset);
+  const backbone = await createBackbone(config.backbone, { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels });
+  const node = new ClientNode({
+    clientId,
+    token,
+    backbone,
+    data,
+    link: new SocketCoordinatorLink(url),
+    testPerClass: config.testPerClass,
+    onMission: (mission) => {
+      if (mission === config.crashAtMission) {
+        process.stderr.write(`[${clientId}] fault injection: crashing at mission ${mission}\n`);
+        process.exit(70);
+      }
+    },
+  });
+  await node.run();
+  backbone.dispose();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`[${process.env.PROTOFED_CLIENT_ID ?? 'client'}] ${err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,200 @@
+import { EventEmitter } from 'node:events';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { Server, type Socket } from 'socket.io';
+import { ByteMeter } from '../shared/byte-accounting.js';
+import {
+  CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes,
+  type ClientMessageType, type ClientToCoordinator, type HelloMessage, type SocketEvents, type CoordinatorToClient,
+} from '../shared/protocol.js';
+import { ProtocolError, validateClientMessage } from '../shared/protocol-validation.js';
+import { MalformedMessageError, decodeMessage, encodeMessage } from '../shared/wire-format.js';
+import { ClientSession } from './client-session.js';
+
+export interface CoordinatorServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  token: string;
+  dim: number;
+  modelHash: string;
+  uplinkCodec: string;
+  downlinkCodec: string;
+  /** The seq to resume from for a client that says hello. */
+  lastAppliedSeq(clientId: string): number;
+  /** Client ids allowed to join; any id when absent. */
+  allowedClients?: ReadonlySet<string>;
+  helloTimeoutMs?: number;
+}
+
+export interface CoordinatorServerEvents {
+  joined: [session: ClientSession, hello: HelloMessage];
+  left: [session: ClientSession, reason: string];
+  update: [session: ClientSession, message: ClientToCoordinator['update']];
+  report: [session: ClientSession, message: ClientToCoordinator['report']];
+}
+
+/**
+ * The coordinator's socket.io endpoint: it checks each client's hello (version, token, dim,
+ * model hash, codecs), validates every incoming message, answers malformed ones with an
+ * `error` message (the state never sees them), and hands valid updates and reports on.
+ *
+ * @example
+ * const server = new CoordinatorServer({ host: '127.0.0.1', port: 0, token, dim: 784, ... });
+ * const { port } = await server.listen();
+ * server.on('update', (session, update) => { ... });
+ */
+export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
+  private http: HttpServer | undefined;
+  private io: Server<SocketEvents<ClientToCoordinator>, SocketEvents<CoordinatorToClient>> | undefined;
+  private readonly live = new Map<string, ClientSession>();
+  private readonly meters = new Map<string, ByteMeter>();
+
+  constructor(private readonly options: CoordinatorServerOptions) {
+    super();
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    this.http = createServer();
+    this.io = new Server(this.http, {
+      maxHttpBufferSize: PROTOCOL_LIMITS.maxMessageBytes,
+      transports: ['websocket'],
+      serveClient: false,
+    });
+    this.io.on('connection', (socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      this.http!.once('error', reject);
+      this.http!.listen(this.options.port, this.options.host, () => resolve());
+    });
+    const address = this.http.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** The session of a connected client. */
+  session(clientId: string): ClientSession | undefined {
+    return this.live.get(clientId);
+  }
+
+  /** Byte meter of one client, kept across its reconnects. */
+  meter(clientId: string): ByteMeter {
+    let m = this.meters.get(clientId);
+    if (!m) this.meters.set(clientId, (m = new ByteMeter()));
+    return m;
+  }
+
+  clientIds(): string[] {
+    return [...this.meters.keys()];
+  }
+
+  async close(): Promise<void> {
+    if (this.io) {
+      await new Promise<void>((resolve) => this.io!.close(() => resolve()));
+    }
+    this.io = undefined;
+    this.http = undefined;
+  }
+
+  private accept(socket: Socket): void {
+    const session = new ClientSession(socket);
+    const helloTimer = setTimeout(() => {
+      if (session.clientId === undefined) this.refuse(socket, 'no hello within the time limit');
+    }, this.options.helloTimeoutMs ?? 10_000);
+
+    for (const type of CLIENT_MESSAGE_TYPES) {
+      socket.on(type, (frame: unknown) => this.receive(session, type, frame));
+    }
+    socket.onAny((event: string) => {
+      if (!(CLIENT_MESSAGE_TYPES as readonly string[]).includes(event)) {
+        this.reject(session, new ProtocolError('unexpected', `unknown message type "${event}"`));
+      }
+    });
+    socket.on('disconnect', (reason) => {
+      clearTimeout(helloTimer);
+      const id = session.clientId;
+      if (id !== undefined && this.live.get(id) === session) {
+        this.live.delete(id);
+        this.emit('left', session, reason);
+      }
+    });
+    socket.once('hello', () => clearTimeout(helloTimer));
+  }
+
+  private receive(session: ClientSession, type: ClientMessageType, frame: unknown): void {
+    const size = frame instanceof Uint8Array ? frame.byteLength : 0;
+    let message: ClientToCoordinator[ClientMessageType];
+    try {
+      message = validateClientMessage[type](decodeMessage(frame));
+    } catch (err) {
+      session.meter?.count('up', type, 0, size);
+      if (type === 'hello' && session.clientId === undefined) {
+        this.refuse(session.socket, `invalid hello: ${(err as Error).message}`);
+        return;
+      }
+      this.reject(session, err);
+      return;
+    }
+    if (type === 'hello') {
+      this.hello(session, message as HelloMessage, size);
+      return;
+    }
+    if (session.clientId === undefined) {
+      this.reject(session, new ProtocolError('unexpected', `"${type}" before hello`));
+      return;
+    }
+    session.meter?.count('up', type, payloadBytes(message), size);
+    if (type === 'update') this.emit('update', session, message as ClientToCoordinator['update']);
+    else this.emit('report', session, message as ClientToCoordinator['report']);
+  }
+
+  private hello(session: ClientSession, hello: HelloMessage, size: number): void {
+    const o = this.options;
+    if (session.clientId !== undefined) {
+      this.reject(session, new ProtocolError('unexpected', 'a second hello on the same connection'));
+      return;
+    }
+    const problem =
+      !tokensEqual(hello.token, o.token) ? 'wrong token'
+      : o.allowedClients && !o.allowedClients.has(hello.clientId) ? `client id "${hello.clientId}" is not part of this run`
+      : this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
+      : hello.dim !== o.dim ? `embedding dim ${hello.dim} does not match the coordinator's ${o.dim}`
+      : hello.modelHash !== o.modelHash ? `model hash "${hello.modelHash}" does not match the coordinator's "${o.modelHash}"`
+      : !hello.codecs.includes(o.uplinkCodec) || !hello.codecs.includes(o.downlinkCodec)
+        ? `the run needs codecs ${o.uplinkCodec} (up) and ${o.downlinkCodec} (down); the client offers ${hello.codecs.join(', ') || 'none'}`
+      : undefined;
+    if (problem) {
+      this.refuse(session.socket, problem);
+      return;
+    }
+    session.clientId = hello.clientId;
+    session.meter = this.meter(hello.clientId);
+    session.meter!.count('up', 'hello', 0, size);
+    session.heldVersion = hello.tableVersion;
+    this.live.set(hello.clientId, session);
+    session.send('welcome', {
+      clientId: hello.clientId,
+      lastAppliedSeq: o.lastAppliedSeq(hello.clientId),
+      uplinkCodec: o.uplinkCodec,
+      downlinkCodec: o.downlinkCodec,
+      dim: o.dim,
+    });
+    this.emit('joined', session, hello);
+  }
+
+  private reject(session: ClientSession, err: unknown): void {
+    if (err instanceof ProtocolError) session.sendError(err.code, err.message);
+    else if (err instanceof MalformedMessageError) session.sendError('malformed', err.message);
+    else session.sendError('invalid', (err as Error).message ?? String(err));
+  }
+
+  private refuse(socket: Socket, reason: string): void {
+    socket.emit('refused', encodeMessage({ v: PROTOCOL_VERSION, reason }));
+    setTimeout(() => socket.disconnect(true), 50);
+  }
+}
+
+function tokensEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}

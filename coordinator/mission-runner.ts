@@ -1,0 +1,296 @@
+import { EventEmitter } from 'node:events';
+import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
+import type { VectorCodec } from '../shared/codecs/vector-codec.js';
+import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
+import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.js';
+import { packU32, unpackU32, type ReportMessage, type UpdateMessage } from '../shared/protocol.js';
+import { ProtocolError } from '../shared/protocol-validation.js';
+import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import type { ClientSession } from './client-session.js';
+import type { CoordinatorServer } from './coordinator-server.js';
+import type { ClassAssignment, FedReconSchedule } from './fed-recon-schedule.js';
+import type { FederationState } from './federation-state.js';
+import { decodeUpdate } from './update-intake.js';
+
+export interface MissionBytes {
+  up: ByteTally;
+  down: ByteTally;
+}
+
+export interface ClientMissionResult {
+  clientId: string;
+  accuracyBefore: number;
+  accuracyAfter: number;
+  bytes: MissionBytes;
+}
+
+export interface MissionResult {
+  mission: number;
+  classesKnown: number;
+  newClasses: number[];
+  globalAccuracy: number;
+  meanClientAccuracyBefore: number;
+  meanClientAccuracyAfter: number;
+  tableVersion: number;
+  /** All clients together, this mission. */
+  bytes: MissionBytes;
+  clients: ClientMissionResult[];
+  wallMs: number;
+}
+
+export interface RunOutcome {
+  missions: MissionResult[];
+  /** Why the mission loop stopped. */
+  endReason: 'mission limit' | 'field data exhausted';
+  matrix: AccuracyMatrix;
+  /** assignments[mission][client] */
+  assignments: ClassAssignment[][][];
+  finalEvalClasses: number[];
+}
+
+export interface MissionRunnerOptions {
+  server: CoordinatorServer;
+  state: FederationState;
+  schedule: FedReconSchedule;
+  evaluator: TestSetEvaluator;
+  clientIds: string[];
+  uplink: VectorCodec;
+  downlink: VectorCodec;
+  missionLimit: number;
+  phaseMs: number;
+  connectMs: number;
+  onMission?: (result: MissionResult) => void;
+  log?: (line: string) => void;
+}
+
+type Phase = 'idle' | 'learning' | 'evaluating';
+
+/**
+ * The synchronous federated-reconnaissance loop. For each mission: hand out assignments; wait
+ * until every client's delta is applied (at most once) and it has evaluated before the merge;
+ * send each client the table classes changed since the version it holds; evaluate the global
+ * table; wait for every client's evaluation after the merge.
+ * A client that reconnects in the middle (a replacement process) is brought back in step.
+ */
+export class MissionRunner {
+  private readonly progress = new EventEmitter();
+  private failure: Error | undefined;
+  private mission = -1;
+  private phase: Phase = 'idle';
+  private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
+  private evalClasses: number[] = [];
+  private readonly contributedTo = new Map<string, number>();
+  private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
+
+  constructor(private readonly o: MissionRunnerOptions) {
+    this.progress.setMaxListeners(0);
+    o.server.on('update', (session, update) => this.onUpdate(session, update));
+    o.server.on('report', (session, report) => this.onReport(session, report));
+    o.server.on('joined', (session) => this.onJoined(session));
+    o.server.on('left', (session, reason) => this.log(`client ${session.clientId} disconnected (${reason})`));
+  }
+
+  /** Stops the run with an error; the pending wait rejects with it. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.progress.emit('change');
+  }
+
+  async run(): Promise<RunOutcome> {
+    const o = this.o;
+    await this.waitFor(() => o.clientIds.every((id) => o.server.session(id)?.connected), o.connectMs, 'to connect', (id) => !o.server.session(id)?.connected);
+    const matrix = new AccuracyMatrix();
+    const missions: MissionResult[] = [];
+    const assignments: ClassAssignment[][][] = [];
+    const known = new Set<number>();
+    const groups: number[][] = [];
+    let endReason: RunOutcome['endReason'] = 'mission limit';
+
+    while (missions.length < o.missionLimit) {
+      const plan = o.schedule.next();
+      if (!plan) {
+        endReason = 'field data exhausted';
+        break;
+      }
+      const started = performance.now();
+      const before = this.meterSnapshot();
+      this.mission = o.schedule.missions - 1;
+      const m = this.mission;
+      assignments.push(plan);
+      const newClasses = [...new Set(plan.flat().map((a) => a.classId))].filter((c) => !known.has(c)).sort((a, b) => a - b);
+      for (const c of newClasses) known.add(c);
+      groups.push(newClasses);
+      this.evalClasses = [...known].sort((a, b) => a - b);
+      this.missionMessages = new Map(o.clientIds.map((id, i) => [id, plan[i]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) }))]));
+      this.reports['before-merge'].clear();
+      this.reports['after-merge'].clear();
+
+      this.phase = 'learning';
+      for (const id of o.clientIds) this.sendMission(id);
+      await this.waitFor(
+        () => o.clientIds.every((id) => this.contributedTo.get(id) === m && this.reports['before-merge'].has(id)),
+        o.phaseMs, `to learn mission ${m}`,
+        (id) => this.contributedTo.get(id) !== m || !this.reports['before-merge'].has(id),
+      );
+
+      this.phase = 'evaluating';
+      for (const id of o.clientIds) this.sendTableAndEvaluate(id);
+      const global = await o.evaluator.evaluate(o.state.global, this.evalClasses);
+      groups.forEach((g, j) => {
+        if (g.length > 0) matrix.set(m, j, accuracyOf(global, new Set(g)));
+      });
+      await this.waitFor(
+        () => o.clientIds.every((id) => this.reports['after-merge'].has(id)),
+        o.phaseMs, `to evaluate mission ${m}`,
+        (id) => !this.reports['after-merge'].has(id),
+      );
+      this.phase = 'idle';
+
+      const after = this.meterSnapshot();
+      const clients = o.clientIds.map((id) => ({
+        clientId: id,
+        accuracyBefore: accuracyOf(this.reports['before-merge'].get(id)!),
+        accuracyAfter: accuracyOf(this.reports['after-merge'].get(id)!),
+        bytes: diffBytes(before.get(id), after.get(id)!),
+      }));
+      const result: MissionResult = {
+        mission: m,
+        classesKnown: known.size,
+        newClasses,
+        globalAccuracy: accuracyOf(global),
+        meanClientAccuracyBefore: mean(clients.map((c) => c.accuracyBefore)),
+        meanClientAccuracyAfter: mean(clients.map((c) => c.accuracyAfter)),
+        tableVersion: o.state.version,
+        bytes: sumBytes(clients.map((c) => c.bytes)),
+        clients,
+        wallMs: performance.now() - started,
+      };
+      missions.push(result);
+      o.onMission?.(result);
+    }
+    for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
+    return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses };
+  }
+
+  private onUpdate(session: ClientSession, update: UpdateMessage): void {
+    const clientId = session.clientId!;
+    try {
+      const classes = decodeUpdate(update, { clientId, codec: this.o.uplink, dim: this.o.state.dim });
+      const { applied, version } = this.o.state.applyUpdate(clientId, update.seq, classes);
+      if (applied) this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
+      session.send('ack', { seq: update.seq, version, duplicate: !applied });
+      this.progress.emit('change');
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      session.sendError(err.code, err.message, update.seq);
+    }
+  }
+
+  private onReport(session: ClientSession, report: ReportMessage): void {
+    if (report.mission !== this.mission) return;
+    const counts: ClassCounts = { classIds: unpackU32(report.classIds), correct: unpackU32(report.correct), total: unpackU32(report.total) };
+    this.reports[report.phase].set(session.clientId!, counts);
+    this.progress.emit('change');
+  }
+
+  private onJoined(session: ClientSession): void {
+    const id = session.clientId!;
+    this.progress.emit('change');
+    if (this.phase === 'idle') return;
+    if (session.heldVersion < this.o.state.version) this.sendTable(session);
+    if (this.phase === 'learning' && this.contributedTo.get(id) !== this.mission) this.sendMission(id);
+    if (this.phase === 'evaluating' && !this.reports['after-merge'].has(id)) this.sendTableAndEvaluate(id);
+  }
+
+  private sendMission(clientId: string): void {
+    this.o.server.session(clientId)?.send('mission', {
+      mission: this.mission,
+      assignment: this.missionMessages.get(clientId) ?? [],
+      evalClasses: packU32(this.evalClasses),
+    });
+  }
+
+  private sendTableAndEvaluate(clientId: string): void {
+    const session = this.o.server.session(clientId);
+    if (!session) return;
+    this.sendTable(session);
+    session.send('evaluate', { mission: this.mission, evalClasses: packU32(this.evalClasses) });
+  }
+
+  /** Sends only the classes changed since the version the client holds; nothing when it is current. */
+  private sendTable(session: ClientSession): void {
+    const { state, downlink } = this.o;
+    if (session.heldVersion >= state.version) return;
+    const { changed, removed } = state.changedSince(session.heldVersion);
+    session.send('table', {
+      version: state.version,
+      fromVersion: session.heldVersion,
+      codec: downlink.name,
+      classes: changed.map((classId) => ({
+        classId,
+        count: state.global.get(classId)!.count,
+        vector: downlink.encode(state.global.prototype(classId)!),
+      })),
+      removed: packU32(removed),
+    });
+    session.heldVersion = state.version;
+  }
+
+  private meterSnapshot(): Map<string, MissionBytes> {
+    return new Map(this.o.clientIds.map((id) => {
+      const meter: ByteMeter = this.o.server.meter(id);
+      return [id, { up: meter.totals('up'), down: meter.totals('down') }];
+    }));
+  }
+
+  private waitFor(done: () => boolean, ms: number, what: string, missing: (clientId: string) => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.failure) finish(this.failure);
+        else if (done()) finish();
+      };
+      const timer = setTimeout(() => {
+        const late = this.o.clientIds.filter(missing);
+        finish(new Error(`timed out after ${ms} ms waiting for client(s) ${late.join(', ')} ${what}`));
+      }, ms);
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        this.progress.off('change', check);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.progress.on('change', check);
+      check();
+    });
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line);
+  }
+}
+
+function diffBytes(before: MissionBytes | undefined, after: MissionBytes): MissionBytes {
+  const d = (a: ByteTally, b: ByteTally | undefined): ByteTally => ({
+    messages: a.messages - (b?.messages ?? 0),
+    payloadBytes: a.payloadBytes - (b?.payloadBytes ?? 0),
+    encodedBytes: a.encodedBytes - (b?.encodedBytes ?? 0),
+  });
+  return { up: d(after.up, before?.up), down: d(after.down, before?.down) };
+}
+
+function sumBytes(list: MissionBytes[]): MissionBytes {
+  const zero = (): ByteTally => ({ messages: 0, payloadBytes: 0, encodedBytes: 0 });
+  const total = { up: zero(), down: zero() };
+  for (const b of list) {
+    for (const dir of ['up', 'down'] as const) {
+      total[dir].messages += b[dir].messages;
+      total[dir].payloadBytes += b[dir].payloadBytes;
+      total[dir].encodedBytes += b[dir].encodedBytes;
+    }
+  }
+  return total;
+}
+
+function mean(values: number[]): number {
+  return values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
+}

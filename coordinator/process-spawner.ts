@@ -1,0 +1,110 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { ProcessClientConfig } from '../client/process-entry.js';
+
+export interface SpawnedClientSpec {
+  clientId: string;
+  config: ProcessClientConfig;
+}
+
+export interface ProcessSpawnerOptions {
+  url: string;
+  token: string;
+  clients: SpawnedClientSpec[];
+  maxRestarts: number;
+  /** Where client stderr goes; the coordinator's stderr by default. */
+  stderr?: NodeJS.WritableStream;
+}
+
+export interface ProcessSpawnerEvents {
+  restarted: [clientId: string, attempt: number, why: string];
+  /** A client died and may not be replaced again: the run cannot finish. */
+  failed: [clientId: string, why: string];
+}
+
+// Run from source (tests, tsx) the entry is TypeScript and needs the tsx loader; built, it is plain JS.
+const selfUrl = import.meta.url;
+const fromSource = selfUrl.endsWith('.ts');
+const clientEntry = fileURLToPath(new URL(`../client/process-entry.${fromSource ? 'ts' : 'js'}`, selfUrl));
+
+/**
+ * Forks one process per client (`clients.mode: process`) and replaces a process that dies,
+ * up to `maxRestarts` times per client. The replacement rejoins with the same id and resumes.
+ *
+ * @example
+ * const spawner = new ProcessSpawner({ url, token, clients, maxRestarts: 2 });
+ * spawner.on('failed', (id, why) => abort(new Error(`${id}: ${why}`)));
+ * spawner.start();
+ */
+export class ProcessSpawner extends EventEmitter<ProcessSpawnerEvents> {
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly restarts = new Map<string, number>();
+  private stopping = false;
+
+  constructor(private readonly o: ProcessSpawnerOptions) {
+    super();
+  }
+
+  start(): void {
+    for (const spec of this.o.clients) this.spawn(spec, 0);
+  }
+
+  /** Processes alive now. */
+  get alive(): number {
+    return this.children.size;
+  }
+
+  /** Waits for every client to exit on its own (after a shutdown message), then kills stragglers. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    const exits = [...this.children.values()].map(
+      (child) => new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+      }),
+    );
+    const timer = setTimeout(() => {
+      for (const child of this.children.values()) child.kill('SIGKILL');
+    }, graceMs);
+    await Promise.all(exits);
+    clearTimeout(timer);
+  }
+
+  private spawn(spec: SpawnedClientSpec, attempt: number): void {
+    // A crash fault fires in the first incarnation only, so the replacement can finish the run.
+    const config = attempt === 0 ? spec.config : { ...spec.config, crashAtMission: undefined };
+    const child = fork(clientEntry, [], {
+      execArgv: fromSource ? ['--import', 'tsx'] : [],
+      env: {
+        ...process.env,
+        PROTOFED_URL: this.o.url,
+        PROTOFED_TOKEN: this.o.token,
+        PROTOFED_CLIENT_ID: spec.clientId,
+        PROTOFED_CLIENT_CONFIG: JSON.stringify(config),
+      },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    child.stderr?.pipe(this.o.stderr ?? process.stderr, { end: false });
+    this.children.set(spec.clientId, child);
+    child.once('exit', (code, signal) => {
+      if (this.children.get(spec.clientId) === child) this.children.delete(spec.clientId);
+      if (this.stopping) return;
+      const why = signal ? `client process ${spec.clientId} was killed by ${signal}` : `client process ${spec.clientId} exited with code ${code}`;
+      const used = this.restarts.get(spec.clientId) ?? 0;
+      if (used >= this.o.maxRestarts) {
+        this.emit('failed', spec.clientId, `${why}, and it was already replaced ${used} time(s) (clients.maxRestarts: ${this.o.maxRestarts})`);
+        return;
+      }
+      this.restarts.set(spec.clientId, used + 1);
+      this.emit('restarted', spec.clientId, used + 1, why);
+      this.spawn(spec, used + 1);
+    });
+  }
+
+  /** Kills every client at once (used when the run fails). */
+  killAll(): void {
+    this.stopping = true;
+    for (const child of this.children.values()) child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { getCodec } from '../shared/codecs/index.js';
+import { loadDataset } from '../shared/datasets/dataset-registry.js';
+import type { LabelledSplits } from '../shared/datasets/fashion-mnist.js';
+import { indicesByClass } from '../shared/datasets/image-set.js';
+import { createBackbone } from '../shared/embedding/backbone-registry.js';
+import { PROTOCOL_VERSION } from '../shared/protocol.js';
+import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario-config.js';
+import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import { CoordinatorServer } from './coordinator-server.js';
+import { FedReconSchedule } from './fed-recon-schedule.js';
+import { FederationState } from './federation-state.js';
+import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
+import { ProcessSpawner } from './process-spawner.js';
+import { ResultsWriter } from './results-writer.js';
+
+export interface RunOptions {
+  /** Results folder; nothing is written when absent. */
+  outDir?: string | undefined;
+  /** Where the scenario came from, for error messages and the record. */
+  source?: string;
+  /** Overrides `dataset.dir`. */
+  dataDir?: string | undefined;
+  onMission?: (result: MissionResult) => void;
+  log?: (line: string) => void;
+  clientStderr?: NodeJS.WritableStream;
+}
+
+export interface RunSummary {
+  scenario: string;
+  finalGlobalAccuracy: number;
+  /** Encoded msgpack bytes, all clients, whole run. */
+  bytesUp: number;
+  bytesDown: number;
+  /** Codec payload bytes (the encoded vectors), all clients, whole run. */
+  payloadBytesUp: number;
+  payloadBytesDown: number;
+  missions: number;
+  endReason: RunOutcome['endReason'];
+  classesKnown: number;
+  averageIncrementalAccuracy: number;
+  forgetting: { kind: 'chaudhry-max'; value: number };
+  backwardTransfer: number;
+  accuracyMatrix: (number | null)[][];
+  restarts: { clientId: string; attempt: number; why: string }[];
+  bytesByClient: Record<string, { up: number; down: number; payloadUp: number; payloadDown: number }>;
+  bytesByType: Record<'up' | 'down', Record<string, { messages: number; payloadBytes: number; encodedBytes: number }>>;
+  dataset: { name: string; kind: string; source: string; train: number; test: number };
+  backbone: { name: string; dim: number; modelHash: string; tensorBackend: string };
+  codec: { uplink: string; downlink: string };
+  wallSeconds: number;
+}
+
+export interface RunResult {
+  summary: RunSummary;
+  outcome: RunOutcome;
+  state: FederationState;
+  data: LabelledSplits;
+}
+
+/**
+ * Runs a scenario in `process` mode: a socket.io coordinator on a free loopback port, and
+ * one forked process per client.
+ *
+ * @example
+ * const { summary } = await runScenario(loadScenarioFile('scenarios/fashion-mnist.yaml'), { outDir: 'results/x' });
+ */
+export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunResult> {
+  const started = performance.now();
+  const log = options.log ?? (() => {});
+  const datasetSpec = { ...scenario.dataset, dir: options.dataDir ?? scenario.dataset.dir };
+  const data = loadDataset(datasetSpec);
+  const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, list]) => [c, list.length]));
+  const fieldClasses = checkScenarioAgainstDataset(scenario, data.classNames.length, trainPerClass, options.source);
+  const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
+  const backbone = await createBackbone(scenario.backbone, shape);
+  const uplink = getCodec(scenario.codec.uplink);
+  const downlink = getCodec(scenario.codec.downlink);
+  const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
+  const token = randomBytes(24).toString('base64url');
+  const state = new FederationState(backbone.dim);
+  const schedule = new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed);
+  const evaluator = new TestSetEvaluator(data.test, backbone, scenario.evaluation.testPerClass);
+
+  const server = new CoordinatorServer({
+    host: '127.0.0.1', port: 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
+    uplinkCodec: uplink.name, downlinkCodec: downlink.name,
+    lastAppliedSeq: (id) => state.lastAppliedSeq(id),
+    allowedClients: new Set(clientIds),
+  });
+  const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
+  const datasetInfo = { name: data.name, kind: data.kind, source: data.source, train: data.train.count, test: data.test.count };
+  const backboneInfo = { name: backbone.name, dim: backbone.dim, modelHash: backbone.modelHash, tensorBackend: 'none (the pixels backbone needs no tensor backend)' };
+  out?.writeConfig({ scenario, source: options.source, dataset: datasetInfo, backbone: backboneInfo, fieldClasses,
+    protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
+
+  const { port } = await server.listen();
+  const runner = new MissionRunner({
+    server, state, schedule, evaluator, clientIds, uplink, downlink,
+    missionLimit: scenario.missions.count, phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs,
+    onMission: (r) => {
+      out?.appendMission(r);
+      options.onMission?.(r);
+    },
+    log,
+  });
+  const crashAt = new Map(scenario.faults.crash.map((f) => [`c${f.client}`, f.mission]));
+  const spawner = new ProcessSpawner({
+    url: `http://127.0.0.1:${port}`,
+    token,
+    maxRestarts: scenario.clients.maxRestarts,
+    stderr: options.clientStderr,
+    clients: clientIds.map((clientId) => ({
+      clientId,
+      config: { dataset: datasetSpec, backbone: scenario.backbone, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },
+    })),
+  });
+  const restarts: RunSummary['restarts'] = [];
+  spawner.on('restarted', (clientId, attempt, why) => {
+    restarts.push({ clientId, attempt, why });
+    log(`${why}; starting replacement ${attempt}/${scenario.clients.maxRestarts}`);
+  });
+  spawner.on('failed', (_id, why) => runner.fail(new Error(why)));
+
+  let outcome: RunOutcome;
+  try {
+    spawner.start();
+    outcome = await runner.run();
+    await spawner.stop();
+  } catch (err) {
+    spawner.killAll();
+    throw err;
+  } finally {
+    await server.close();
+    backbone.dispose();
+  }
+
+  const last = outcome.missions.at(-1);
+  const bytesByClient: RunSummary['bytesByClient'] = {};
+  const bytesByType: RunSummary['bytesByType'] = { up: {}, down: {} };
+  for (const id of clientIds) {
+    const meter = server.meter(id);
+    const up = meter.totals('up');
+    const down = meter.totals('down');
+    bytesByClient[id] = { up: up.encodedBytes, down: down.encodedBytes, payloadUp: up.payloadBytes, payloadDown: down.payloadBytes };
+    for (const [dir, types] of Object.entries(meter.byType()) as ['up' | 'down', Record<string, { messages: number; payloadBytes: number; encodedBytes: number }>][]) {
+      for (const [type, t] of Object.entries(types)) {
+        const acc = (bytesByType[dir][type] ??= { messages: 0, payloadBytes: 0, encodedBytes: 0 });
+        acc.messages += t.messages;
+        acc.payloadBytes += t.payloadBytes;
+        acc.encodedBytes += t.encodedBytes;
+      }
+    }
+  }
+  const clientsTotal = Object.values(bytesByClient);
+  const lastMission = outcome.missions.length - 1;
+  const summary: RunSummary = {
+    scenario: scenario.name,
+    finalGlobalAccuracy: last?.globalAccuracy ?? NaN,
+    bytesUp: clientsTotal.reduce((s, b) => s + b.up, 0),
+    bytesDown: clientsTotal.reduce((s, b) => s + b.down, 0),
+    payloadBytesUp: clientsTotal.reduce((s, b) => s + b.payloadUp, 0),
+    payloadBytesDown: clientsTotal.reduce((s, b) => s + b.payloadDown, 0),
+    missions: outcome.missions.length,
+    endReason: outcome.endReason,
+    classesKnown: last?.classesKnown ?? 0,
+    averageIncrementalAccuracy: outcome.matrix.averageIncrementalAccuracy(),
+    forgetting: { kind: 'chaudhry-max', value: outcome.matrix.forgetting(lastMission) },
+    backwardTransfer: outcome.matrix.backwardTransfer(),
+    accuracyMatrix: outcome.matrix.toJSON(),
+    restarts,
+    bytesByClient,
+    bytesByType,
+    dataset: datasetInfo,
+    backbone: backboneInfo,
+    codec: { uplink: uplink.name, downlink: downlink.name },
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+  out?.writeSummary(summary);
+  return { summary, outcome, state, data };
+}

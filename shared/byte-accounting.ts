@@ -1,0 +1,53 @@
+export type Direction = 'up' | 'down';
+
+/** Bytes of one kind of message in one direction. */
+export interface ByteTally {
+  messages: number;
+  /** Codec payload: the encoded vectors only. */
+  payloadBytes: number;
+  /** The whole msgpack message. */
+  encodedBytes: number;
+}
+
+/**
+ * Counts messages and bytes per direction and message type. `up` is client → coordinator.
+ *
+ * @example
+ * const meter = new ByteMeter();
+ * meter.count('up', 'update', 640, 702);
+ * meter.totals('up'); // { messages: 1, payloadBytes: 640, encodedBytes: 702 }
+ */
+export class ByteMeter {
+  private readonly tallies = new Map<string, ByteTally>();
+
+  count(direction: Direction, type: string, payloadBytes: number, encodedBytes: number): void {
+    const key = `${direction}:${type}`;
+    let t = this.tallies.get(key);
+    if (!t) this.tallies.set(key, (t = { messages: 0, payloadBytes: 0, encodedBytes: 0 }));
+    t.messages++;
+    t.payloadBytes += payloadBytes;
+    t.encodedBytes += encodedBytes;
+  }
+
+  /** Sum over all message types of one direction. */
+  totals(direction: Direction): ByteTally {
+    const sum = { messages: 0, payloadBytes: 0, encodedBytes: 0 };
+    for (const [key, t] of this.tallies) {
+      if (!key.startsWith(`${direction}:`)) continue;
+      sum.messages += t.messages;
+      sum.payloadBytes += t.payloadBytes;
+      sum.encodedBytes += t.encodedBytes;
+    }
+    return sum;
+  }
+
+  /** `{ up: { update: {...}, ... }, down: {...} }` */
+  byType(): Record<Direction, Record<string, ByteTally>> {
+    const out: Record<Direction, Record<string, ByteTally>> = { up: {}, down: {} };
+    for (const [key, t] of this.tallies) {
+      const [direction, type] = key.split(':') as [Direction, string];
+      out[direction][type] = { ...t };
+    }
+    return out;
+  }
+}

@@ -1,0 +1,59 @@
+/** Names of the supported prototype-vector codecs. */
+export type CodecName = 'f64' | 'f32' | 'f16' | 'int8';
+
+/**
+ * Turns a prototype vector into bytes and back. All multi-byte values are little-endian.
+ * Implementations are stateless and safe to share.
+ */
+export interface VectorCodec {
+  readonly name: CodecName;
+  /** Exact byte length of encode(v) for a vector of this dimension. Throws CodecError for an invalid dim. */
+  encodedLength(dim: number): number;
+  /**
+   * Encodes a vector (typically a Float64Array or Float32Array). Every element must be finite and
+   * inside the codec's representable range, otherwise a CodecError is thrown.
+   */
+  encode(vector: ArrayLike<number>): Uint8Array;
+  /**
+   * Decodes `dim` elements. `bytes` may be a subarray at any byteOffset. Throws CodecError if
+   * `bytes.length !== encodedLength(dim)` or a decoded value would not be finite.
+   */
+  decode(bytes: Uint8Array, dim: number): Float64Array;
+  /**
+   * Guaranteed upper bound on |decode(encode(v))[i] - v[i]|, maxed over all elements i.
+   * Throws CodecError for vectors that encode() would reject.
+   */
+  errorBound(vector: ArrayLike<number>): number;
+}
+
+/** Raised for unencodable input, malformed bytes, bad dimensions and unknown codec names. */
+export class CodecError extends Error {
+  override name = 'CodecError';
+}
+
+/**
+ * Whether typed-array views use little-endian byte order on this host (true on every mainstream
+ * platform); codecs fall back to DataView when it is not. Internal to the codecs.
+ */
+export const HOST_IS_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Throws CodecError unless `dim` is a non-negative safe integer. Internal to the codecs. */
+export function assertDim(codec: CodecName, dim: number): void {
+  if (!Number.isSafeInteger(dim) || dim < 0) {
+    throw new CodecError(`${codec}: dimension must be a non-negative integer, got ${String(dim)}`);
+  }
+}
+
+/** Throws CodecError unless `bytes` has exactly `expected` bytes. Internal to the codecs. */
+export function assertByteLength(codec: CodecName, bytes: Uint8Array, dim: number, expected: number): void {
+  if (bytes.length !== expected) {
+    throw new CodecError(
+      `${codec}: expected ${expected} bytes for dimension ${dim}, got ${bytes.length}`,
+    );
+  }
+}
+
+/** Builds the CodecError for an element that is NaN or infinite. Internal to the codecs. */
+export function nonFiniteInputError(codec: CodecName, index: number, value: number): CodecError {
+  return new CodecError(`${codec}: element ${index} is ${String(value)}; only finite values can be encoded`);
+}

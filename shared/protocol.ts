@@ -1,0 +1,176 @@
+/**
+ * The protofed wire protocol, version 1. See docs/PROTOCOL.md.
+ *
+ * Every message is one msgpack map (encoded by shared/wire-format.ts) carried as the single
+ * binary argument of a socket.io event whose name is the message type. Vectors and index
+ * lists travel as msgpack `bin` (little-endian), never as lists of numbers.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Upper bounds that every coordinator and client enforces on incoming messages. */
+export const PROTOCOL_LIMITS = {
+  maxMessageBytes: 64 * 1024 * 1024,
+  maxClassesPerMessage: 100_000,
+  maxDim: 65_536,
+  maxClassId: 2 ** 31 - 1,
+  maxCount: 2 ** 48,
+  maxIdLength: 64,
+} as const;
+
+/** One class in an update or a table: its count and its mean, encoded by the named codec. */
+export interface ClassEntry {
+  classId: number;
+  count: number;
+  vector: Uint8Array;
+}
+
+export interface HelloMessage {
+  v: number;
+  clientId: string;
+  token: string;
+  codecs: string[];
+  dim: number;
+  modelHash: string;
+  /** The global table version this client already holds (0 for none). */
+  tableVersion: number;
+}
+
+/** New statistics since the client's last update: counts and means of the new examples only. */
+export interface UpdateMessage {
+  v: number;
+  clientId: string;
+  seq: number;
+  baseVersion: number;
+  mission: number;
+  codec: string;
+  classes: ClassEntry[];
+}
+
+export type EvaluationPhase = 'before-merge' | 'after-merge';
+
+/** Nearest-prototype results of one evaluation, per class (u32 little-endian arrays of equal length). */
+export interface ReportMessage {
+  v: number;
+  clientId: string;
+  mission: number;
+  phase: EvaluationPhase;
+  tableVersion: number;
+  classIds: Uint8Array;
+  correct: Uint8Array;
+  total: Uint8Array;
+}
+
+export interface WelcomeMessage {
+  v: number;
+  clientId: string;
+  /** The highest seq the coordinator has applied for this client; continue from the next one. */
+  lastAppliedSeq: number;
+  uplinkCodec: string;
+  downlinkCodec: string;
+  dim: number;
+}
+
+export interface RefusedMessage {
+  v: number;
+  reason: string;
+}
+
+/** A mission: the examples (indices into the train split) to learn, and the classes to evaluate on. */
+export interface MissionMessage {
+  v: number;
+  mission: number;
+  assignment: { classId: number; indices: Uint8Array }[];
+  evalClasses: Uint8Array;
+}
+
+export interface AckMessage {
+  v: number;
+  seq: number;
+  /** The global table version in which the update is contained. */
+  version: number;
+  duplicate: boolean;
+}
+
+/** The classes of the global table that changed since `fromVersion`, as of `version`. */
+export interface TableMessage {
+  v: number;
+  version: number;
+  fromVersion: number;
+  codec: string;
+  classes: ClassEntry[];
+  /** Class ids (u32 little-endian) that no longer exist, after an exact unlearning. */
+  removed: Uint8Array;
+}
+
+export interface EvaluateMessage {
+  v: number;
+  mission: number;
+  evalClasses: Uint8Array;
+}
+
+export type ErrorCode = 'malformed' | 'version' | 'invalid' | 'unexpected' | 'limit';
+
+export interface ErrorMessage {
+  v: number;
+  code: ErrorCode;
+  reason: string;
+  seq?: number;
+}
+
+export interface ShutdownMessage {
+  v: number;
+  reason: string;
+}
+
+export interface ClientToCoordinator {
+  hello: HelloMessage;
+  update: UpdateMessage;
+  report: ReportMessage;
+}
+
+export interface CoordinatorToClient {
+  welcome: WelcomeMessage;
+  refused: RefusedMessage;
+  mission: MissionMessage;
+  ack: AckMessage;
+  table: TableMessage;
+  evaluate: EvaluateMessage;
+  error: ErrorMessage;
+  shutdown: ShutdownMessage;
+}
+
+export type ClientMessageType = keyof ClientToCoordinator;
+export type CoordinatorMessageType = keyof CoordinatorToClient;
+
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['hello', 'update', 'report'];
+export const COORDINATOR_MESSAGE_TYPES: readonly CoordinatorMessageType[] = [
+  'welcome', 'refused', 'mission', 'ack', 'table', 'evaluate', 'error', 'shutdown',
+];
+
+/** socket.io event maps: every event carries one encoded message. */
+export type SocketEvents<M> = { [K in keyof M]: (frame: Uint8Array) => void };
+
+/** Packs integers as little-endian u32 bytes (the wire form of index and class lists). */
+export function packU32(values: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(values.length * 4);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < values.length; i++) view.setUint32(i * 4, values[i]!, true);
+  return out;
+}
+
+/** Reads little-endian u32 bytes; the length must be a multiple of 4 (checked by validation). */
+export function unpackU32(bytes: Uint8Array): Uint32Array {
+  const out = new Uint32Array(bytes.length >>> 2);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = view.getUint32(i * 4, true);
+  return out;
+}
+
+/** Codec payload bytes of a message: the encoded vectors it carries. */
+export function payloadBytes(message: object): number {
+  const classes = (message as { classes?: ClassEntry[] }).classes;
+  if (!Array.isArray(classes)) return 0;
+  let n = 0;
+  for (const c of classes) n += c.vector.byteLength;
+  return n;
+}

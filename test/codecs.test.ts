@@ -1,0 +1,432 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CODECS,
+  CODEC_NAMES,
+  CodecError,
+  FLOAT32_MAX,
+  fromFloat16Bits,
+  getCodec,
+  toFloat16Bits,
+  type CodecName,
+  type VectorCodec,
+} from '../shared/codecs/index.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Case {
+  label: string;
+  vector: Float64Array | Float32Array;
+}
+
+const DIMS = [1, 64, 1600];
+const SEEDS = [1, 2, 3, 42, 1234];
+
+function makeCases(): Case[] {
+  const cases: Case[] = [];
+  for (const dim of DIMS) {
+    for (const seed of SEEDS) {
+      const rand = mulberry32(seed * 7919 + dim);
+      const fill = (label: string, gen: (i: number) => number, f32 = false): void => {
+        const v = f32 ? new Float32Array(dim) : new Float64Array(dim);
+        for (let i = 0; i < dim; i++) v[i] = gen(i);
+        cases.push({ label: `${label} dim=${dim} seed=${seed}${f32 ? ' (Float32Array)' : ''}`, vector: v });
+      };
+      for (const m of [1e-3, 1e-1, 1, 37.5, 1e3]) {
+        fill(`uniform ±${m}`, () => (rand() * 2 - 1) * m);
+        fill(`positive ${m}`, () => rand() * m);
+        fill(`negative shifted ${m}`, () => -m - rand() * m * 0.01);
+      }
+      fill('log-uniform mixed sign 1e-3..1e3', () => (rand() < 0.5 ? -1 : 1) * 10 ** (rand() * 6 - 3));
+      fill('gaussian-ish', () => (rand() + rand() + rand() - 1.5) * 2);
+      const c = (rand() * 2 - 1) * 10 ** (rand() * 6 - 3);
+      fill('constant', () => c);
+      fill('constant (Float32Array)', () => c, true);
+      fill('zeros', () => 0);
+      const outlierAt = Math.floor(rand() * dim);
+      const outlier = (rand() < 0.5 ? -1 : 1) * 1e3;
+      fill('single outlier', (i) => (i === outlierAt ? outlier : (rand() * 2 - 1) * 1e-2));
+      fill('uniform ±3 (Float32Array)', () => (rand() * 2 - 1) * 3, true);
+    }
+  }
+  return cases;
+}
+
+const CASES = makeCases();
+
+function stats(v: ArrayLike<number>): { min: number; max: number; maxAbs: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  let maxAbs = 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    min = Math.min(min, x);
+    max = Math.max(max, x);
+    maxAbs = Math.max(maxAbs, Math.abs(x));
+  }
+  return { min, max, maxAbs };
+}
+
+function maxAbsError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let e = 0;
+  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs(a[i]! - b[i]!));
+  return e;
+}
+
+/** Upper limits that make each codec's errorBound meaningful (not just "some finite number"). */
+const MEANINGFUL: Record<CodecName, (v: ArrayLike<number>) => number> = {
+  f64: () => 0,
+  f32: (v) => stats(v).maxAbs * 2 ** -23,
+  f16: (v) => stats(v).maxAbs * 2 ** -10 + 2 ** -24,
+  // The float32 header can cost up to an ulp of min on top of half a quantisation step.
+  int8: (v) => {
+    const s = stats(v);
+    return ((s.max - s.min) / 255) * (1 + 1e-6) + s.maxAbs * 2 ** -22;
+  },
+};
+
+const BYTES_PER_ELEMENT: Record<CodecName, number> = { f64: 8, f32: 4, f16: 2, int8: 1 };
+
+function expectCodecError(fn: () => unknown, message?: RegExp): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(CodecError);
+  if (message) expect((thrown as Error).message).toMatch(message);
+}
+
+describe('codec registry', () => {
+  it('exposes every codec under its own name', () => {
+    expect([...CODEC_NAMES].sort()).toEqual(['f16', 'f32', 'f64', 'int8']);
+    for (const name of CODEC_NAMES) {
+      expect(CODECS[name].name).toBe(name);
+      expect(getCodec(name)).toBe(CODECS[name]);
+    }
+  });
+
+  it('rejects unknown names with the list of known codecs', () => {
+    expectCodecError(() => getCodec('bf16'), /Unknown codec "bf16".*f64, f32, f16, int8/);
+    expectCodecError(() => getCodec('toString'));
+    expectCodecError(() => getCodec(''));
+  });
+});
+
+describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [CodecName, VectorCodec]))(
+  '%s codec',
+  (name, codec) => {
+    it('round-trips random vectors within errorBound, and the bound is meaningful', () => {
+      let checked = 0;
+      for (const { label, vector } of CASES) {
+        const bytes = codec.encode(vector);
+        expect(bytes.length, label).toBe(codec.encodedLength(vector.length));
+        const decoded = codec.decode(bytes, vector.length);
+        expect(decoded).toBeInstanceOf(Float64Array);
+        expect(decoded.length).toBe(vector.length);
+        const bound = codec.errorBound(vector);
+        const err = maxAbsError(decoded, vector);
+        if (!(err <= bound)) throw new Error(`${label}: error ${err} > bound ${bound}`);
+        const limit = MEANINGFUL[name](vector);
+        if (!(bound <= limit)) throw new Error(`${label}: bound ${bound} > limit ${limit}`);
+        checked++;
+      }
+      expect(checked).toBe(CASES.length);
+    });
+
+    it('has the documented encoded length', () => {
+      const header = name === 'int8' ? 8 : 0;
+      for (const dim of [0, 1, 64, 1600]) {
+        expect(codec.encodedLength(dim)).toBe(header + dim * BYTES_PER_ELEMENT[name]);
+        expect(codec.encode(new Float64Array(dim)).length).toBe(codec.encodedLength(dim));
+      }
+      expectCodecError(() => codec.encodedLength(-1));
+      expectCodecError(() => codec.encodedLength(1.5));
+      expectCodecError(() => codec.encodedLength(Number.NaN));
+    });
+
+    it('rejects NaN and ±Infinity input in encode and errorBound', () => {
+      for (const bad of [Number.NaN, Infinity, -Infinity]) {
+        const v = new Float64Array([1, 2, bad, 4]);
+        expectCodecError(() => codec.encode(v), /element 2/);
+        expectCodecError(() => codec.errorBound(v));
+        expectCodecError(() => codec.encode(new Float32Array([0, bad])));
+      }
+    });
+
+    it('rejects a wrong byte length on decode', () => {
+      const bytes = codec.encode(new Float64Array([1, -2, 3]));
+      expectCodecError(() => codec.decode(bytes, 2), /expected/);
+      expectCodecError(() => codec.decode(bytes, 4));
+      expectCodecError(() => codec.decode(bytes.subarray(1), 3));
+      expectCodecError(() => codec.decode(new Uint8Array(0), 1));
+      expectCodecError(() => codec.decode(bytes, -1));
+    });
+
+    it('decodes from unaligned subarrays of a larger Buffer', () => {
+      const rand = mulberry32(99);
+      for (const dim of [1, 7, 64, 1600]) {
+        const v = new Float64Array(dim);
+        for (let i = 0; i < dim; i++) v[i] = (rand() * 2 - 1) * 100;
+        const bytes = codec.encode(v);
+        const expected = codec.decode(bytes, dim);
+        // Buffer.alloc starts its own ArrayBuffer, so byteOffset === offset (0 and 4/8: aligned paths).
+        for (const offset of [0, 1, 2, 3, 4, 5, 6, 7, 8]) {
+          const buf = Buffer.alloc(bytes.length + offset + 5, 0xab);
+          buf.set(bytes, offset);
+          const view = buf.subarray(offset, offset + bytes.length);
+          expect(view.byteOffset).toBe(offset);
+          const decoded = codec.decode(view, dim);
+          expect(Array.from(decoded)).toEqual(Array.from(expected));
+        }
+      }
+    });
+
+    it('does not alias the input buffer', () => {
+      const bytes = codec.encode(new Float64Array([1, 2, 3]));
+      const decoded = codec.decode(bytes, 3);
+      const before = Array.from(decoded);
+      bytes.fill(0);
+      expect(Array.from(decoded)).toEqual(before);
+    });
+
+    it('handles the empty vector', () => {
+      const bytes = codec.encode(new Float64Array(0));
+      expect(codec.decode(bytes, 0).length).toBe(0);
+      expect(codec.errorBound([])).toBe(0);
+    });
+
+    it('accepts plain arrays', () => {
+      const v = [0.5, -0.25, 3];
+      const decoded = codec.decode(codec.encode(v), 3);
+      expect(maxAbsError(decoded, v)).toBeLessThanOrEqual(codec.errorBound(v));
+    });
+  },
+);
+
+describe('f64', () => {
+  const codec = CODECS.f64;
+
+  it('is bit-exact, including -0, subnormals and extremes', () => {
+    const rand = mulberry32(7);
+    const v = new Float64Array(1600);
+    for (let i = 0; i < v.length; i++) v[i] = (rand() * 2 - 1) * 10 ** (rand() * 600 - 300);
+    v.set([-0, 0, Number.MIN_VALUE, -Number.MAX_VALUE, Number.MAX_VALUE, 0.1, 1 / 3], 0);
+    const decoded = codec.decode(codec.encode(v), v.length);
+    expect(new Uint8Array(decoded.buffer)).toEqual(new Uint8Array(v.buffer));
+    expect(Object.is(decoded[0], -0)).toBe(true);
+    expect(codec.errorBound(v)).toBe(0);
+  });
+
+  it('writes little-endian binary64', () => {
+    expect(Array.from(codec.encode([1]))).toEqual([0, 0, 0, 0, 0, 0, 0xf0, 0x3f]);
+  });
+
+  it('rejects non-finite decoded values', () => {
+    const bytes = new Uint8Array(16);
+    new DataView(bytes.buffer).setFloat64(8, Number.NaN, true);
+    expectCodecError(() => codec.decode(bytes, 2), /decoded element 1/);
+  });
+});
+
+describe('f32', () => {
+  const codec = CODECS.f32;
+
+  it('writes little-endian binary32 and is exact for float32 input', () => {
+    expect(Array.from(codec.encode([1]))).toEqual([0, 0, 0x80, 0x3f]);
+    const v = new Float32Array([0.1, -3.5, 1e-40, FLOAT32_MAX]);
+    expect(Array.from(codec.decode(codec.encode(v), 4))).toEqual(Array.from(v));
+  });
+
+  it('rejects values beyond the float32 range', () => {
+    expectCodecError(() => codec.encode([1, 1e39]), /float32 range/);
+    expectCodecError(() => codec.encode([-1e39]), /float32 range/);
+    expectCodecError(() => codec.errorBound([3.5e38]));
+    expect(() => codec.encode([FLOAT32_MAX, -FLOAT32_MAX])).not.toThrow();
+  });
+
+  it('honours the bound for tiny and subnormal magnitudes', () => {
+    const v = [1e-40, -3e-45, 1e-38, 2 ** -126, 1.0000001e-30];
+    const decoded = codec.decode(codec.encode(v), v.length);
+    expect(maxAbsError(decoded, v)).toBeLessThanOrEqual(codec.errorBound(v));
+  });
+
+  it('rejects non-finite decoded values', () => {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat32(4, Infinity, true);
+    expectCodecError(() => codec.decode(bytes, 2), /decoded element 1/);
+  });
+});
+
+describe('f16', () => {
+  const codec = CODECS.f16;
+  const bitsOf = (x: number): number => {
+    const b = codec.encode([x]);
+    return b[0]! | (b[1]! << 8);
+  };
+
+  it('encodes known values exactly', () => {
+    const known: Array<[number, number]> = [
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [-65504, 0xfbff],
+      [2 ** -24, 0x0001],
+      [0.1, 0x2e66],
+      [0, 0x0000],
+      [-0, 0x8000],
+      [2 ** -14, 0x0400],
+      [2 ** -14 - 2 ** -24, 0x03ff],
+      [0.5, 0x3800],
+      [1 / 3, 0x3555],
+      [1 + 2 ** -10, 0x3c01],
+      // Ties go to even: 1 + 2^-11 lies halfway between 0x3C00 and 0x3C01.
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [2 ** -25, 0x0000],
+      [3 * 2 ** -25, 0x0002],
+      [2 ** -25 + 2 ** -40, 0x0001],
+      [1e-30, 0x0000],
+      // Rounds up across a binade boundary.
+      [2 - 2 ** -12, 0x4000],
+    ];
+    for (const [x, bits] of known) {
+      expect(bitsOf(x), `bits of ${x}`).toBe(bits);
+      expect(toFloat16Bits(x), `toFloat16Bits(${x})`).toBe(bits);
+    }
+    expect(Array.from(codec.encode([1]))).toEqual([0x00, 0x3c]);
+    expect(fromFloat16Bits(0x7c00)).toBe(Infinity);
+    expect(fromFloat16Bits(0xfc00)).toBe(-Infinity);
+    expect(Number.isNaN(fromFloat16Bits(0x7e00))).toBe(true);
+  });
+
+  it('round-trips every finite half exactly and rounds midpoints to even', () => {
+    for (let h = 0; h < 0x7c00; h++) {
+      const x = fromFloat16Bits(h);
+      if (toFloat16Bits(x) !== h || toFloat16Bits(-x) !== (h | 0x8000)) {
+        throw new Error(`round trip failed for 0x${h.toString(16)}`);
+      }
+      if (h === 0x7bff) continue;
+      const next = fromFloat16Bits(h + 1);
+      const mid = (x + next) / 2;
+      const even = h % 2 === 0 ? h : h + 1;
+      const below = mid - (next - x) * 2 ** -20;
+      const above = mid + (next - x) * 2 ** -20;
+      if (toFloat16Bits(mid) !== even || toFloat16Bits(below) !== h || toFloat16Bits(above) !== h + 1) {
+        throw new Error(`rounding failed between 0x${h.toString(16)} and 0x${(h + 1).toString(16)}`);
+      }
+    }
+  });
+
+  it('decodes all finite bit patterns through the codec', () => {
+    const bytes = new Uint8Array(2 * 0xf800);
+    let n = 0;
+    for (let h = 0; h <= 0xffff; h++) {
+      if ((h & 0x7c00) === 0x7c00) continue;
+      bytes[2 * n] = h & 0xff;
+      bytes[2 * n + 1] = h >>> 8;
+      n++;
+    }
+    expect(n).toBe(0xf800);
+    const decoded = codec.decode(bytes, n);
+    const reencoded = codec.encode(decoded);
+    expect(Buffer.compare(reencoded, bytes)).toBe(0);
+  });
+
+  it('throws instead of overflowing to Infinity', () => {
+    for (const x of [65505, 65519, 65520, 1e5, -70000, FLOAT32_MAX]) {
+      expectCodecError(() => codec.encode([0, x]), /element 1.*float16 range/);
+      expectCodecError(() => codec.errorBound([x]));
+      expectCodecError(() => toFloat16Bits(x));
+    }
+  });
+
+  it('rejects non-finite decoded values', () => {
+    expectCodecError(() => codec.decode(new Uint8Array([0, 0x3c, 0x00, 0x7c]), 2), /element 1/);
+    expectCodecError(() => codec.decode(new Uint8Array([0x00, 0xfe]), 1));
+  });
+
+  it('honours the bound for subnormal magnitudes', () => {
+    const v = [3e-8, -5e-6, 6.1e-5, 2 ** -26, -1e-9];
+    const decoded = codec.decode(codec.encode(v), v.length);
+    expect(maxAbsError(decoded, v)).toBeLessThanOrEqual(codec.errorBound(v));
+    expect(codec.errorBound(v)).toBeLessThanOrEqual(2 ** -25);
+  });
+});
+
+describe('int8', () => {
+  const codec = CODECS.int8;
+
+  it('stores a float32 offset <= min and scale covering max in an 8-byte header', () => {
+    const v = new Float64Array([0.1, 0.7, -0.3, 2.5]);
+    const bytes = codec.encode(v);
+    const header = new DataView(bytes.buffer, bytes.byteOffset, 8);
+    const offset = header.getFloat32(0, true);
+    const scale = header.getFloat32(4, true);
+    expect(offset).toBeLessThanOrEqual(-0.3);
+    expect(offset).toBeCloseTo(-0.3, 6);
+    expect(scale).toBeCloseTo(2.8 / 255, 8);
+    expect(offset + 255 * scale).toBeGreaterThanOrEqual(2.5);
+    expect(bytes[8 + 2]).toBe(0);
+    expect(bytes[8 + 3]).toBe(255);
+  });
+
+  it('round-trips float32-representable constant vectors exactly with scale 0', () => {
+    for (const c of [0, 1, -2.5, 1000, Math.fround(0.1), -Math.fround(1e-3)]) {
+      const v = new Float64Array(64).fill(c);
+      const bytes = codec.encode(v);
+      expect(new DataView(bytes.buffer).getFloat32(4, true)).toBe(0);
+      expect(Array.from(codec.decode(bytes, 64))).toEqual(Array.from(v));
+      expect(codec.errorBound(v)).toBe(0);
+    }
+  });
+
+  it('keeps non-float32 constants within a tiny bound', () => {
+    for (const c of [0.1, -1e-3, 123.456]) {
+      const v = new Float64Array(16).fill(c);
+      const decoded = codec.decode(codec.encode(v), 16);
+      const bound = codec.errorBound(v);
+      expect(maxAbsError(decoded, v)).toBeLessThanOrEqual(bound);
+      expect(bound).toBeLessThanOrEqual(Math.abs(c) * 2 ** -30);
+    }
+  });
+
+  it('keeps small spreads around a large offset accurate', () => {
+    const rand = mulberry32(5);
+    const v = new Float64Array(1600);
+    for (let i = 0; i < v.length; i++) v[i] = 1000 + rand() * 1e-3;
+    const decoded = codec.decode(codec.encode(v), v.length);
+    const bound = codec.errorBound(v);
+    expect(maxAbsError(decoded, v)).toBeLessThanOrEqual(bound);
+    expect(bound).toBeLessThan(1e-3 / 255);
+  });
+
+  it('handles extreme float32-range vectors', () => {
+    const v = [-FLOAT32_MAX, FLOAT32_MAX, 0, 1e38, -1e-45];
+    const decoded = codec.decode(codec.encode(v), v.length);
+    expect(decoded.every(Number.isFinite)).toBe(true);
+    expect(maxAbsError(decoded, v)).toBeLessThanOrEqual(codec.errorBound(v));
+    expectCodecError(() => codec.encode([1e39]), /float32 range/);
+  });
+
+  it('rejects an invalid header', () => {
+    const bytes = codec.encode([1, 2, 3]);
+    const bad = (mutate: (dv: DataView) => void): Uint8Array => {
+      const copy = bytes.slice();
+      mutate(new DataView(copy.buffer));
+      return copy;
+    };
+    expectCodecError(() => codec.decode(bad((dv) => dv.setFloat32(0, Number.NaN, true)), 3), /header/);
+    expectCodecError(() => codec.decode(bad((dv) => dv.setFloat32(4, Infinity, true)), 3), /header/);
+    expectCodecError(() => codec.decode(bad((dv) => dv.setFloat32(4, -1, true)), 3), /header/);
+  });
+});
