@@ -1,7 +1,5 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { ScenarioError } from '../shared/scenario-config.js';
-import { DataFileError } from '../shared/datasets/idx.js';
 import { runCommand } from './run-command.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,7 +19,10 @@ program
   .action(runCommand);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  const known = err instanceof ScenarioError || err instanceof DataFileError;
-  process.stderr.write(`protofed: ${known ? (err as Error).message : (err as Error).stack ?? String(err)}\n`);
+  // Expected failures (bad scenario, bad data, a client that cannot be replaced) print their message;
+  // PROTOFED_DEBUG=1 adds the stack.
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`protofed: ${message}\n`);
+  if (process.env.PROTOFED_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(1);
 });

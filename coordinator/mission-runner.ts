@@ -3,14 +3,13 @@ import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
 import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.js';
-import { packU32, unpackU32, type ReportMessage, type UpdateMessage } from '../shared/protocol.js';
-import { ProtocolError } from '../shared/protocol-validation.js';
+import { packU32, unpackU32, type ReportMessage } from '../shared/protocol.js';
 import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
 import type { ClassAssignment, FedReconSchedule } from './fed-recon-schedule.js';
 import type { FederationState } from './federation-state.js';
-import { decodeUpdate } from './update-intake.js';
+import { UpdateIntake } from './update-intake.js';
 
 export interface MissionBytes {
   up: ByteTally;
@@ -77,6 +76,7 @@ export class MissionRunner {
   private failure: Error | undefined;
   private mission = -1;
   private phase: Phase = 'idle';
+  private finished = false;
   private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
   private evalClasses: number[] = [];
   private readonly contributedTo = new Map<string, number>();
@@ -84,10 +84,15 @@ export class MissionRunner {
 
   constructor(private readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
-    o.server.on('update', (session, update) => this.onUpdate(session, update));
+    new UpdateIntake(o.server, o.state, o.uplink).on('applied', (clientId, update) => {
+      this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
+      this.progress.emit('change');
+    });
     o.server.on('report', (session, report) => this.onReport(session, report));
     o.server.on('joined', (session) => this.onJoined(session));
-    o.server.on('left', (session, reason) => this.log(`client ${session.clientId} disconnected (${reason})`));
+    o.server.on('left', (session, reason) => {
+      if (!this.finished) this.log(`client ${session.clientId} disconnected (${reason})`);
+    });
   }
 
   /** Stops the run with an error; the pending wait rejects with it. */
@@ -168,22 +173,9 @@ export class MissionRunner {
       missions.push(result);
       o.onMission?.(result);
     }
+    this.finished = true;
     for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
     return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses };
-  }
-
-  private onUpdate(session: ClientSession, update: UpdateMessage): void {
-    const clientId = session.clientId!;
-    try {
-      const classes = decodeUpdate(update, { clientId, codec: this.o.uplink, dim: this.o.state.dim });
-      const { applied, version } = this.o.state.applyUpdate(clientId, update.seq, classes);
-      if (applied) this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
-      session.send('ack', { seq: update.seq, version, duplicate: !applied });
-      this.progress.emit('change');
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      session.sendError(err.code, err.message, update.seq);
-    }
   }
 
   private onReport(session: ClientSession, report: ReportMessage): void {

@@ -24,6 +24,8 @@ export interface RunOptions {
   onMission?: (result: MissionResult) => void;
   log?: (line: string) => void;
   clientStderr?: NodeJS.WritableStream;
+  /** Called once the coordinator is listening, before any client starts (instrumentation and fault tests). */
+  onCoordinator?: (server: CoordinatorServer, state: FederationState) => void;
 }
 
 export interface RunSummary {
@@ -95,6 +97,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
 
   const { port } = await server.listen();
+  options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
     server, state, schedule, evaluator, clientIds, uplink, downlink,
     missionLimit: scenario.missions.count, phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs,

@@ -1,7 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { CodecError, type VectorCodec } from '../shared/codecs/vector-codec.js';
 import type { UpdateMessage } from '../shared/protocol.js';
 import { ProtocolError } from '../shared/protocol-validation.js';
-import type { DecodedClassUpdate } from './federation-state.js';
+import type { ClientSession } from './client-session.js';
+import type { CoordinatorServer } from './coordinator-server.js';
+import type { DecodedClassUpdate, FederationState } from './federation-state.js';
 
 /**
  * Decodes and checks an update's vectors against the negotiated codec and dimension.
@@ -30,4 +33,41 @@ export function decodeUpdate(update: UpdateMessage, expected: { clientId: string
       throw err;
     }
   });
+}
+
+export interface UpdateIntakeEvents {
+  /** A new (not duplicate) update was merged into the global table. */
+  applied: [clientId: string, update: UpdateMessage, version: number];
+}
+
+/**
+ * Takes every validated update from the server: decodes it, applies `(clientId, seq)` at most
+ * once, and acks it (a resend is acked again, not re-applied). A bad update gets an `error`
+ * message naming its seq and the reason, and leaves the state untouched.
+ *
+ * @example
+ * const intake = new UpdateIntake(server, state, getCodec('int8'));
+ * intake.on('applied', (clientId, update) => ...);
+ */
+export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
+  constructor(server: CoordinatorServer, private readonly state: FederationState, private readonly codec: VectorCodec) {
+    super();
+    server.on('update', (session, update) => this.take(session, update));
+  }
+
+  private take(session: ClientSession, update: UpdateMessage): void {
+    const clientId = session.clientId!;
+    let classes: DecodedClassUpdate[];
+    try {
+      classes = decodeUpdate(update, { clientId, codec: this.codec, dim: this.state.dim });
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      session.sendError(err.code, err.message, update.seq);
+      return;
+    }
+    // The state lives in memory, so it is durable for this run once applied; then the ack goes out.
+    const { applied, version } = this.state.applyUpdate(clientId, update.seq, classes);
+    session.send('ack', { seq: update.seq, version, duplicate: !applied });
+    if (applied) this.emit('applied', clientId, update, version);
+  }
 }

@@ -27,7 +27,10 @@ export class AccuracyMatrix {
 
   /** `a` as a dense array, with null where a group is empty or not yet learned. */
   toJSON(): (number | null)[][] {
-    return this.rows.map((row = []) => Array.from({ length: row.length }, (_, j) => row[j] ?? null));
+    return Array.from({ length: this.rows.length }, (_, k) => {
+      const row = this.rows[k] ?? [];
+      return Array.from({ length: row.length }, (_, j) => row[j] ?? null);
+    });
   }
 
   /** A_k: mean accuracy over the non-empty groups learned up to mission k. */
@@ -37,7 +40,7 @@ export class AccuracyMatrix {
 
   /** Average incremental accuracy: the mean of A_k over all recorded missions that have a group. */
   averageIncrementalAccuracy(): number {
-    return mean(this.rows.map((_, k) => this.averageAccuracy(k)).filter((a) => !Number.isNaN(a)));
+    return mean(Array.from({ length: this.rows.length }, (_, k) => this.averageAccuracy(k)).filter((a) => !Number.isNaN(a)));
   }
 
   /**

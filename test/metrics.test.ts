@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
+import { accuracyOf, countByClass } from '../shared/metrics/class-accuracy.js';
+import { predictNearest, prototypeMatrix } from '../shared/nearest-prototype.js';
+import { PrototypeTable } from '../shared/prototype-stats.js';
+
+describe('accuracy over the union of known classes', () => {
+  it('counts per class and weights every test example equally', () => {
+    const counts = countByClass([0, 0, 0, 1, 2, 2], [0, 1, 0, 1, 0, 2], [0, 1, 2]);
+    expect(Array.from(counts.correct)).toEqual([2, 1, 1]);
+    expect(Array.from(counts.total)).toEqual([3, 1, 2]);
+    expect(accuracyOf(counts)).toBeCloseTo(4 / 6, 12);
+    expect(accuracyOf(counts, new Set([2]))).toBe(0.5);
+    expect(accuracyOf(counts, new Set([7]))).toBeNaN();
+    expect(() => countByClass([5], [5], [0, 1])).toThrow(/label 5/);
+  });
+
+  it('predicts the nearest prototype by squared Euclidean distance', () => {
+    const t = new PrototypeTable(2);
+    t.addEmbeddings(4, [0, 0, 2, 0], 2); // mean (1, 0)
+    t.addEmbeddings(9, [10, 10], 1);
+    const pred = predictNearest(Float32Array.from([1.2, 0.1, 9, 8, 5.4, 5.4]), 3, prototypeMatrix(t));
+    expect(Array.from(pred)).toEqual([4, 9, 9]);
+  });
+});
+
+describe('the accuracy matrix', () => {
+  // a[k][j]: rows are missions, columns class groups.
+  const m = new AccuracyMatrix();
+  m.set(0, 0, 0.9);
+  m.set(1, 0, 0.7); m.set(1, 1, 0.8);
+  m.set(2, 0, 0.8); m.set(2, 1, 0.5); m.set(2, 2, 0.6);
+
+  it('averages accuracy after each mission and over missions', () => {
+    expect(m.averageAccuracy(1)).toBeCloseTo(0.75, 12);
+    expect(m.averageAccuracy(2)).toBeCloseTo(1.9 / 3, 12);
+    expect(m.averageIncrementalAccuracy()).toBeCloseTo((0.9 + 0.75 + 1.9 / 3) / 3, 12);
+  });
+
+  it('computes Chaudhry forgetting with the maximum over earlier missions', () => {
+    // group 0: best before mission 2 is 0.9, now 0.8 → 0.1; group 1: best 0.8, now 0.5 → 0.3.
+    expect(m.forgetting(2)).toBeCloseTo(0.2, 12);
+    expect(m.forgetting(1)).toBeCloseTo(0.2, 12);
+    expect(m.forgetting(0)).toBeNaN();
+  });
+
+  it('computes backward transfer', () => {
+    // (0.8 − 0.9 + 0.5 − 0.8) / 2
+    expect(m.backwardTransfer()).toBeCloseTo(-0.2, 12);
+  });
+
+  it('skips empty groups and refuses a group from the future', () => {
+    const g = new AccuracyMatrix();
+    g.set(0, 0, 1);
+    g.set(2, 0, 0.5); // mission 1 brought no new class, group 1 stays empty
+    g.set(2, 2, 0.7);
+    expect(g.toJSON()).toEqual([[1], [], [0.5, null, 0.7]]);
+    expect(g.forgetting(2)).toBeCloseTo(0.5, 12);
+    expect(() => g.set(1, 2, 0.3)).toThrow(/learned later/);
+  });
+});

@@ -1,0 +1,131 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { runScenario } from '../coordinator/run-scenario.js';
+import { loadDataset } from '../shared/datasets/dataset-registry.js';
+import { gatherImages } from '../shared/datasets/image-set.js';
+import { PixelsBackbone } from '../shared/embedding/pixels-backbone.js';
+import { accuracyOf } from '../shared/metrics/class-accuracy.js';
+import { PrototypeTable } from '../shared/prototype-stats.js';
+import { parseScenario } from '../shared/scenario-config.js';
+import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import type { ClassAssignment } from '../coordinator/fed-recon-schedule.js';
+
+function scenario(overrides: Record<string, unknown> = {}) {
+  return parseScenario({
+    name: 'it-fashion-mnist',
+    seed: 11,
+    dataset: { name: 'fashion-mnist', dir: 'embedded' },
+    backbone: { name: 'pixels' },
+    clients: { count: 3, mode: 'process', maxRestarts: 1 },
+    missions: { count: 8, classesPerClient: 2, shotsPerClass: 10 },
+    codec: { uplink: 'f32', downlink: 'f32' },
+    evaluation: { testPerClass: 100 },
+    timeouts: { phaseMs: 60_000, connectMs: 60_000 },
+    ...overrides,
+  });
+}
+
+const silent = new Writable({ write: (_chunk, _enc, done) => done() });
+
+async function centralizedReference(assignments: ClassAssignment[][][], evalClasses: number[]) {
+  const data = loadDataset({ name: 'fashion-mnist', dir: 'embedded' });
+  const backbone = new PixelsBackbone({ rows: 28, cols: 28, channels: 1 });
+  const table = new PrototypeTable(backbone.dim);
+  for (const mission of assignments) {
+    for (const client of mission) {
+      for (const a of client) {
+        table.addEmbeddings(a.classId, await backbone.embed(gatherImages(data.train, a.indices), a.indices.length), a.indices.length);
+      }
+    }
+  }
+  const counts = await new TestSetEvaluator(data.test, backbone, 100).evaluate(table, evalClasses);
+  return { table, accuracy: accuracyOf(counts) };
+}
+
+describe('a federated run with real client processes over socket.io', () => {
+  it('3 processes, f32: the global accuracy equals a centralized nearest-mean classifier on the same samples', async () => {
+    const { summary, outcome, state } = await runScenario(scenario(), { clientStderr: silent });
+    expect(summary.missions).toBe(8);
+    expect(outcome.assignments).toHaveLength(8);
+    const ref = await centralizedReference(outcome.assignments, outcome.finalEvalClasses);
+    expect(summary.finalGlobalAccuracy).toBe(ref.accuracy);
+    // Chance is 1/10. Nearest-mean on Fashion-MNIST pixels reaches about 0.68 with all the data; with
+    // 480 examples it should stay well above 0.5 unless the merge is wrong.
+    expect(summary.finalGlobalAccuracy).toBeGreaterThan(0.5);
+    expect(state.global.classIds()).toEqual(ref.table.classIds());
+    for (const id of ref.table.classIds()) {
+      expect(state.global.get(id)!.count).toBe(ref.table.get(id)!.count);
+      const a = state.global.prototype(id)!;
+      const b = ref.table.prototype(id)!;
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(2 ** -24);
+    }
+    // After the merge every client holds the global table, so it scores what the coordinator scores.
+    const last = outcome.missions.at(-1)!;
+    for (const c of last.clients) expect(c.accuracyAfter).toBe(last.globalAccuracy);
+    // Sampling without replacement: no train image is used twice.
+    const used = outcome.assignments.flat(2).flatMap((a) => a.indices);
+    expect(new Set(used).size).toBe(used.length);
+    // Byte accounting: uplink payload is exactly one 784-d f32 vector per class update.
+    const updates = summary.bytesByType.up.update!;
+    expect(updates.payloadBytes).toBe(3 * 8 * 2 * 784 * 4);
+    expect(updates.encodedBytes).toBeGreaterThan(updates.payloadBytes);
+    expect(summary.bytesUp).toBe(Object.values(summary.bytesByType.up).reduce((s, t) => s + t.encodedBytes, 0));
+  }, 120_000);
+
+  it('a client process that dies is replaced and the run loses nothing', async () => {
+    const clean = await runScenario(scenario({ missions: { count: 5, classesPerClient: 2, shotsPerClass: 10 } }), { clientStderr: silent });
+    const faulty = await runScenario(
+      scenario({ missions: { count: 5, classesPerClient: 2, shotsPerClass: 10 }, faults: { crash: [{ client: 1, mission: 2 }] } }),
+      { clientStderr: silent },
+    );
+    expect(faulty.summary.restarts).toHaveLength(1);
+    expect(faulty.summary.restarts[0]!.clientId).toBe('c1');
+    expect(faulty.summary.finalGlobalAccuracy).toBe(clean.summary.finalGlobalAccuracy);
+    for (const id of clean.state.global.classIds()) {
+      expect(faulty.state.global.get(id)!.count).toBe(clean.state.global.get(id)!.count);
+      expect(Array.from(faulty.state.global.prototype(id)!)).toEqual(Array.from(clean.state.global.prototype(id)!));
+    }
+  }, 120_000);
+
+  it('a connection cut after an update is sent: the client resends it, the coordinator acks without applying it twice', async () => {
+    const missions = { count: 4, classesPerClient: 2, shotsPerClass: 10 };
+    const clean = await runScenario(scenario({ missions }), { clientStderr: silent });
+    let cut = 0;
+    const acks: { duplicate: boolean }[] = [];
+    const { summary, state } = await runScenario(scenario({ missions }), {
+      clientStderr: silent,
+      onCoordinator: (server) => {
+        // Runs before the update is applied and acked: the ack is then lost with the connection.
+        server.prependListener('update', (session, update) => {
+          if (session.clientId === 'c0' && update.seq === 2 && cut === 0) {
+            cut++;
+            session.socket.conn.close();
+          }
+        });
+        server.on('joined', (session) => {
+          const send = session.send.bind(session);
+          session.send = ((type: string, body: { duplicate: boolean }) => {
+            if (type === 'ack' && session.clientId === 'c0') acks.push(body);
+            send(type as never, body as never);
+          }) as typeof session.send;
+        });
+      },
+    });
+    expect(cut).toBe(1);
+    expect(acks.some((a) => a.duplicate)).toBe(true);
+    expect(summary.missions).toBe(4);
+    expect(summary.finalGlobalAccuracy).toBe(clean.summary.finalGlobalAccuracy);
+    for (const id of clean.state.global.classIds()) {
+      expect(state.global.get(id)!.count).toBe(clean.state.global.get(id)!.count);
+    }
+    expect(state.lastAppliedSeq('c0')).toBe(4);
+  }, 120_000);
+
+  it('fails with a clear error when a client dies and may not be replaced', async () => {
+    const run = runScenario(
+      scenario({ clients: { count: 2, mode: 'process', maxRestarts: 0 }, missions: { count: 4, classesPerClient: 1, shotsPerClass: 5 }, faults: { crash: [{ client: 1, mission: 1 }] } }),
+      { clientStderr: silent },
+    );
+    await expect(run).rejects.toThrow(/client process c1 exited with code 70.*clients\.maxRestarts: 0/);
+  }, 60_000);
+});

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { FedReconSchedule } from '../coordinator/fed-recon-schedule.js';
+import { SeededRng } from '../shared/rng.js';
+
+describe('seeded RNG', () => {
+  it('gives the same stream for the same seed and different streams for different seeds or forks', () => {
+    const r1 = new SeededRng(3);
+    const r2 = new SeededRng(3);
+    const s1 = Array.from({ length: 50 }, () => r1.next());
+    expect(Array.from({ length: 50 }, () => r2.next())).toEqual(s1);
+    const other = new SeededRng(4);
+    expect(Array.from({ length: 50 }, () => other.next())).not.toEqual(s1);
+    expect(new SeededRng(3).fork('x').next()).not.toBe(new SeededRng(3).fork('y').next());
+  });
+
+  it('draws integers uniformly enough and samples without repeats', () => {
+    const rng = new SeededRng(99);
+    const bins = new Array(10).fill(0);
+    for (let i = 0; i < 100_000; i++) bins[rng.int(10)]++;
+    for (const b of bins) expect(Math.abs(b - 10_000)).toBeLessThan(500);
+    for (const [n, k] of [[10, 10], [1000, 5], [50, 30]] as const) {
+      const s = rng.sample(n, k);
+      expect(new Set(s).size).toBe(k);
+      for (const v of s) expect(v).toBeLessThan(n);
+    }
+    expect(() => rng.sample(3, 4)).toThrow();
+  });
+});
+
+describe('the fed-recon mission schedule', () => {
+  const labels = Array.from({ length: 300 }, (_, i) => i % 5); // 5 classes × 60 images
+
+  it('draws images without replacement across clients and missions until the pool runs dry', () => {
+    const s = new FedReconSchedule(labels, [0, 1, 2, 3, 4], 3, { classesPerClient: 2, shotsPerClass: 5 }, 1);
+    const used: number[] = [];
+    let missions = 0;
+    for (let plan = s.next(); plan; plan = s.next()) {
+      missions++;
+      expect(plan).toHaveLength(3);
+      for (const client of plan) {
+        expect(client).toHaveLength(2);
+        expect(new Set(client.map((a) => a.classId)).size).toBe(2);
+        for (const a of client) {
+          expect(a.indices).toHaveLength(5);
+          for (const i of a.indices) expect(labels[i]).toBe(a.classId);
+          used.push(...a.indices);
+        }
+      }
+    }
+    expect(new Set(used).size).toBe(used.length);
+    // 300 images, 30 per mission: exactly 10 full missions when classes drain evenly, never more.
+    expect(missions).toBeLessThanOrEqual(10);
+    expect(missions).toBeGreaterThanOrEqual(8);
+  });
+
+  it('is deterministic for a seed and differs across seeds', () => {
+    const plan = (seed: number) => new FedReconSchedule(labels, [0, 1, 2, 3, 4], 2, { classesPerClient: 2, shotsPerClass: 3 }, seed).next();
+    expect(plan(5)).toEqual(plan(5));
+    expect(plan(5)).not.toEqual(plan(6));
+  });
+});
