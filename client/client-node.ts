@@ -1,7 +1,7 @@
 import type { Backbone } from '../shared/backbone.js';
 import { CODEC_NAMES, getCodec } from '../shared/codecs/index.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
-import type { LabelledSplits } from '../shared/datasets/fashion-mnist.js';
+import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { gatherImages } from '../shared/datasets/image-set.js';
 import { DeltaLedger } from '../shared/delta-ledger.js';
 import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
@@ -17,7 +17,7 @@ export interface ClientNodeOptions {
   clientId: string;
   token: string;
   backbone: Backbone;
-  data: LabelledSplits;
+  data: LabelledDataset;
   link: CoordinatorLink;
   /** Test images per class used for evaluation; all when absent. */
   testPerClass?: number | undefined;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { getCodec } from '../shared/codecs/index.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
-import type { LabelledSplits } from '../shared/datasets/fashion-mnist.js';
+import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
@@ -57,7 +57,7 @@ export interface RunResult {
   summary: RunSummary;
   outcome: RunOutcome;
   state: FederationState;
-  data: LabelledSplits;
+  data: LabelledDataset;
 }
 
 /**

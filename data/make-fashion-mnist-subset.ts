@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { FASHION_MNIST_SYSTEM_DIR, loadFashionMnist } from '../shared/datasets/fashion-mnist.js';
-import { encodeIdx, type ImageSet } from '../shared/datasets/idx.js';
+import { encodeIdx } from '../shared/datasets/idx.js';
+import type { ImageSet } from '../shared/datasets/labelled-dataset.js';
 
 const TRAIN_PER_CLASS = 500;
 const TEST_PER_CLASS = 100;
@@ -37,7 +38,7 @@ function firstPerClass(set: ImageSet, perClass: number, numClasses: number): Ima
 
 function writeSet(dir: string, prefix: string, set: ImageSet): void {
   const imagesIdx = encodeIdx({ dtype: 'u8', dims: [set.count, set.rows, set.cols], data: set.images });
-  const labelsIdx = encodeIdx({ dtype: 'u8', dims: [set.count], data: set.labels });
+  const labelsIdx = encodeIdx({ dtype: 'u8', dims: [set.count], data: Uint8Array.from(set.labels) });
   // gzipSync writes mtime 0, so the output is byte-for-byte reproducible.
   writeFileSync(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzipSync(imagesIdx, { level: 9 }));
   writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzipSync(labelsIdx, { level: 9 }));

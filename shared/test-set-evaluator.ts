@@ -1,5 +1,5 @@
 import type { Backbone } from './backbone.js';
-import type { ImageSet } from './datasets/idx.js';
+import type { ImageSet } from './datasets/labelled-dataset.js';
 import { gatherImages, indicesByClass } from './datasets/image-set.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
 import { predictNearest, prototypeMatrix } from './nearest-prototype.js';

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { DataFileError } from '../shared/datasets/labelled-dataset.js';
 import {
-  DataFileError,
   encodeIdx,
   loadIdxImageSet,
   parseIdx,

@@ -1,4 +1,5 @@
-import { fashionMnistSubsetDir, loadFashionMnist, type LabelledSplits } from './fashion-mnist.js';
+import { fashionMnistSubsetDir, loadFashionMnist } from './fashion-mnist.js';
+import type { LabelledDataset } from './labelled-dataset.js';
 
 /** Which dataset to use, as a scenario names it. `dir: "embedded"` forces the copy shipped in the repo. */
 export interface DatasetSpec {
@@ -7,7 +8,7 @@ export interface DatasetSpec {
 }
 
 /** Loads a named dataset's train and test splits. */
-export function loadDataset(spec: DatasetSpec): LabelledSplits {
+export function loadDataset(spec: DatasetSpec): LabelledDataset {
   switch (spec.name) {
     case 'fashion-mnist': {
       if (spec.dir === 'embedded') return { ...loadFashionMnist(fashionMnistSubsetDir()), kind: 'embedded-subset' };

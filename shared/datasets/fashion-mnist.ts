@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DataFileError, loadIdxImageSet, type ImageSet } from './idx.js';
+import { loadIdxImageSet } from './idx.js';
+import { DataFileError, type ImageSet, type LabelledDataset } from './labelled-dataset.js';
 
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
   'T-shirt/top',
@@ -20,14 +21,8 @@ export const FASHION_MNIST_SYSTEM_DIR = '/usr/share/datasets/fashion-mnist/';
 
 export type FashionMnistKind = 'full' | 'embedded-subset' | 'custom';
 
-export interface LabelledSplits {
-  name: string;
-  /** Absolute directory the files were read from. */
-  source: string;
+export interface FashionMnistDataset extends LabelledDataset {
   kind: FashionMnistKind;
-  classNames: string[];
-  train: ImageSet;
-  test: ImageSet;
 }
 
 const FILE_BASES = {
@@ -117,7 +112,7 @@ function checkLabels(set: ImageSet, labelsPath: string): void {
   }
 }
 
-export function loadFashionMnist(dataDir?: string): LabelledSplits {
+export function loadFashionMnist(dataDir?: string): FashionMnistDataset {
   const { dir, kind } = locateFashionMnist(dataDir);
   const { found } = findFiles(dir);
   const { trainImages, trainLabels, testImages, testLabels } = found as Record<FileKey, string>;

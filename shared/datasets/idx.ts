@@ -1,3 +1,4 @@
+import { DataFileError, type ImageSet } from './labelled-dataset.js';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
@@ -11,28 +12,6 @@ export interface IdxArray {
   data: IdxData;
 }
 
-export interface ImageSet {
-  /** Row-major pixels, `count * rows * cols * channels` bytes. */
-  images: Uint8Array;
-  labels: Uint8Array;
-  count: number;
-  rows: number;
-  cols: number;
-  channels: number;
-}
-
-export class DataFileError extends Error {
-  readonly reason: string;
-
-  constructor(
-    public readonly file: string,
-    reason: string,
-  ) {
-    super(`${file}: ${reason}`);
-    this.name = 'DataFileError';
-    this.reason = reason;
-  }
-}
 
 interface DtypeInfo {
   dtype: IdxDtype;

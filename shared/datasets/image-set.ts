@@ -1,4 +1,4 @@
-import type { ImageSet } from './idx.js';
+import type { ImageSet } from './labelled-dataset.js';
 
 /** Copies the images at `indices` into one contiguous buffer, in the given order. */
 export function gatherImages(set: ImageSet, indices: ArrayLike<number>): Uint8Array {
