@@ -1,5 +1,7 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { BACKEND_CHOICES } from '../shared/tensor/tensor-backend.js';
+import { pretrainCommand } from './pretrain-command.js';
 import { runCommand } from './run-command.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,8 +17,20 @@ program
   .argument('<scenario>', 'scenario file (YAML), e.g. scenarios/fashion-mnist.yaml')
   .option('-o, --out <dir>', 'results folder (default: results/<scenario>-<time>)')
   .option('-d, --data <dir>', 'dataset folder to use instead of the scenario\'s (or "embedded" for the copy in the repo)')
+  .addOption(new Option('-b, --backend <name>', 'tensor backend for learned backbones').choices([...BACKEND_CHOICES]))
   .option('-q, --quiet', 'print nothing but errors')
   .action(runCommand);
+
+program
+  .command('pretrain')
+  .description('episodic ProtoNet pretraining of conv4 on the scenario\'s base classes; resumes from a checkpoint in --out')
+  .argument('<scenario>', 'scenario file whose dataset (and base classes) to train on')
+  .option('-o, --out <dir>', 'model folder (default: the scenario\'s backbone.weights)')
+  .option('-d, --data <dir>', 'dataset folder to use instead of the scenario\'s')
+  .option('-e, --episodes <n>', 'number of episodes (default: the scenario\'s pretrain.episodes, else 2000)')
+  .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
+  .option('-q, --quiet', 'print nothing but errors')
+  .action(pretrainCommand);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures (bad scenario, bad data, a client that cannot be replaced) print their message;

@@ -2,12 +2,14 @@ import { resolve } from 'node:path';
 import { runScenario } from '../coordinator/run-scenario.js';
 import type { MissionResult } from '../coordinator/mission-runner.js';
 import { loadScenarioFile } from '../shared/scenario-config.js';
+import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { formatAccuracy, formatBytes } from './format.js';
 
 export interface RunCommandOptions {
   out?: string;
   data?: string;
   quiet?: boolean;
+  backend?: BackendChoice;
 }
 
 function defaultOutDir(name: string): string {
@@ -17,7 +19,8 @@ function defaultOutDir(name: string): string {
 
 /** `protofed run SCENARIO`: runs every mission and writes a results folder. */
 export async function runCommand(scenarioPath: string, options: RunCommandOptions): Promise<void> {
-  const scenario = loadScenarioFile(scenarioPath);
+  const loaded = loadScenarioFile(scenarioPath);
+  const scenario = options.backend ? { ...loaded, backend: options.backend } : loaded;
   const outDir = resolve(options.out ?? defaultOutDir(scenario.name));
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);

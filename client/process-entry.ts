@@ -4,12 +4,14 @@
  */
 import { loadDataset, type DatasetSpec } from '../shared/datasets/dataset-registry.js';
 import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
+import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 
 export interface ProcessClientConfig {
   dataset: DatasetSpec;
   backbone: BackboneSpec;
+  backend: BackendChoice;
   testPerClass?: number | undefined;
   /** Exit abruptly when this mission arrives (fault injection). */
   crashAtMission?: number | undefined;
@@ -27,7 +29,7 @@ async function main(): Promise<void> {
   const clientId = required('PROTOFED_CLIENT_ID');
   const config = JSON.parse(required('PROTOFED_CLIENT_CONFIG')) as ProcessClientConfig;
   const data = loadDataset(config.dataset);
-  const backbone = await createBackbone(config.backbone, { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels });
+  const { backbone } = await createBackbone(config.backbone, { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels }, config.backend);
   const node = new ClientNode({
     clientId,
     token,

@@ -73,9 +73,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const datasetSpec = { ...scenario.dataset, dir: options.dataDir ?? scenario.dataset.dir };
   const data = loadDataset(datasetSpec);
   const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, list]) => [c, list.length]));
-  const fieldClasses = checkScenarioAgainstDataset(scenario, data.classNames.length, trainPerClass, options.source);
+  const { field: fieldClasses } = checkScenarioAgainstDataset(
+    scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses }, options.source);
   const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
-  const backbone = await createBackbone(scenario.backbone, shape);
+  const { backbone, tensorBackend } = await createBackbone(scenario.backbone, shape, scenario.backend);
   const uplink = getCodec(scenario.codec.uplink);
   const downlink = getCodec(scenario.codec.downlink);
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
@@ -92,7 +93,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   });
   const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
   const datasetInfo = { name: data.name, kind: data.kind, source: data.source, train: data.train.count, test: data.test.count };
-  const backboneInfo = { name: backbone.name, dim: backbone.dim, modelHash: backbone.modelHash, tensorBackend: 'none (the pixels backbone needs no tensor backend)' };
+  const backboneInfo = { name: backbone.name, dim: backbone.dim, modelHash: backbone.modelHash, tensorBackend };
   out?.writeConfig({ scenario, source: options.source, dataset: datasetInfo, backbone: backboneInfo, fieldClasses,
     protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
 
@@ -115,7 +116,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     stderr: options.clientStderr,
     clients: clientIds.map((clientId) => ({
       clientId,
-      config: { dataset: datasetSpec, backbone: scenario.backbone, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },
+      config: { dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },
     })),
   });
   const restarts: RunSummary['restarts'] = [];

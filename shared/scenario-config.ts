@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 
@@ -14,8 +15,47 @@ const scenarioSchema = z.strictObject({
     name: z.enum(['fashion-mnist']),
     /** A folder holding the dataset files; when absent, the system copy or the embedded subset is used. */
     dir: z.string().min(1).optional(),
+    /** Classes reserved for the coordinator and pretraining; the dataset's own base split (if any) when absent. */
+    baseClasses: z.array(z.number().int().min(0)).optional(),
   }),
-  backbone: z.strictObject({ name: z.enum(['pixels']) }).default({ name: 'pixels' }),
+  /** Tensor backend for learned backbones: tfjs-node when it loads, else wasm, else cpu. */
+  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  backbone: z.discriminatedUnion('name', [
+    z.strictObject({ name: z.literal('pixels') }),
+    z.strictObject({
+      name: z.literal('conv4'),
+      /** Folder of the pretrained model (model.json + weights.bin), relative to the scenario file. */
+      weights: z.string().min(1),
+      batchSize: positiveInt.default(256),
+    }),
+    z.strictObject({
+      name: z.literal('tfjs-model'),
+      /** A tfjs LayersModel or GraphModel: a model.json path (relative to the scenario file), file:// or http(s) URL. */
+      url: z.string().min(1),
+      input: z.strictObject({ rows: positiveInt, cols: positiveInt, channels: z.union([z.literal(1), z.literal(3)]) }),
+      normalization: z.strictObject({
+        scale: z.number().positive().default(1 / 255),
+        mean: z.array(z.number()).min(1).default([0]),
+        std: z.array(z.number().positive()).min(1).default([1]),
+      }).default({ scale: 1 / 255, mean: [0], std: [1] }),
+      /** Layer (LayersModel) or node (GraphModel) whose output is the embedding; the model's output when absent. */
+      output: z.string().min(1).optional(),
+      batchSize: positiveInt.default(256),
+    }),
+  ]).default({ name: 'pixels' }),
+  /** Episodic pretraining of conv4 on the base classes (`protofed pretrain`). */
+  pretrain: z.strictObject({
+    ways: positiveInt.default(5),
+    shots: positiveInt.default(5),
+    queries: positiveInt.default(15),
+    episodes: positiveInt.default(2000),
+    learningRate: z.number().positive().default(1e-3),
+    halveEvery: positiveInt.default(2000),
+    validationFraction: z.number().min(0).max(0.5).default(0.1),
+    validateEvery: positiveInt.default(250),
+    validationEpisodes: positiveInt.default(100),
+    checkpointEvery: positiveInt.default(250),
+  }).optional(),
   clients: z.strictObject({
     count: positiveInt.max(1024).default(4),
     mode: z.enum(['process']).default('process'),
@@ -27,7 +67,7 @@ const scenarioSchema = z.strictObject({
     count: positiveInt,
     classesPerClient: positiveInt,
     shotsPerClass: positiveInt,
-    /** Classes the clients learn; all the dataset's classes when absent. */
+    /** Classes the clients learn; every class that is not a base class when absent. */
     fieldClasses: z.array(z.number().int().min(0)).min(1).optional(),
   }),
   codec: z.strictObject({
@@ -89,32 +129,51 @@ export function loadScenarioFile(path: string): Scenario {
     const detail = err instanceof YAMLParseError ? err.message : String(err);
     throw new ScenarioError(`${path} is not valid YAML: ${detail}`);
   }
-  return parseScenario(raw, path);
+  return resolvePaths(parseScenario(raw, path), dirname(resolve(path)));
+}
+
+/** Makes the scenario's file paths absolute, relative to the folder of the scenario file. */
+function resolvePaths(s: Scenario, base: string): Scenario {
+  const at = (p: string): string => (isAbsolute(p) || /^[a-z]+:\/\//.test(p) ? p : resolve(base, p));
+  const dataset = s.dataset.dir && s.dataset.dir !== 'embedded' ? { ...s.dataset, dir: at(s.dataset.dir) } : s.dataset;
+  const backbone = s.backbone.name === 'conv4' ? { ...s.backbone, weights: at(s.backbone.weights) }
+    : s.backbone.name === 'tfjs-model' ? { ...s.backbone, url: at(s.backbone.url) }
+    : s.backbone;
+  return { ...s, dataset, backbone };
 }
 
 /**
- * Checks the parts of a scenario that depend on the dataset: class ids exist, and each mission
- * can be filled at all. Errors name the key.
+ * Checks the parts of a scenario that depend on the dataset: class ids exist, base and field
+ * classes are disjoint, and each mission can be filled at all. Errors name the key.
+ * Returns the base classes (the scenario's, else the dataset's own split) and the field classes.
  */
-export function checkScenarioAgainstDataset(s: Scenario, classCount: number, trainPerClass: Map<number, number>, source = 'scenario'): number[] {
-  const field = s.missions.fieldClasses ?? Array.from({ length: classCount }, (_, i) => i);
-  const bad = field.filter((c) => c >= classCount);
-  if (bad.length > 0) {
-    throw new ScenarioError(`${source} is invalid:\n  missions.fieldClasses: class ${bad.join(', ')} does not exist (the dataset has classes 0..${classCount - 1})`);
-  }
-  if (new Set(field).size !== field.length) {
-    throw new ScenarioError(`${source} is invalid:\n  missions.fieldClasses: a class is listed twice`);
-  }
+export function checkScenarioAgainstDataset(
+  s: Scenario,
+  dataset: { classCount: number; trainPerClass: Map<number, number>; baseClasses?: readonly number[] | undefined },
+  source = 'scenario',
+): { base: number[]; field: number[] } {
+  const { classCount, trainPerClass } = dataset;
+  const fail = (key: string, why: string): never => {
+    throw new ScenarioError(`${source} is invalid:\n  ${key}: ${why}`);
+  };
+  const checkIds = (key: string, ids: readonly number[]): void => {
+    const bad = ids.filter((c) => c >= classCount);
+    if (bad.length > 0) fail(key, `class ${bad.slice(0, 5).join(', ')} does not exist (the dataset has classes 0..${classCount - 1})`);
+    if (new Set(ids).size !== ids.length) fail(key, 'a class is listed twice');
+  };
+  const base = [...(s.dataset.baseClasses ?? dataset.baseClasses ?? [])];
+  checkIds('dataset.baseClasses', base);
+  const baseSet = new Set(base);
+  const field = s.missions.fieldClasses ?? Array.from({ length: classCount }, (_, i) => i).filter((c) => !baseSet.has(c));
+  checkIds('missions.fieldClasses', field);
+  const overlap = field.filter((c) => baseSet.has(c));
+  if (overlap.length > 0) fail('missions.fieldClasses', `class ${overlap.slice(0, 5).join(', ')} is also a base class`);
   if (s.missions.classesPerClient > field.length) {
-    throw new ScenarioError(
-      `${source} is invalid:\n  missions.classesPerClient: ${s.missions.classesPerClient} classes per client per mission, but there are only ${field.length} field classes`,
-    );
+    fail('missions.classesPerClient', `${s.missions.classesPerClient} classes per client per mission, but there are only ${field.length} field classes`);
   }
   const fillable = field.filter((c) => (trainPerClass.get(c) ?? 0) >= s.missions.shotsPerClass).length;
   if (fillable < s.missions.classesPerClient) {
-    throw new ScenarioError(
-      `${source} is invalid:\n  missions.shotsPerClass: ${s.missions.shotsPerClass} examples per class, but only ${fillable} field classes have that many training images`,
-    );
+    fail('missions.shotsPerClass', `${s.missions.shotsPerClass} examples per class, but only ${fillable} field classes have that many training images`);
   }
-  return field;
+  return { base, field };
 }

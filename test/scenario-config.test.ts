@@ -9,18 +9,20 @@ const base = {
   dataset: { name: 'fashion-mnist' },
   missions: { count: 3, classesPerClient: 2, shotsPerClass: 5 },
 };
-const tenClasses = new Map(Array.from({ length: 10 }, (_, c) => [c, 500]));
+const tenClasses = { classCount: 10, trainPerClass: new Map(Array.from({ length: 10 }, (_, c) => [c, 500])) };
 
 describe('scenario validation', () => {
   it('every shipped scenario is valid', () => {
     const s = loadScenarioFile('scenarios/fashion-mnist.yaml');
     expect(s.clients.count).toBe(4);
-    expect(checkScenarioAgainstDataset(s, 10, tenClasses)).toHaveLength(10);
+    expect(checkScenarioAgainstDataset(s, tenClasses).field).toHaveLength(10);
   });
 
   it('fills defaults', () => {
     const s = parseScenario(base);
     expect(s.clients).toEqual({ count: 4, mode: 'process', maxRestarts: 2 });
+    expect(s.backbone).toEqual({ name: 'pixels' });
+    expect(s.backend).toBe('auto');
     expect(s.codec).toEqual({ uplink: 'f32', downlink: 'f32' });
     expect(s.seed).toBe(1);
   });
@@ -34,16 +36,23 @@ describe('scenario validation', () => {
     expect(() => parseScenario({ ...base, missions: { ...base.missions, shotsPerClass: 'ten' } })).toThrow(/missions\.shotsPerClass: .*expected number/);
     expect(() => parseScenario({ ...base, clients: { count: 0 } })).toThrow(/clients\.count/);
     expect(() => parseScenario({ ...base, codec: { uplink: 'zip' } })).toThrow(/codec\.uplink/);
+    expect(() => parseScenario({ ...base, backbone: { name: 'conv4' } })).toThrow(/backbone\.weights/);
+    expect(() => parseScenario({ ...base, backbone: { name: 'tfjs-model', url: 'm.json', input: { rows: 28, cols: 28, channels: 2 } } })).toThrow(/backbone\.input\.channels/);
   });
 
   it('names the key of an impossible split', () => {
     const s = parseScenario({ ...base, missions: { ...base.missions, classesPerClient: 11 } });
-    expect(() => checkScenarioAgainstDataset(s, 10, tenClasses)).toThrow(/missions\.classesPerClient: 11 classes .* only 10 field classes/);
+    expect(() => checkScenarioAgainstDataset(s, tenClasses)).toThrow(/missions\.classesPerClient: 11 classes .* only 10 field classes/);
     const field = parseScenario({ ...base, missions: { ...base.missions, fieldClasses: [0, 12] } });
-    expect(() => checkScenarioAgainstDataset(field, 10, tenClasses)).toThrow(/missions\.fieldClasses: class 12 does not exist/);
+    expect(() => checkScenarioAgainstDataset(field, tenClasses)).toThrow(/missions\.fieldClasses: class 12 does not exist/);
     const shots = parseScenario({ ...base, missions: { ...base.missions, shotsPerClass: 600 } });
-    expect(() => checkScenarioAgainstDataset(shots, 10, tenClasses)).toThrow(/missions\.shotsPerClass/);
+    expect(() => checkScenarioAgainstDataset(shots, tenClasses)).toThrow(/missions\.shotsPerClass/);
     expect(() => parseScenario({ ...base, faults: { crash: [{ client: 9, mission: 0 }] } })).toThrow(/faults\.crash: client 9 does not exist/);
+    const overlap = parseScenario({ ...base, dataset: { name: 'fashion-mnist', baseClasses: [0, 1] }, missions: { ...base.missions, fieldClasses: [1, 2, 3] } });
+    expect(() => checkScenarioAgainstDataset(overlap, tenClasses)).toThrow(/missions\.fieldClasses: class 1 is also a base class/);
+    const withBase = parseScenario({ ...base, dataset: { name: 'fashion-mnist', baseClasses: [0, 1, 2, 3, 4] } });
+    expect(checkScenarioAgainstDataset(withBase, tenClasses)).toEqual({ base: [0, 1, 2, 3, 4], field: [5, 6, 7, 8, 9] });
+    expect(checkScenarioAgainstDataset(parseScenario(base), { ...tenClasses, baseClasses: [9] }).field).not.toContain(9);
   });
 
   it('reports YAML syntax errors and missing files clearly', () => {

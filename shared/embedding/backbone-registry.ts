@@ -1,16 +1,71 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import type { Backbone, ImageShape } from '../backbone.js';
+import type { Scenario } from '../scenario-config.js';
+import { registerFileModelIO } from '../tensor/file-model-io.js';
+import { selectBackend, type BackendChoice } from '../tensor/tensor-backend.js';
 import { PixelsBackbone } from './pixels-backbone.js';
+import { TfjsBackbone } from './tfjs-backbone.js';
 
-export interface BackboneSpec {
-  name: 'pixels';
+export type BackboneSpec = Scenario['backbone'];
+
+export interface CreatedBackbone {
+  backbone: Backbone;
+  /** The tensor backend that runs it, or a note that none is needed. */
+  tensorBackend: string;
 }
 
-/** Builds the backbone a scenario names, for images of the dataset's shape. */
-export async function createBackbone(spec: BackboneSpec, input: ImageShape): Promise<Backbone> {
-  switch (spec.name) {
-    case 'pixels':
-      return new PixelsBackbone(input);
-    default:
-      throw new Error(`unknown backbone "${(spec as { name: string }).name}"`);
+/**
+ * Builds the backbone a scenario names, for images of the dataset's shape. Learned backbones
+ * select the tensor backend first (`backend`: auto, tensorflow, wasm or cpu).
+ *
+ * @example
+ * const { backbone, tensorBackend } = await createBackbone({ name: 'conv4', weights: '/abs/models/conv4', batchSize: 256 }, shape, 'auto');
+ */
+export async function createBackbone(spec: BackboneSpec, data: ImageShape, backend: BackendChoice = 'auto'): Promise<CreatedBackbone> {
+  if (spec.name === 'pixels') return { backbone: new PixelsBackbone(data), tensorBackend: 'none (the pixels backbone needs no tensor backend)' };
+  const tensorBackend = await selectBackend(backend);
+  registerFileModelIO();
+  if (spec.name === 'conv4') {
+    const jsonPath = join(spec.weights, 'model.json');
+    if (!existsSync(jsonPath)) {
+      throw new Error(`no pretrained conv4 at ${spec.weights} (model.json is missing); make it with \`protofed pretrain <scenario>\``);
+    }
+    const model = await tf.loadLayersModel(`file://${jsonPath}`);
+    const input = modelInput(model, 'conv4');
+    const backbone = await TfjsBackbone.create({
+      name: 'conv4', model, input, normalization: { scale: 1 / 255, mean: [0], std: [1] }, batchSize: spec.batchSize,
+    });
+    return { backbone, tensorBackend };
   }
+  const model = await loadAnyModel(spec.url);
+  const backbone = await TfjsBackbone.create({
+    name: `tfjs-model:${spec.url}`, model, input: spec.input, normalization: spec.normalization, output: spec.output, batchSize: spec.batchSize,
+  });
+  return { backbone, tensorBackend };
+}
+
+function modelInput(model: tf.LayersModel, name: string): ImageShape {
+  const shape = model.inputs[0]?.shape;
+  if (!shape || shape.length !== 4 || shape.slice(1).some((d) => d == null)) {
+    throw new Error(`${name}: the model's input must be a fixed NHWC image shape, got ${JSON.stringify(shape)}`);
+  }
+  return { rows: shape[1]!, cols: shape[2]!, channels: shape[3]! };
+}
+
+/** Loads a LayersModel or a GraphModel, telling them apart by model.json's `format`. */
+async function loadAnyModel(url: string): Promise<tf.LayersModel | tf.GraphModel> {
+  const isRemote = /^https?:\/\//.test(url);
+  const location = isRemote || url.startsWith('file://') ? url : `file://${url}`;
+  let format: unknown;
+  try {
+    const text = isRemote ? await (await fetch(url)).text() : readFileSync(location.slice('file://'.length), 'utf8');
+    format = (JSON.parse(text) as { format?: unknown }).format;
+  } catch (err) {
+    throw new Error(`cannot read the model at ${url}: ${(err as Error).message}`);
+  }
+  if (format === 'graph-model') return tf.loadGraphModel(location);
+  if (format === 'layers-model' || format === undefined) return tf.loadLayersModel(location);
+  throw new Error(`the model at ${url} has format "${String(format)}"; expected "layers-model" or "graph-model"`);
 }

@@ -1,0 +1,86 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { loadDataset } from '../shared/datasets/dataset-registry.js';
+import { indicesByClass } from '../shared/datasets/image-set.js';
+import { checkScenarioAgainstDataset, loadScenarioFile, ScenarioError } from '../shared/scenario-config.js';
+import { selectBackend, type BackendChoice } from '../shared/tensor/tensor-backend.js';
+import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
+
+export interface PretrainCommandOptions {
+  out?: string;
+  data?: string;
+  backend?: BackendChoice;
+  episodes?: string;
+  quiet?: boolean;
+}
+
+/** `protofed pretrain SCENARIO`: episodic ProtoNet training of conv4 on the scenario's base classes. */
+export async function pretrainCommand(scenarioPath: string, options: PretrainCommandOptions): Promise<void> {
+  const scenario = loadScenarioFile(scenarioPath);
+  const outDir = resolve(options.out ?? (scenario.backbone.name === 'conv4' ? scenario.backbone.weights : `models/${scenario.name}-conv4`));
+  const data = loadDataset({ ...scenario.dataset, dir: options.data ?? scenario.dataset.dir });
+  const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, l]) => [c, l.length]));
+  const { base } = checkScenarioAgainstDataset(scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses }, scenarioPath);
+  if (base.length === 0) {
+    throw new ScenarioError(`${scenarioPath}: there are no base classes to pretrain on; set dataset.baseClasses or use a dataset with a base split`);
+  }
+  const config: PretrainConfig = { ...PRETRAIN_DEFAULTS, ...scenario.pretrain, seed: scenario.seed };
+  if (options.episodes) config.episodes = Number.parseInt(options.episodes, 10);
+  if (!Number.isInteger(config.episodes) || config.episodes < 1) throw new Error(`--episodes must be a positive integer, got ${options.episodes}`);
+  const backend = await selectBackend(options.backend ?? scenario.backend);
+  const say = (line: string): void => {
+    if (!options.quiet) process.stdout.write(`${line}\n`);
+  };
+  say(`pretraining conv4 on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
+    `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} halved every ${config.halveEvery}; backend ${backend}`);
+  if (existsSync(join(outDir, 'trainer-state.json'))) say(`resuming from the checkpoint in ${outDir}`);
+
+  const bar = options.quiet ? undefined : new cliProgress.SingleBar({
+    format: 'episode {value}/{total} |{bar}| loss {loss} acc {acc} lr {lr} | val {val} | {eta_formatted} left',
+    hideCursor: true,
+  }, cliProgress.Presets.shades_classic);
+  let lastVal = '  -  ';
+  let barStarted = false;
+  let emaLoss = NaN;
+  let emaAcc = NaN;
+  const started = performance.now();
+  const { state } = await pretrainConv4(data, base, config, outDir, {
+    onEpisode: (episode, loss, acc, lr) => {
+      emaLoss = Number.isNaN(emaLoss) ? loss : 0.95 * emaLoss + 0.05 * loss;
+      emaAcc = Number.isNaN(emaAcc) ? acc : 0.95 * emaAcc + 0.05 * acc;
+      if (!bar) return;
+      if (!barStarted) {
+        bar.start(config.episodes, episode - 1, fields());
+        barStarted = true;
+      }
+      bar.update(episode, { ...fields(), lr: lr.toExponential(1) });
+    },
+    onValidation: (_episode, acc) => {
+      lastVal = acc.toFixed(4);
+    },
+  });
+  bar?.stop();
+  function fields(): Record<string, string> {
+    return { loss: emaLoss.toFixed(3), acc: emaAcc.toFixed(3), lr: config.learningRate.toExponential(1), val: lastVal };
+  }
+  const last = state.history.at(-1);
+  const seconds = (performance.now() - started) / 1000;
+  const record = {
+    command: `protofed pretrain ${process.argv.slice(3).join(' ')}`.trim(),
+    scenario: scenario.name,
+    dataset: { name: data.name, source: data.source, kind: data.kind },
+    baseClasses: base.length,
+    trainClasses: state.trainClasses.length,
+    validationClasses: state.validationClasses.length,
+    config,
+    backend,
+    episodes: state.episode,
+    finalValidationAccuracy: last?.validationAccuracy ?? null,
+    validation: `${config.validationEpisodes} episodes of ${config.ways}-way ${config.shots}-shot ${config.queries}-query on held-out base classes`,
+    history: state.history,
+    secondsThisRun: seconds,
+  };
+  writeFileSync(join(outDir, 'PRETRAINED.json'), `${JSON.stringify(record, null, 2)}\n`);
+  say(`done: ${state.episode} episodes in ${seconds.toFixed(0)} s; final validation accuracy ${last?.validationAccuracy?.toFixed(4) ?? 'n/a'}; model in ${outDir}`);
+}

@@ -1,0 +1,188 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { ImageShape } from '../shared/backbone.js';
+import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
+import { buildConv4 } from '../shared/embedding/conv4.js';
+import { SeededRng } from '../shared/rng.js';
+import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
+import { EpisodeSampler, type EpisodeShape } from './episode-sampler.js';
+import { prototypicalLoss } from './prototypical-loss.js';
+import { TrainableConv4 } from './trainable-conv4.js';
+
+export interface PretrainConfig extends EpisodeShape {
+  episodes: number;
+  learningRate: number;
+  /** The learning rate halves every this many episodes. */
+  halveEvery: number;
+  /** Fraction of the base classes held out for validation episodes. */
+  validationFraction: number;
+  validateEvery: number;
+  validationEpisodes: number;
+  checkpointEvery: number;
+  seed: number;
+}
+
+/** Literature defaults: 5-way 5-shot, 15 queries, Adam 1e-3 halved every 2000 episodes (Snell et al. 2017). */
+export const PRETRAIN_DEFAULTS: PretrainConfig = {
+  ways: 5, shots: 5, queries: 15, episodes: 2000, learningRate: 1e-3, halveEvery: 2000,
+  validationFraction: 0.1, validateEvery: 250, validationEpisodes: 100, checkpointEvery: 250, seed: 1,
+};
+
+export interface HistoryEntry {
+  episode: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  validationAccuracy?: number;
+}
+
+export interface TrainerState {
+  episode: number;
+  config: PretrainConfig;
+  dataset: string;
+  input: ImageShape;
+  trainClasses: number[];
+  validationClasses: number[];
+  history: HistoryEntry[];
+  optimizer: { file: string; specs: tf.io.WeightsManifestEntry[] };
+}
+
+export interface PretrainHooks {
+  onEpisode?: (episode: number, loss: number, accuracy: number, learningRate: number) => void;
+  onValidation?: (episode: number, accuracy: number) => void;
+  onCheckpoint?: (episode: number) => void;
+}
+
+const STATE_FILE = 'trainer-state.json';
+const OPTIMIZER_FILE = 'optimizer.bin';
+
+/**
+ * Episodic ProtoNet training of conv4 on a dataset's base classes, with validation episodes on
+ * held-out base classes. Checkpoints (a tfjs LayersModel, the optimizer state and the trainer
+ * state) go to `outDir`; a run started on a folder with a checkpoint resumes from it, and the
+ * result is the same as an uninterrupted run, since each episode's draw depends only on the seed
+ * and the episode number.
+ *
+ * @example
+ * const result = await pretrainConv4(data, data.baseClasses!, PRETRAIN_DEFAULTS, 'models/glyphs-conv4');
+ */
+export async function pretrainConv4(
+  data: LabelledDataset,
+  baseClasses: readonly number[],
+  config: PretrainConfig,
+  outDir: string,
+  hooks: PretrainHooks = {},
+): Promise<{ state: TrainerState; resumedFrom: number }> {
+  registerFileModelIO();
+  const input: ImageShape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
+  const datasetId = `${data.name}:${data.classNames.length} classes:${data.train.count}+${data.test.count} images`;
+  const classes = new SeededRng(config.seed).fork('validation-split').shuffle([...baseClasses]);
+  const nValidation = Math.max(config.validationFraction > 0 ? config.ways : 0, Math.round(classes.length * config.validationFraction));
+  if (classes.length - nValidation < config.ways) {
+    throw new RangeError(`${baseClasses.length} base classes are too few for ${config.ways}-way episodes with ${nValidation} held out for validation`);
+  }
+  const validationClasses = classes.slice(0, nValidation).sort((a, b) => a - b);
+  const trainClasses = classes.slice(nValidation).sort((a, b) => a - b);
+  // Base classes are never evaluated later, so all their images (train and test splits) may be used.
+  const sampler = new EpisodeSampler([data.train, data.test], trainClasses, config);
+  const validationSampler = nValidation > 0 ? new EpisodeSampler([data.train, data.test], validationClasses, config) : undefined;
+
+  let state: TrainerState = {
+    episode: 0, config, dataset: datasetId, input, trainClasses, validationClasses, history: [],
+    optimizer: { file: OPTIMIZER_FILE, specs: [] },
+  };
+  const optimizer = tf.train.adam(config.learningRate);
+  const resumedFrom = existsSync(join(outDir, STATE_FILE)) ? await loadCheckpoint() : 0;
+  const net = resumedFrom > 0 ? await loadCheckpointModel() : TrainableConv4.fromModel(buildConv4(input, config.seed), input);
+
+  async function loadCheckpointModel(): Promise<TrainableConv4> {
+    const model = await tf.loadLayersModel(`file://${join(outDir, 'model.json')}`);
+    const loaded = TrainableConv4.fromModel(model, input);
+    model.dispose();
+    return loaded;
+  }
+
+  async function loadCheckpoint(): Promise<number> {
+    const saved = JSON.parse(readFileSync(join(outDir, STATE_FILE), 'utf8')) as TrainerState;
+    const same = JSON.stringify({ ...saved.config, episodes: 0 }) === JSON.stringify({ ...config, episodes: 0 }) && saved.dataset === datasetId;
+    if (!same) {
+      throw new Error(`${outDir} holds a checkpoint of a different run (config or dataset differ); choose another --out or delete it`);
+    }
+    if (saved.optimizer.specs.length > 0) {
+      const bytes = readFileSync(join(outDir, saved.optimizer.file));
+      const named = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, saved.optimizer.specs);
+      await optimizer.setWeights(saved.optimizer.specs.map((s) => ({ name: s.name, tensor: named[s.name]! })));
+    }
+    state = { ...saved, config };
+    return saved.episode;
+  }
+
+  async function saveCheckpoint(): Promise<void> {
+    mkdirSync(outDir, { recursive: true });
+    const model = net.toModel();
+    await model.save(`file://${outDir}`);
+    model.dispose();
+    const weights = await optimizer.getWeights();
+    const { data: bytes, specs } = await tf.io.encodeWeights(weights);
+    writeFileSync(join(outDir, OPTIMIZER_FILE), Buffer.from(bytes as ArrayBuffer));
+    state.optimizer = { file: OPTIMIZER_FILE, specs };
+    writeFileSync(join(outDir, STATE_FILE), `${JSON.stringify(state, null, 1)}\n`);
+    hooks.onCheckpoint?.(state.episode);
+  }
+
+  const rngFor = (kind: string, episode: number): SeededRng => new SeededRng(config.seed).fork(`${kind}-${episode}`);
+  const toBatch = (images: Uint8Array, n: number): tf.Tensor4D =>
+    tf.tidy(() => tf.tensor4d(images, [n, input.rows, input.cols, input.channels], 'int32').toFloat().div(255));
+  const perEpisode = config.ways * (config.shots + config.queries);
+
+  const validate = async (episode: number): Promise<number | undefined> => {
+    if (!validationSampler) return undefined;
+    let sum = 0;
+    for (let v = 0; v < config.validationEpisodes; v++) {
+      const ep = validationSampler.next(rngFor('validation', v));
+      const acc = tf.tidy(() => {
+        const x = toBatch(ep.images, perEpisode);
+        return prototypicalLoss(net.forward(x, false), config).accuracy;
+      });
+      sum += (await acc.data())[0]!;
+      acc.dispose();
+    }
+    const accuracy = sum / config.validationEpisodes;
+    hooks.onValidation?.(episode, accuracy);
+    return accuracy;
+  };
+
+  let lossSum = 0;
+  let accSum = 0;
+  let count = 0;
+  for (let episode = state.episode + 1; episode <= config.episodes; episode++) {
+    const learningRate = config.learningRate * 0.5 ** Math.floor((episode - 1) / config.halveEvery);
+    (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+    const ep = sampler.next(rngFor('train', episode));
+    const x = toBatch(ep.images, perEpisode);
+    let accuracy: tf.Scalar | undefined;
+    const loss = optimizer.minimize(() => {
+      const result = prototypicalLoss(net.forward(x, true), config);
+      accuracy = tf.keep(result.accuracy);
+      return result.loss;
+    }, true, net.trainable())!;
+    const [l, a] = [(await loss.data())[0]!, (await accuracy!.data())[0]!];
+    tf.dispose([x, loss, accuracy!]);
+    if (!Number.isFinite(l)) throw new Error(`training diverged at episode ${episode} (loss ${l}); lower the learning rate`);
+    lossSum += l;
+    accSum += a;
+    count++;
+    state.episode = episode;
+    hooks.onEpisode?.(episode, l, a, learningRate);
+    const validateNow = episode % config.validateEvery === 0 || episode === config.episodes;
+    if (validateNow) {
+      state.history.push({ episode, trainLoss: lossSum / count, trainAccuracy: accSum / count, validationAccuracy: await validate(episode) });
+      lossSum = accSum = count = 0;
+    }
+    if (episode % config.checkpointEvery === 0 || episode === config.episodes) await saveCheckpoint();
+  }
+  if (resumedFrom >= config.episodes) await saveCheckpoint();
+  net.dispose();
+  optimizer.dispose();
+  return { state, resumedFrom };
+}
