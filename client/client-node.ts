@@ -1,8 +1,6 @@
-import type { Backbone } from '../shared/backbone.js';
 import { CODEC_NAMES, getCodec } from '../shared/codecs/index.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
-import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
-import { gatherImages } from '../shared/datasets/image-set.js';
+import type { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { DeltaLedger } from '../shared/delta-ledger.js';
 import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
@@ -16,8 +14,8 @@ import type { CoordinatorLink } from './coordinator-link.js';
 export interface ClientNodeOptions {
   clientId: string;
   token: string;
-  backbone: Backbone;
-  data: LabelledDataset;
+  /** Embeddings of the local data, through the run's cache. */
+  store: EmbeddingStore;
   link: CoordinatorLink;
   /** Test images per class used for evaluation; all when absent. */
   testPerClass?: number | undefined;
@@ -51,8 +49,8 @@ export class ClientNode {
   private finish!: (error?: Error) => void;
 
   constructor(private readonly o: ClientNodeOptions) {
-    this.held = new PrototypeTable(o.backbone.dim);
-    this.evaluator = new TestSetEvaluator(o.data.test, o.backbone, o.testPerClass);
+    this.held = new PrototypeTable(o.store.dim);
+    this.evaluator = new TestSetEvaluator(o.store, o.testPerClass);
   }
 
   run(): Promise<void> {
@@ -70,6 +68,7 @@ export class ClientNode {
         .catch((err: Error) => this.finish(err));
     });
     this.o.link.onInvalid((type, reason) => this.log(`dropped an invalid "${type}" message from the coordinator: ${reason}`));
+    this.o.link.onGiveUp((reason) => this.finish(new Error(reason)));
     this.o.link.onConnect(() => this.hello());
     return done;
   }
@@ -79,8 +78,8 @@ export class ClientNode {
       clientId: this.o.clientId,
       token: this.o.token,
       codecs: [...CODEC_NAMES],
-      dim: this.o.backbone.dim,
-      modelHash: this.o.backbone.modelHash,
+      dim: this.o.store.dim,
+      modelHash: this.o.store.backbone.modelHash,
       tableVersion: this.heldVersion,
     });
   }
@@ -118,7 +117,7 @@ export class ClientNode {
   private welcome(w: CoordinatorToClient['welcome']): void {
     this.uplink = getCodec(w.uplinkCodec);
     this.downlink = getCodec(w.downlinkCodec);
-    if (w.dim !== this.o.backbone.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.backbone.dim}-d`);
+    if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
     this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
     for (const pending of this.ledger.unacknowledged()) this.sendDelta(pending.seq, pending.stats);
   }
@@ -126,7 +125,7 @@ export class ClientNode {
   private async mission(m: CoordinatorToClient['mission']): Promise<void> {
     this.o.onMission?.(m.mission);
     const ledger = this.requireLedger();
-    const train = this.o.data.train;
+    const train = this.o.store.data.train;
     for (const a of m.assignment) {
       const indices = unpackU32(a.indices);
       for (const i of indices) {
@@ -135,7 +134,7 @@ export class ClientNode {
           throw new Error(`mission ${m.mission} says train image ${i} is class ${a.classId}, but the local data labels it ${train.labels[i]}: the client and coordinator data differ`);
         }
       }
-      const embeddings = await this.o.backbone.embed(gatherImages(train, indices), indices.length);
+      const embeddings = await this.o.store.embed('train', indices);
       ledger.record(a.classId, embeddings, indices.length);
     }
     await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
@@ -191,6 +190,8 @@ export class ClientNode {
       classIds: packU32(counts.classIds),
       correct: packU32(counts.correct),
       total: packU32(counts.total),
+      embeddingsComputed: this.o.store.stats.computed,
+      embeddingsCached: this.o.store.stats.fromCache,
     });
   }
 

@@ -18,6 +18,8 @@ export interface CoordinatorLink {
   onMessage(handler: IncomingHandler): void;
   /** A coordinator message that fails validation; the link drops it. */
   onInvalid(handler: (type: string, reason: string) => void): void;
+  /** The link stopped trying to reach the coordinator. */
+  onGiveUp(handler: (reason: string) => void): void;
   close(): void;
 }
 
@@ -35,14 +37,18 @@ export class SocketCoordinatorLink implements CoordinatorLink {
   private messageHandler: IncomingHandler = () => {};
   private invalidHandler: (type: string, reason: string) => void = () => {};
 
-  constructor(url: string) {
+  private failedHandler: (reason: string) => void = () => {};
+
+  constructor(url: string, options: { reconnectionAttempts?: number } = {}) {
     this.socket = io(url, {
       transports: ['websocket'],
       reconnection: true,
       reconnectionDelay: 200,
       reconnectionDelayMax: 2000,
+      reconnectionAttempts: options.reconnectionAttempts ?? 30,
       autoConnect: false,
     });
+    this.socket.io.on('reconnect_failed', () => this.failedHandler(`cannot reach the coordinator at ${url} after ${options.reconnectionAttempts ?? 30} attempts`));
     for (const type of COORDINATOR_MESSAGE_TYPES) {
       this.socket.on(type, (frame: Uint8Array) => this.receive(type, frame));
     }
@@ -59,6 +65,10 @@ export class SocketCoordinatorLink implements CoordinatorLink {
 
   onInvalid(handler: (type: string, reason: string) => void): void {
     this.invalidHandler = handler;
+  }
+
+  onGiveUp(handler: (reason: string) => void): void {
+    this.failedHandler = handler;
   }
 
   send<K extends ClientMessageType>(type: K, body: Omit<ClientToCoordinator[K], 'v'>): void {

@@ -5,6 +5,7 @@
 import { loadDataset, type DatasetSpec } from '../shared/datasets/dataset-registry.js';
 import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
+import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 
@@ -13,6 +14,8 @@ export interface ProcessClientConfig {
   backbone: BackboneSpec;
   backend: BackendChoice;
   testPerClass?: number | undefined;
+  /** Embedding cache folder; no disk cache when absent. */
+  cacheDir?: string | undefined;
   /** Exit abruptly when this mission arrives (fault injection). */
   crashAtMission?: number | undefined;
 }
@@ -23,6 +26,12 @@ function required(name: string): string {
   return v;
 }
 
+// A client whose coordinator process is gone has nothing left to do.
+process.on('disconnect', () => {
+  process.stderr.write(`[${process.env.PROTOFED_CLIENT_ID ?? 'client'}] the coordinator process went away; exiting\n`);
+  process.exit(3);
+});
+
 async function main(): Promise<void> {
   const url = required('PROTOFED_URL');
   const token = required('PROTOFED_TOKEN');
@@ -30,11 +39,11 @@ async function main(): Promise<void> {
   const config = JSON.parse(required('PROTOFED_CLIENT_CONFIG')) as ProcessClientConfig;
   const data = loadDataset(config.dataset);
   const { backbone } = await createBackbone(config.backbone, { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels }, config.backend);
+  const store = new EmbeddingStore(backbone, data, { cacheDir: config.cacheDir });
   const node = new ClientNode({
     clientId,
     token,
-    backbone,
-    data,
+    store,
     link: new SocketCoordinatorLink(url),
     testPerClass: config.testPerClass,
     onMission: (mission) => {
@@ -45,6 +54,7 @@ async function main(): Promise<void> {
     },
   });
   await node.run();
+  store.close();
   backbone.dispose();
 }
 

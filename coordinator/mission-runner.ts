@@ -80,6 +80,8 @@ export class MissionRunner {
   private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
   private evalClasses: number[] = [];
   private readonly contributedTo = new Map<string, number>();
+  /** Latest embedding counts each client reported (a replacement process starts again from 0). */
+  readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
 
   constructor(private readonly o: MissionRunnerOptions) {
@@ -179,6 +181,7 @@ export class MissionRunner {
   }
 
   private onReport(session: ClientSession, report: ReportMessage): void {
+    this.embeddingCounts.set(session.clientId!, { computed: report.embeddingsComputed, fromCache: report.embeddingsCached });
     if (report.mission !== this.mission) return;
     const counts: ClassCounts = { classIds: unpackU32(report.classIds), correct: unpackU32(report.correct), total: unpackU32(report.total) };
     this.reports[report.phase].set(session.clientId!, counts);

@@ -7,6 +7,8 @@ import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario-config.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
+import { rankMe } from '../shared/metrics/rankme.js';
 import { CoordinatorServer } from './coordinator-server.js';
 import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
@@ -48,7 +50,13 @@ export interface RunSummary {
   bytesByClient: Record<string, { up: number; down: number; payloadUp: number; payloadDown: number }>;
   bytesByType: Record<'up' | 'down', Record<string, { messages: number; payloadBytes: number; encodedBytes: number }>>;
   dataset: { name: string; kind: string; source: string; train: number; test: number };
-  backbone: { name: string; dim: number; modelHash: string; tensorBackend: string };
+  backbone: { name: string; dim: number; modelHash: string; tensorBackend: string; rankMe: number; rankMeOf: string };
+  /** Embeddings the coordinator computed or read from the cache (clients count their own). */
+  embeddings: {
+    computed: number; fromCache: number; cacheDir: string | null; secondsBeforeClients: number;
+    /** What the client processes computed and read from the cache, as their last reports said. */
+    clients: { computed: number; fromCache: number };
+  };
   codec: { uplink: string; downlink: string };
   wallSeconds: number;
 }
@@ -83,7 +91,19 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const token = randomBytes(24).toString('base64url');
   const state = new FederationState(backbone.dim);
   const schedule = new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed);
-  const evaluator = new TestSetEvaluator(data.test, backbone, scenario.evaluation.testPerClass);
+  const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
+  const store = new EmbeddingStore(backbone, data, { cacheDir });
+  const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass);
+  // Embed every test image the run will evaluate before the clients start, so that they read
+  // them from the cache instead of each computing them again.
+  const embedStarted = performance.now();
+  const testEmbeddings = await Promise.all(fieldClasses.map((c) => evaluator.embeddings(c)));
+  const embedSeconds = (performance.now() - embedStarted) / 1000;
+  const rankMeRows = testEmbeddings.reduce((n, e) => n + e.length / backbone.dim, 0);
+  const representation = {
+    rankMe: rankMe(concatFloat32(testEmbeddings), rankMeRows, backbone.dim),
+    rankMeOf: `${rankMeRows} test embeddings of the field classes`,
+  };
 
   const server = new CoordinatorServer({
     host: '127.0.0.1', port: 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
@@ -93,7 +113,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   });
   const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
   const datasetInfo = { name: data.name, kind: data.kind, source: data.source, train: data.train.count, test: data.test.count };
-  const backboneInfo = { name: backbone.name, dim: backbone.dim, modelHash: backbone.modelHash, tensorBackend };
+  const backboneInfo = { name: backbone.name, dim: backbone.dim, modelHash: backbone.modelHash, tensorBackend, ...representation };
   out?.writeConfig({ scenario, source: options.source, dataset: datasetInfo, backbone: backboneInfo, fieldClasses,
     protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
 
@@ -116,7 +136,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     stderr: options.clientStderr,
     clients: clientIds.map((clientId) => ({
       clientId,
-      config: { dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },
+      config: { dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },
     })),
   });
   const restarts: RunSummary['restarts'] = [];
@@ -136,6 +156,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     throw err;
   } finally {
     await server.close();
+    store.close();
     backbone.dispose();
   }
 
@@ -178,8 +199,22 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     dataset: datasetInfo,
     backbone: backboneInfo,
     codec: { uplink: uplink.name, downlink: downlink.name },
+    embeddings: {
+      ...store.stats, cacheDir: cacheDir ?? null, secondsBeforeClients: embedSeconds,
+      clients: [...runner.embeddingCounts.values()].reduce((a, c) => ({ computed: a.computed + c.computed, fromCache: a.fromCache + c.fromCache }), { computed: 0, fromCache: 0 }),
+    },
     wallSeconds: (performance.now() - started) / 1000,
   };
   out?.writeSummary(summary);
   return { summary, outcome, state, data };
+}
+
+function concatFloat32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -126,6 +126,8 @@ export const validateClientMessage: Validators<ClientToCoordinator> = {
       classIds: bin(o, 'classIds', 4),
       correct: bin(o, 'correct', 4),
       total: bin(o, 'total', 4),
+      embeddingsComputed: int(o, 'embeddingsComputed', 0),
+      embeddingsCached: int(o, 'embeddingsCached', 0),
     } as const;
     if (msg.correct.byteLength !== msg.classIds.byteLength || msg.total.byteLength !== msg.classIds.byteLength) {
       fail('correct/total', `as many entries as classIds (${msg.classIds.byteLength / 4})`, `${msg.correct.byteLength / 4} and ${msg.total.byteLength / 4}`);

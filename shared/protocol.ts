@@ -58,6 +58,9 @@ export interface ReportMessage {
   classIds: Uint8Array;
   correct: Uint8Array;
   total: Uint8Array;
+  /** Embeddings this client process has computed so far, and read from the embedding cache. */
+  embeddingsComputed: number;
+  embeddingsCached: number;
 }
 
 export interface WelcomeMessage {

@@ -18,6 +18,12 @@ const scenarioSchema = z.strictObject({
     /** Classes reserved for the coordinator and pretraining; the dataset's own base split (if any) when absent. */
     baseClasses: z.array(z.number().int().min(0)).optional(),
   }),
+  /** Embeddings of learned backbones are cached on disk, keyed by model, data and split. */
+  cache: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** Cache folder; $PROTOFED_CACHE/embeddings or ~/.cache/protofed/embeddings when absent. */
+    dir: z.string().min(1).optional(),
+  }).default({ enabled: true }),
   /** Tensor backend for learned backbones: tfjs-node when it loads, else wasm, else cpu. */
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   backbone: z.discriminatedUnion('name', [
@@ -136,10 +142,11 @@ export function loadScenarioFile(path: string): Scenario {
 function resolvePaths(s: Scenario, base: string): Scenario {
   const at = (p: string): string => (isAbsolute(p) || /^[a-z]+:\/\//.test(p) ? p : resolve(base, p));
   const dataset = s.dataset.dir && s.dataset.dir !== 'embedded' ? { ...s.dataset, dir: at(s.dataset.dir) } : s.dataset;
+  const cache = s.cache.dir ? { ...s.cache, dir: at(s.cache.dir) } : s.cache;
   const backbone = s.backbone.name === 'conv4' ? { ...s.backbone, weights: at(s.backbone.weights) }
     : s.backbone.name === 'tfjs-model' ? { ...s.backbone, url: at(s.backbone.url) }
     : s.backbone;
-  return { ...s, dataset, backbone };
+  return { ...s, dataset, backbone, cache };
 }
 
 /**

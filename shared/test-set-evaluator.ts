@@ -1,36 +1,33 @@
-import type { Backbone } from './backbone.js';
-import type { ImageSet } from './datasets/labelled-dataset.js';
-import { gatherImages, indicesByClass } from './datasets/image-set.js';
+import { indicesByClass } from './datasets/image-set.js';
+import type { EmbeddingStore } from './embedding/embedding-store.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
 import { predictNearest, prototypeMatrix } from './nearest-prototype.js';
 import { PrototypeTable } from './prototype-stats.js';
 
 /**
- * Nearest-prototype evaluation on held-out test images. Each class's test images are
- * embedded once, on first use, and kept.
+ * Nearest-prototype evaluation on held-out test images, embedded through the store (so each
+ * is computed at most once).
  *
  * @example
- * const ev = new TestSetEvaluator(data.test, backbone, 100);
+ * const ev = new TestSetEvaluator(store, 100);
  * const counts = await ev.evaluate(table, [0, 1, 2]);
  */
 export class TestSetEvaluator {
   private readonly byClass: Map<number, number[]>;
-  private readonly embedded = new Map<number, Float32Array>();
 
-  constructor(private readonly test: ImageSet, private readonly backbone: Backbone, perClass?: number) {
-    this.byClass = indicesByClass(test);
+  constructor(private readonly store: EmbeddingStore, perClass?: number) {
+    this.byClass = indicesByClass(store.data.test);
     if (perClass !== undefined) for (const [c, list] of this.byClass) this.byClass.set(c, list.slice(0, perClass));
   }
 
-  /** Test images of one class, embedded (cached). */
-  async embeddings(classId: number): Promise<Float32Array> {
-    let e = this.embedded.get(classId);
-    if (!e) {
-      const indices = this.byClass.get(classId) ?? [];
-      e = await this.backbone.embed(gatherImages(this.test, indices), indices.length);
-      this.embedded.set(classId, e);
-    }
-    return e;
+  /** The test-image indices evaluated for one class. */
+  testIndices(classId: number): number[] {
+    return this.byClass.get(classId) ?? [];
+  }
+
+  /** Test images of one class, embedded. */
+  embeddings(classId: number): Promise<Float32Array> {
+    return this.store.embed('test', this.testIndices(classId));
   }
 
   /** Classifies the test images of `classIds` by the nearest prototype among all classes of `table`. */
@@ -40,7 +37,7 @@ export class TestSetEvaluator {
     const predicted: number[] = [];
     for (const c of classIds) {
       const e = await this.embeddings(c);
-      const rows = e.length / this.backbone.dim;
+      const rows = e.length / this.store.dim;
       const pred = predictNearest(e, rows, protos);
       for (let r = 0; r < rows; r++) {
         labels.push(c);

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../coordinator/run-scenario.js';
@@ -8,6 +11,10 @@ import { accuracyOf } from '../shared/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 import { parseScenario } from '../shared/scenario-config.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
+import { buildConv4 } from '../shared/embedding/conv4.js';
+import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
+import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import type { ClassAssignment } from '../coordinator/fed-recon-schedule.js';
 
 function scenario(overrides: Record<string, unknown> = {}) {
@@ -38,7 +45,7 @@ async function centralizedReference(assignments: ClassAssignment[][][], evalClas
       }
     }
   }
-  const counts = await new TestSetEvaluator(data.test, backbone, 100).evaluate(table, evalClasses);
+  const counts = await new TestSetEvaluator(new EmbeddingStore(backbone, data), 100).evaluate(table, evalClasses);
   return { table, accuracy: accuracyOf(counts) };
 }
 
@@ -119,6 +126,28 @@ describe('a federated run with real client processes over socket.io', () => {
       expect(state.global.get(id)!.count).toBe(clean.state.global.get(id)!.count);
     }
     expect(state.lastAppliedSeq('c0')).toBe(4);
+  }, 120_000);
+
+  it('with a learned backbone, a second run computes zero embeddings: everything comes from the cache', async () => {
+    await selectBackend('wasm');
+    registerFileModelIO();
+    const weights = mkdtempSync(join(tmpdir(), 'protofed-it-conv4-'));
+    await buildConv4({ rows: 28, cols: 28, channels: 1 }, 9).save(`file://${weights}`);
+    const cacheDir = mkdtempSync(join(tmpdir(), 'protofed-it-cache-'));
+    const s = scenario({
+      backbone: { name: 'conv4', weights }, backend: 'wasm', cache: { enabled: true, dir: cacheDir },
+      missions: { count: 3, classesPerClient: 2, shotsPerClass: 10 },
+    });
+    const first = await runScenario(s, { clientStderr: silent });
+    // The coordinator embeds the evaluated test images once; the clients embed only their own train images.
+    expect(first.summary.embeddings.computed).toBe(10 * 100);
+    expect(first.summary.embeddings.clients.computed).toBe(3 * 3 * 2 * 10);
+    expect(first.summary.backbone.tensorBackend).toBe('wasm');
+    const second = await runScenario(s, { clientStderr: silent });
+    expect(second.summary.embeddings.computed).toBe(0);
+    expect(second.summary.embeddings.clients.computed).toBe(0);
+    expect(second.summary.embeddings.fromCache).toBe(1000);
+    expect(second.summary.finalGlobalAccuracy).toBe(first.summary.finalGlobalAccuracy);
   }, 120_000);
 
   it('fails with a clear error when a client dies and may not be replaced', async () => {

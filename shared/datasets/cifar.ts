@@ -49,7 +49,13 @@ const VARIANTS: Record<CifarVariant, VariantSpec> = {
 
 const META_FILES = ['batches.meta.txt', 'fine_label_names.txt', 'coarse_label_names.txt'];
 
-/** Bytes per record: label byte(s) then a 32×32 RGB image stored as three 1024-byte planes. */
+/**
+ * Bytes per record: label byte(s) then a 32×32 RGB image stored as three 1024-byte planes.
+ *
+ * @example
+ * cifarRecordSize('cifar10');  // 3073
+ * cifarRecordSize('cifar100'); // 3074
+ */
 export function cifarRecordSize(variant: CifarVariant): number {
   return VARIANTS[variant].labelBytes + IMAGE_BYTES;
 }
@@ -62,8 +68,13 @@ function isFile(path: string): boolean {
   }
 }
 
-/** The folder (dir itself or its release sub-folder) holding any of a variant's .bin files. */
-function findVariant(dir: string, variant: CifarVariant): string | undefined {
+/**
+ * The folder (`dir` itself or the release's sub-folder) holding any of a variant's .bin files.
+ *
+ * @example
+ * findCifarDir('/data/cifar10', 'cifar10'); // '/data/cifar10/cifar-10-batches-bin'
+ */
+export function findCifarDir(dir: string, variant: CifarVariant): string | undefined {
   const spec = VARIANTS[variant];
   const names = [...spec.train, ...spec.test];
   return [dir, join(dir, spec.subdir)].find((d) => names.some((n) => isFile(join(d, n))));
@@ -82,10 +93,10 @@ export function locateCifar(dataDir: string, variant?: CifarVariant): CifarFiles
   let found: string | undefined;
   if (variant !== undefined) {
     chosen = variant;
-    found = findVariant(dir, variant);
+    found = findCifarDir(dir, variant);
   } else {
-    const ten = findVariant(dir, 'cifar10');
-    const hundred = findVariant(dir, 'cifar100');
+    const ten = findCifarDir(dir, 'cifar10');
+    const hundred = findCifarDir(dir, 'cifar100');
     if (ten !== undefined && hundred !== undefined) {
       throw new DataFileError(dir, `holds both CIFAR-10 (${ten}) and CIFAR-100 (${hundred}) files; point at one of those folders`);
     }
@@ -113,7 +124,12 @@ export function locateCifar(dataDir: string, variant?: CifarVariant): CifarFiles
   };
 }
 
-/** The number of records in a .bin file, from its size; throws when the size is not whole records. */
+/**
+ * The number of records in a .bin file, from its size; throws when the size is not whole records.
+ *
+ * @example
+ * cifarRecordCount('/data/cifar10/test_batch.bin', 'cifar10'); // 10000
+ */
 export function cifarRecordCount(file: string, variant: CifarVariant): number {
   let size: number;
   try {

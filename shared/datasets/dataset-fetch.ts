@@ -95,8 +95,9 @@ export interface FetchedFile {
   file: string;
   url: string;
   sha256: string;
+  /** Size of the file; 0 for an archive unpacked by an earlier fetch (and since deleted). */
   bytes: number;
-  /** True when a verified copy was already in destDir and nothing was downloaded. */
+  /** True when a verified copy (or its unpacked contents) was already in destDir and nothing was downloaded. */
   reused: boolean;
 }
 

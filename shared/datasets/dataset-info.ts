@@ -1,14 +1,14 @@
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
-import { locateCifar, readCifarLabels, type CifarVariant } from './cifar.js';
+import { findCifarDir, locateCifar, readCifarLabels, type CifarVariant } from './cifar.js';
 import { FASHION_MNIST_SYSTEM_DIR, fashionMnistSubsetDir, locateFashionMnist } from './fashion-mnist.js';
 import { isGzip, readIdxFile } from './idx.js';
-import { decodeImage } from './image-decode.js';
+import { readImageFile } from './image-decode.js';
 import { hasCsvSplits, scanImageFolder } from './image-folder.js';
 import { DataFileError } from './labelled-dataset.js';
-import { isOmniglotRoot, scanOmniglot } from './omniglot.js';
+import { OMNIGLOT_DEFAULT_TRAIN_PER_CLASS, isOmniglotRoot, scanOmniglot } from './omniglot.js';
 
 export type DatasetFormat = 'idx' | 'omniglot' | 'cifar10' | 'cifar100' | 'image-folder' | 'image-folder-csv';
 
@@ -38,9 +38,6 @@ const IDX_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-/** The default Omniglot train share (`OmniglotOptions.trainPerClass`). */
-const OMNIGLOT_TRAIN_PER_CLASS = 15;
-
 function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
@@ -68,15 +65,7 @@ function idxFiles(dir: string): Record<keyof typeof IDX_FILES, string> | undefin
 }
 
 function cifarVariantIn(dir: string): CifarVariant | undefined {
-  const names: Record<CifarVariant, string[]> = {
-    cifar10: ['data_batch_1.bin', 'test_batch.bin'],
-    cifar100: ['train.bin', 'test.bin'],
-  };
-  const subdirs: Record<CifarVariant, string> = { cifar10: 'cifar-10-batches-bin', cifar100: 'cifar-100-binary' };
-  for (const variant of ['cifar10', 'cifar100'] as const) {
-    if ([dir, join(dir, subdirs[variant])].some((d) => names[variant].some((n) => isFile(join(d, n))))) return variant;
-  }
-  return undefined;
+  return (['cifar10', 'cifar100'] as const).find((variant) => findCifarDir(dir, variant) !== undefined);
 }
 
 function hasClassFolders(dir: string): boolean {
@@ -221,8 +210,8 @@ function describeCifar(dir: string, variant: CifarVariant): DatasetInfo {
 function describeOmniglot(dir: string): DatasetInfo {
   const layout = scanOmniglot(dir);
   const sizes = layout.classes.map((c) => c.files.length);
-  const first = decodeImage(readFileSync(layout.classes[0]!.files[0]!), layout.classes[0]!.files[0]!, 1);
-  const train = sizes.reduce((n, s) => n + Math.min(s, OMNIGLOT_TRAIN_PER_CLASS), 0);
+  const first = readImageFile(layout.classes[0]!.files[0]!, 1);
+  const train = sizes.reduce((n, s) => n + Math.min(s, OMNIGLOT_DEFAULT_TRAIN_PER_CLASS), 0);
   const images = sizes.reduce((a, b) => a + b, 0);
   return {
     format: 'omniglot',
@@ -245,16 +234,12 @@ function describeImageFolder(dir: string, format: 'image-folder' | 'image-folder
   const firstItem = layout.train[0] ?? layout.test[0];
   let imageSize = { rows: 0, cols: 0, channels: 3 };
   if (firstItem) {
-    // For a CSV row the image may be in <label>/ rather than images/.
-    const candidates = [firstItem.file, join(dir, layout.classNames[firstItem.classId]!, basename(firstItem.file))];
-    const file = candidates.find(isFile) ?? firstItem.file;
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(file);
-    } catch (err) {
-      throw new DataFileError(file, `cannot read file (${(err as Error).message})`);
+    let file = firstItem.file;
+    if (layout.mode === 'csv' && !isFile(file)) {
+      // Unchecked CSV rows point into images/; the image may instead be in <label>/.
+      file = join(layout.root, layout.classNames[firstItem.classId]!, relative(join(layout.root, 'images'), file));
     }
-    const img = decodeImage(bytes, file, 3);
+    const img = readImageFile(file, 3);
     let grey = true;
     for (let i = 0; i < img.pixels.length && grey; i += 3) {
       grey = img.pixels[i] === img.pixels[i + 1] && img.pixels[i] === img.pixels[i + 2];

@@ -481,23 +481,22 @@ function renderInstance(mask: GlyphMask, side: number, factor: number, distortio
   const cy = hi / 2 + distortion.shiftY * hi;
   const sx0 = mask.width / 2;
   const sy0 = mask.height / 2;
-  const { elastic, grid } = distortion;
+  const field = distortion.elastic ? elasticField(distortion, hi) : undefined;
   const acc = new Float64Array(side * side);
   const src = mask.data;
   const sw = mask.width;
   const sh = mask.height;
   for (let y = 0; y < hi; y++) {
-    const py = y + 0.5;
+    const rowBase = ((y / factor) | 0) * side;
     for (let x = 0; x < hi; x++) {
       let px = x + 0.5;
-      let qy = py;
-      if (elastic) {
-        const [ex, ey] = elasticAt(elastic, grid, px / hi, py / hi);
-        px += ex * hi;
-        qy += ey * hi;
+      let py = y + 0.5;
+      if (field) {
+        px += field[2 * (y * hi + x)]!;
+        py += field[2 * (y * hi + x) + 1]!;
       }
       const ox = px - cx;
-      const oy = qy - cy;
+      const oy = py - cy;
       const u = ia * ox + ib * oy + sx0 - 0.5;
       const v = ic * ox + id * oy + sy0 - 0.5;
       if (u <= -1 || v <= -1 || u >= sw || v >= sh) continue;
@@ -510,7 +509,7 @@ function renderInstance(mask: GlyphMask, side: number, factor: number, distortio
       const p01 = u0 >= 0 && v0 + 1 < sh ? src[(v0 + 1) * sw + u0]! : 0;
       const p11 = u0 + 1 < sw && v0 + 1 < sh ? src[(v0 + 1) * sw + u0 + 1]! : 0;
       const value = (p00 * (1 - fu) + p10 * fu) * (1 - fv) + (p01 * (1 - fu) + p11 * fu) * fv;
-      if (value > 0) acc[((y / factor) | 0) * side + ((x / factor) | 0)]! += value;
+      if (value > 0) acc[rowBase + ((x / factor) | 0)]! += value;
     }
   }
   const area = factor * factor;
@@ -518,22 +517,45 @@ function renderInstance(mask: GlyphMask, side: number, factor: number, distortio
   return out;
 }
 
-/** Smoothly interpolated elastic displacement at (u, v) in [0, 1]², from a (grid+1)² lattice of vectors. */
-function elasticAt(field: Float64Array, grid: number, u: number, v: number): [number, number] {
-  const gx = Math.min(Math.max(u * grid, 0), grid - 1e-9);
-  const gy = Math.min(Math.max(v * grid, 0), grid - 1e-9);
-  const i = Math.floor(gx);
-  const j = Math.floor(gy);
-  // Smoothstep weights make the field continuously differentiable across lattice cells.
-  let tx = gx - i;
-  let ty = gy - j;
-  tx = tx * tx * (3 - 2 * tx);
-  ty = ty * ty * (3 - 2 * ty);
+/**
+ * The elastic displacement (in pixels, interleaved x/y) at every pixel of a `hi`×`hi` image,
+ * interpolated from the distortion's (grid+1)² lattice with smoothstep weights, which keep the
+ * field continuously differentiable across lattice cells.
+ */
+function elasticField(distortion: Distortion, hi: number): Float64Array {
+  const { elastic, grid } = distortion;
+  const out = new Float64Array(hi * hi * 2);
+  if (!elastic) return out;
   const n = grid + 1;
-  const at = (ii: number, jj: number, k: number): number => field[((jj * n + ii) << 1) + k]!;
-  const dx = (at(i, j, 0) * (1 - tx) + at(i + 1, j, 0) * tx) * (1 - ty) + (at(i, j + 1, 0) * (1 - tx) + at(i + 1, j + 1, 0) * tx) * ty;
-  const dy = (at(i, j, 1) * (1 - tx) + at(i + 1, j, 1) * tx) * (1 - ty) + (at(i, j + 1, 1) * (1 - tx) + at(i + 1, j + 1, 1) * tx) * ty;
-  return [dx, dy];
+  const cell = new Int32Array(hi);
+  const weight = new Float64Array(hi);
+  for (let k = 0; k < hi; k++) {
+    const g = Math.min(((k + 0.5) / hi) * grid, grid - 1e-9);
+    const i = Math.floor(g);
+    const t = g - i;
+    cell[k] = i;
+    weight[k] = t * t * (3 - 2 * t);
+  }
+  for (let y = 0; y < hi; y++) {
+    const j = cell[y]!;
+    const ty = weight[y]!;
+    for (let x = 0; x < hi; x++) {
+      const i = cell[x]!;
+      const tx = weight[x]!;
+      const a = 2 * (j * n + i);
+      const b = 2 * (j * n + i + 1);
+      const c = 2 * ((j + 1) * n + i);
+      const d = 2 * ((j + 1) * n + i + 1);
+      const w00 = (1 - tx) * (1 - ty);
+      const w10 = tx * (1 - ty);
+      const w01 = (1 - tx) * ty;
+      const w11 = tx * ty;
+      const at = 2 * (y * hi + x);
+      out[at] = (elastic[a]! * w00 + elastic[b]! * w10 + elastic[c]! * w01 + elastic[d]! * w11) * hi;
+      out[at + 1] = (elastic[a + 1]! * w00 + elastic[b + 1]! * w10 + elastic[c + 1]! * w01 + elastic[d + 1]! * w11) * hi;
+    }
+  }
+  return out;
 }
 
 /** The ranges of the random distortions, documented in the dataset's generator record. */
@@ -589,10 +611,12 @@ function randomDistortion(rng: SeededRng): Distortion {
 /** Side of the small image the empty/tofu/duplicate checks compare. */
 const CHECK_SIDE = 24;
 const CHECK_FONT_PX = 96;
+/** The check images stretch a glyph's shorter side by up to this factor. */
+const CHECK_STRETCH = 1.2;
 /** A glyph with less ink than this fraction of the em square counts as empty. */
 const MIN_INK_FRACTION = 0.004;
 /** Glyphs closer than this (ink-normalised L1 distance of the check images) are the same shape. */
-const SAME_SHAPE_DISTANCE = 0.12;
+const SAME_SHAPE_DISTANCE = 0.04;
 /** A code point no font maps: drawing it shows the missing-glyph box (or nothing). */
 const UNASSIGNED_CODE_POINT = 0x0378;
 
@@ -603,19 +627,44 @@ interface CheckImage {
 }
 
 function checkImage(mask: GlyphMask): CheckImage {
-  const bytes = renderInstance(mask, CHECK_SIDE, 4, IDENTITY);
-  const pixels = new Float32Array(bytes.length);
+  // Stretch the shorter side a little, so that the same letter drawn a few percent narrower in
+  // another subset of a font (Cyrillic О beside Latin O) compares as the same shape.
+  const long = Math.max(mask.width, mask.height);
+  const short = Math.max(1, Math.min(mask.width, mask.height));
+  const stretch = Math.min(CHECK_STRETCH, long / short);
+  const wide = mask.width >= mask.height;
+  const bytes = renderInstance(mask, CHECK_SIDE, 4, { ...IDENTITY, matrix: wide ? [1, 0, 0, stretch] : [stretch, 0, 0, 1] });
+  // Blurring first makes the comparison forgive a pixel of stroke width or position (one glyph
+  // drawn from two subsets of a font) while a missing dot or stroke still counts in full.
+  const pixels = blur(blur(Float32Array.from(bytes, (v) => v / 255)));
   const blocks = new Float32Array(36);
   let ink = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const v = bytes[i]! / 255;
-    pixels[i] = v;
+  for (let i = 0; i < pixels.length; i++) {
+    const v = pixels[i]!;
     ink += v;
-    const x = i % CHECK_SIDE;
-    const y = (i / CHECK_SIDE) | 0;
-    blocks[((y / 4) | 0) * 6 + ((x / 4) | 0)]! += v;
+    blocks[((((i / CHECK_SIDE) | 0) / 4) | 0) * 6 + (((i % CHECK_SIDE) / 4) | 0)]! += v;
   }
   return { pixels, ink, blocks };
+}
+
+/** A [1 2 1]/4 blur along both axes of a CHECK_SIDE² image (zero outside). */
+function blur(image: Float32Array): Float32Array {
+  const n = CHECK_SIDE;
+  const tmp = new Float32Array(image.length);
+  const out = new Float32Array(image.length);
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const c = image[y * n + x]!;
+      tmp[y * n + x] = (2 * c + (x > 0 ? image[y * n + x - 1]! : 0) + (x < n - 1 ? image[y * n + x + 1]! : 0)) / 4;
+    }
+  }
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const c = tmp[y * n + x]!;
+      out[y * n + x] = (2 * c + (y > 0 ? tmp[(y - 1) * n + x]! : 0) + (y < n - 1 ? tmp[(y + 1) * n + x]! : 0)) / 4;
+    }
+  }
+  return out;
 }
 
 /** Sum |a−b| over the sum of max(a, b): 0 for the same image, 1 for disjoint ink. */

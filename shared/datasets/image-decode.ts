@@ -335,7 +335,7 @@ export function resizeArea(
     for (let i = 0; i < rowLen; i++) {
       let acc = 0;
       for (let t = s; t < e; t++) acc += mid[ty.index[t]! * rowLen + i]! * ty.weight[t]!;
-      // A tiny epsilon keeps exact halves (from float sums like 127.49999999) rounding the same way everywhere.
+      // Float sums can land just below an exact half (127.49999999); round those up as exact arithmetic would.
       const v = Math.floor(acc + 0.5 + 1e-9);
       out[outRow + i] = v < 0 ? 0 : v > 255 ? 255 : v;
     }

@@ -84,7 +84,12 @@ function isImageName(name: string): boolean {
   return IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext));
 }
 
-/** True when `root` holds train.csv, val.csv or test.csv. */
+/**
+ * True when `root` holds train.csv, val.csv or test.csv.
+ *
+ * @example
+ * hasCsvSplits('/data/mini-imagenet'); // true
+ */
 export function hasCsvSplits(root: string): boolean {
   return CSV_SPLITS.some((split) => isFile(join(root, `${split}.csv`)));
 }
@@ -327,41 +332,24 @@ export function loadImageFolder(rootDir: string, options: ImageFolderOptions = {
   }
   const layout = scanImageFolder(rootDir, { trainFraction: options.trainFraction ?? 0.8 });
 
-  let rows = options.size ?? 0;
-  let cols = options.size ?? 0;
+  const first = layout.train[0] ?? layout.test[0];
+  const native = options.size === undefined && first ? readImage(first.file, channels) : undefined;
+  const rows = options.size ?? native?.height ?? 0;
+  const cols = options.size ?? native?.width ?? 0;
+  const bytesPerImage = rows * cols * channels;
   const fill = (items: ImageFolderItem[]): ImageSet => {
-    const set: ImageSet = {
-      images: new Uint8Array(0),
-      labels: labelArrayFor(layout.classNames.length, items.length),
-      count: items.length,
-      rows,
-      cols,
-      channels,
-    };
+    const images = new Uint8Array(items.length * bytesPerImage);
+    const labels = labelArrayFor(layout.classNames.length, items.length);
     items.forEach(({ file, classId }, i) => {
       const img = readImage(file, channels);
-      if (rows === 0) {
-        rows = img.height;
-        cols = img.width;
-      }
-      if (set.images.length === 0) {
-        set.rows = rows;
-        set.cols = cols;
-        set.images = new Uint8Array(items.length * rows * cols * channels);
-      }
       const pixels = img.width === cols && img.height === rows ? img.pixels : resizeArea(img.pixels, img.width, img.height, channels, cols, rows);
-      set.images.set(pixels, i * rows * cols * channels);
-      set.labels[i] = classId;
+      images.set(pixels, i * bytesPerImage);
+      labels[i] = classId;
     });
-    return set;
+    return { images, labels, count: items.length, rows, cols, channels };
   };
   const train = fill(layout.train);
   const test = fill(layout.test);
-  // An empty split never saw an image; give it the other split's shape.
-  for (const set of [train, test]) {
-    set.rows = rows;
-    set.cols = cols;
-  }
 
   const dataset: LabelledDataset = {
     name: 'image-folder',

@@ -7,6 +7,9 @@ export const OMNIGLOT_SPLITS = ['images_background', 'images_evaluation'] as con
 
 export type OmniglotSplit = (typeof OMNIGLOT_SPLITS)[number];
 
+export const OMNIGLOT_DEFAULT_SIZE = 28;
+export const OMNIGLOT_DEFAULT_TRAIN_PER_CLASS = 15;
+
 export interface OmniglotOptions {
   /** Output images are `size`×`size` (default 28; the originals are 105×105). */
   size?: number;
@@ -85,7 +88,12 @@ function labelArrayFor(classCount: number, length: number): LabelArray {
   return classCount <= 65535 ? new Uint16Array(length) : new Int32Array(length);
 }
 
-/** True when `root` has an `images_background/` or `images_evaluation/` folder. */
+/**
+ * True when `root` has an `images_background/` or `images_evaluation/` folder.
+ *
+ * @example
+ * isOmniglotRoot('/data/omniglot'); // true
+ */
 export function isOmniglotRoot(root: string): boolean {
   return OMNIGLOT_SPLITS.some((split) => isDir(join(root, split)));
 }
@@ -155,8 +163,8 @@ function checkPositiveInt(name: string, value: number): void {
  * omni.classNames.length; // 1623 with both splits
  */
 export function loadOmniglot(rootDir: string, options: OmniglotOptions = {}): LabelledDataset {
-  const size = options.size ?? 28;
-  const trainPerClass = options.trainPerClass ?? 15;
+  const size = options.size ?? OMNIGLOT_DEFAULT_SIZE;
+  const trainPerClass = options.trainPerClass ?? OMNIGLOT_DEFAULT_TRAIN_PER_CLASS;
   checkPositiveInt('size', size);
   checkPositiveInt('trainPerClass', trainPerClass);
 

@@ -152,10 +152,13 @@ export async function modelHash(model: tf.LayersModel | tf.GraphModel, preproces
     }
     h.update(JSON.stringify(model.outputNodes));
   } else {
-    h.update(JSON.stringify(model.toJSON(undefined, false)));
+    // Layer and model names get fresh suffixes on every load, so they stay out of the hash.
+    const anonymous = (config: unknown): unknown =>
+      JSON.parse(JSON.stringify(config, (key, value: unknown) => (key === 'name' ? undefined : value)));
+    h.update(JSON.stringify(model.layers.map((l) => [l.getClassName(), anonymous(l.getConfig())])));
     for (const w of model.weights) {
       const value = w.read();
-      h.update(`${w.name}:${value.shape.join('x')};`);
+      h.update(`${value.shape.join('x')}:${value.dtype};`);
       const data = await value.data();
       h.update(Buffer.from(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength));
     }

@@ -1,0 +1,123 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../shared/datasets/dataset-registry.js';
+import { createBackbone } from '../shared/embedding/backbone-registry.js';
+import { buildConv4 } from '../shared/embedding/conv4.js';
+import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
+import { FoldedConvNet } from '../shared/embedding/folded-inference.js';
+import { TfjsBackbone } from '../shared/embedding/tfjs-backbone.js';
+import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
+import { selectBackend } from '../shared/tensor/tensor-backend.js';
+import { SeededRng } from '../shared/rng.js';
+
+const shape = { rows: 28, cols: 28, channels: 1 as const };
+const data = loadDataset({ name: 'fashion-mnist', dir: 'embedded' });
+
+/** A conv4 with random weights and non-trivial BatchNorm statistics, saved as a LayersModel. */
+async function savedConv4(seed: number): Promise<{ dir: string; model: tf.LayersModel }> {
+  const model = buildConv4(shape, seed);
+  const rng = new SeededRng(seed);
+  for (let b = 1; b <= 4; b++) {
+    const bn = model.getLayer(`bn${b}`);
+    const rand = (lo: number, hi: number) => tf.tensor1d(Array.from({ length: 64 }, () => lo + rng.next() * (hi - lo)));
+    bn.setWeights([rand(0.5, 1.5), rand(-0.2, 0.2), rand(-0.3, 0.3), rand(0.2, 2)]);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'protofed-conv4-'));
+  await model.save(`file://${dir}`);
+  return { dir, model };
+}
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  registerFileModelIO();
+});
+
+describe('conv4 inference', () => {
+  it('BatchNorm folded into fused convolutions computes what model.predict computes', async () => {
+    const { model } = await savedConv4(3);
+    const folded = FoldedConvNet.tryFrom(model)!;
+    expect(folded).toBeDefined();
+    const x = tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const a = await (model.predict(x) as tf.Tensor).data();
+    const b = await folded.apply(x).data();
+    expect(a.length).toBe(16 * 64);
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(a[i]!));
+    }
+    expect(scale).toBeGreaterThan(0.1);
+    expect(worst / scale).toBeLessThan(1e-4);
+  });
+
+  it('gives 64-d at 28×28×1 and 1600-d at 84×84×3', () => {
+    expect(buildConv4({ rows: 28, cols: 28, channels: 1 }).outputs[0]!.shape).toEqual([null, 64]);
+    expect(buildConv4({ rows: 84, cols: 84, channels: 3 }).outputs[0]!.shape).toEqual([null, 1600]);
+  });
+});
+
+describe('bring your own tfjs model', () => {
+  it('loads a saved LayersModel, uses a named layer as the embedding, and rejects mismatches clearly', async () => {
+    const { dir } = await savedConv4(4);
+    const spec = {
+      name: 'tfjs-model' as const, url: join(dir, 'model.json'), input: shape,
+      normalization: { scale: 1 / 255, mean: [0], std: [1] }, batchSize: 64,
+    };
+    const whole = (await createBackbone(spec, shape)).backbone;
+    expect(whole.dim).toBe(64);
+    const inner = (await createBackbone({ ...spec, output: 'pool3' }, shape)).backbone;
+    expect(inner.dim).toBe(3 * 3 * 64);
+    expect(inner.modelHash).not.toBe(whole.modelHash);
+    await expect(createBackbone({ ...spec, output: 'nope' }, shape)).rejects.toThrow(/no layer "nope".*conv1/);
+    await expect(createBackbone({ ...spec, input: { rows: 32, cols: 32, channels: 1 as const } }, shape)).rejects.toThrow(/declares input 32×32×1, but the model takes 28×28×1/);
+    await expect(createBackbone({ ...spec, url: join(dir, 'missing.json') }, shape)).rejects.toThrow(/cannot read the model/);
+    await expect(createBackbone({ name: 'conv4', weights: join(dir, 'nothing-here'), batchSize: 8 }, shape)).rejects.toThrow(/no pretrained conv4.*protofed pretrain/);
+  });
+
+  it('the model hash changes with any weight and with the preprocessing', async () => {
+    const { model } = await savedConv4(5);
+    const opts = { name: 'm', model, input: shape, normalization: { scale: 1 / 255, mean: [0], std: [1] } };
+    const a = await TfjsBackbone.create(opts);
+    const b = await TfjsBackbone.create({ ...opts, normalization: { scale: 1 / 255, mean: [0.5], std: [1] } });
+    const k = model.getLayer('conv2').getWeights()[0]!;
+    model.getLayer('conv2').setWeights([k.add(1e-3)]);
+    const c = await TfjsBackbone.create(opts);
+    expect(new Set([a.modelHash, b.modelHash, c.modelHash]).size).toBe(3);
+  });
+});
+
+describe('the embedding cache', () => {
+  it('a second store on the same cache computes zero embeddings and returns the same vectors; a changed model computes again', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'protofed-cache-'));
+    const { dir } = await savedConv4(6);
+    const spec = { name: 'conv4' as const, weights: dir, batchSize: 128 };
+    const indices = Array.from({ length: 300 }, (_, i) => i * 7);
+
+    const first = new EmbeddingStore((await createBackbone(spec, shape)).backbone, data, { cacheDir });
+    const a = await first.embed('train', indices);
+    await first.embed('train', indices); // the same again: from memory
+    expect(first.stats).toEqual({ computed: 300, fromCache: 0 });
+    first.close();
+
+    const second = new EmbeddingStore((await createBackbone(spec, shape)).backbone, data, { cacheDir });
+    const b = await second.embed('train', indices);
+    expect(second.stats.computed).toBe(0);
+    expect(second.stats.fromCache).toBe(300);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    // Test images are a different split: not in the cache.
+    await second.embed('test', [0, 1, 2]);
+    expect(second.stats.computed).toBe(3);
+    second.close();
+
+    const other = await savedConv4(7);
+    const third = new EmbeddingStore((await createBackbone({ ...spec, weights: other.dir }, shape)).backbone, data, { cacheDir });
+    const c = await third.embed('train', indices);
+    expect(third.stats).toEqual({ computed: 300, fromCache: 0 });
+    expect(Array.from(c)).not.toEqual(Array.from(a));
+    third.close();
+  });
+});

@@ -1,0 +1,94 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ImageSet, LabelledDataset } from '../shared/datasets/labelled-dataset.js';
+import { SeededRng } from '../shared/rng.js';
+import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
+import { selectBackend } from '../shared/tensor/tensor-backend.js';
+import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
+
+const SIZE = 16;
+
+/** 12 classes of 16×16 images: each class a fixed random stroke pattern, with noise and a random shift. */
+function syntheticDataset(): LabelledDataset {
+  const rng = new SeededRng(11);
+  const classes = 12;
+  const perClass = 20;
+  const patterns = Array.from({ length: classes }, () => Array.from({ length: SIZE * SIZE }, () => (rng.next() < 0.25 ? 1 : 0)));
+  const images = new Uint8Array(classes * perClass * SIZE * SIZE);
+  const labels = new Uint16Array(classes * perClass);
+  for (let c = 0; c < classes; c++) {
+    for (let k = 0; k < perClass; k++) {
+      const n = c * perClass + k;
+      labels[n] = c;
+      const dx = rng.int(3) - 1;
+      const dy = rng.int(3) - 1;
+      for (let y = 0; y < SIZE; y++) {
+        for (let x = 0; x < SIZE; x++) {
+          const sx = (x + dx + SIZE) % SIZE;
+          const sy = (y + dy + SIZE) % SIZE;
+          const ink = patterns[c]![sy * SIZE + sx]! * 200 + rng.next() * 55;
+          images[n * SIZE * SIZE + y * SIZE + x] = Math.round(ink);
+        }
+      }
+    }
+  }
+  const set: ImageSet = { images, labels, count: labels.length, rows: SIZE, cols: SIZE, channels: 1 };
+  const empty: ImageSet = { images: new Uint8Array(0), labels: new Uint16Array(0), count: 0, rows: SIZE, cols: SIZE, channels: 1 };
+  return { name: 'synthetic', source: 'memory', kind: 'custom', classNames: Array.from({ length: classes }, (_, i) => `c${i}`), train: set, test: empty };
+}
+
+const config: PretrainConfig = {
+  ...PRETRAIN_DEFAULTS, ways: 5, shots: 2, queries: 3, episodes: 24, learningRate: 2e-3, halveEvery: 10,
+  validationFraction: 0.4, validateEvery: 12, validationEpisodes: 20, checkpointEvery: 6, seed: 3,
+};
+
+async function weightsOf(dir: string): Promise<Float32Array[]> {
+  const model = await tf.loadLayersModel(`file://${join(dir, 'model.json')}`);
+  const out = await Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+  model.dispose();
+  return out;
+}
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  registerFileModelIO();
+});
+
+describe('episodic ProtoNet pretraining', () => {
+  const data = syntheticDataset();
+  const base = Array.from({ length: 12 }, (_, i) => i);
+
+  it('learns: training loss falls and held-out classes are recognised well above chance', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-'));
+    const { state } = await pretrainConv4(data, base, { ...config, episodes: 60, validateEvery: 20, checkpointEvery: 60 }, out);
+    expect(state.validationClasses).toHaveLength(5);
+    expect(state.trainClasses).toHaveLength(7);
+    const [first, , last] = state.history;
+    expect(last!.trainLoss).toBeLessThan(first!.trainLoss);
+    // 5-way chance is 0.2; the validation classes were never trained on.
+    expect(last!.validationAccuracy!).toBeGreaterThan(0.6);
+    const saved = JSON.parse(readFileSync(join(out, 'trainer-state.json'), 'utf8')) as { episode: number };
+    expect(saved.episode).toBe(60);
+  }, 120_000);
+
+  it('a run stopped and resumed from its checkpoint ends with the same weights as an uninterrupted run', async () => {
+    const straight = mkdtempSync(join(tmpdir(), 'protofed-pretrain-a-'));
+    await pretrainConv4(data, base, config, straight);
+    const resumed = mkdtempSync(join(tmpdir(), 'protofed-pretrain-b-'));
+    await pretrainConv4(data, base, { ...config, episodes: 12 }, resumed);
+    const { resumedFrom } = await pretrainConv4(data, base, config, resumed);
+    expect(resumedFrom).toBe(12);
+    const a = await weightsOf(straight);
+    const b = await weightsOf(resumed);
+    expect(a).toHaveLength(b.length);
+    a.forEach((w, i) => {
+      let worst = 0;
+      for (let k = 0; k < w.length; k++) worst = Math.max(worst, Math.abs(w[k]! - b[i]![k]!));
+      expect(worst).toBeLessThan(1e-5);
+    });
+    await expect(pretrainConv4(data, base, { ...config, ways: 4 }, resumed)).rejects.toThrow(/checkpoint of a different run/);
+  }, 120_000);
+});
