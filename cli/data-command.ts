@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { fetchDataset } from '../shared/datasets/dataset-fetch.js';
-import { KNOWN_DATASETS, describeDataset, listDatasets, protofedDataDir, type DatasetInfo, type DatasetListing } from '../shared/datasets/dataset-info.js';
+import { KNOWN_DATASETS, describeDataset, listDatasets, type DatasetInfo, type DatasetListing } from '../shared/datasets/dataset-info.js';
+import { protofedDataDir } from '../shared/datasets/data-home.js';
 import { formatBytes } from './format.js';
 
 /**

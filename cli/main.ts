@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { BACKEND_CHOICES } from '../shared/tensor/tensor-backend.js';
+import { registerDataCommands } from './data-command.js';
 import { pretrainCommand } from './pretrain-command.js';
 import { runCommand } from './run-command.js';
 
@@ -18,6 +19,7 @@ program
   .option('-o, --out <dir>', 'results folder (default: results/<scenario>-<time>)')
   .option('-d, --data <dir>', 'dataset folder to use instead of the scenario\'s (or "embedded" for the copy in the repo)')
   .addOption(new Option('-b, --backend <name>', 'tensor backend for learned backbones').choices([...BACKEND_CHOICES]))
+  .option('--pixels', 'use the pixels backbone instead of the scenario\'s (the baseline on the same classes and samples)')
   .option('-q, --quiet', 'print nothing but errors')
   .action(runCommand);
 
@@ -31,6 +33,8 @@ program
   .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
   .option('-q, --quiet', 'print nothing but errors')
   .action(pretrainCommand);
+
+registerDataCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures (bad scenario, bad data, a client that cannot be replaced) print their message;

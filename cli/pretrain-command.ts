@@ -36,7 +36,8 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} halved every ${config.halveEvery}; backend ${backend}`);
   if (existsSync(join(outDir, 'trainer-state.json'))) say(`resuming from the checkpoint in ${outDir}`);
 
-  const bar = options.quiet ? undefined : new cliProgress.SingleBar({
+  // A progress bar on a terminal; plain lines every 50 episodes in a log.
+  const bar = options.quiet || !process.stderr.isTTY ? undefined : new cliProgress.SingleBar({
     format: 'episode {value}/{total} |{bar}| loss {loss} acc {acc} lr {lr} | val {val} | {eta_formatted} left',
     hideCursor: true,
   }, cliProgress.Presets.shades_classic);
@@ -49,6 +50,9 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     onEpisode: (episode, loss, acc, lr) => {
       emaLoss = Number.isNaN(emaLoss) ? loss : 0.95 * emaLoss + 0.05 * loss;
       emaAcc = Number.isNaN(emaAcc) ? acc : 0.95 * emaAcc + 0.05 * acc;
+      if (!bar && !options.quiet && episode % 50 === 0) {
+        say(`episode ${episode}/${config.episodes}  loss ${emaLoss.toFixed(3)}  acc ${emaAcc.toFixed(3)}  lr ${lr.toExponential(1)}  val ${lastVal}`);
+      }
       if (!bar) return;
       if (!barStarted) {
         bar.start(config.episodes, episode - 1, fields());

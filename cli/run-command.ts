@@ -10,6 +10,7 @@ export interface RunCommandOptions {
   data?: string;
   quiet?: boolean;
   backend?: BackendChoice;
+  pixels?: boolean;
 }
 
 function defaultOutDir(name: string): string {
@@ -20,7 +21,12 @@ function defaultOutDir(name: string): string {
 /** `protofed run SCENARIO`: runs every mission and writes a results folder. */
 export async function runCommand(scenarioPath: string, options: RunCommandOptions): Promise<void> {
   const loaded = loadScenarioFile(scenarioPath);
-  const scenario = options.backend ? { ...loaded, backend: options.backend } : loaded;
+  const scenario = {
+    ...loaded,
+    ...(options.backend ? { backend: options.backend } : {}),
+    // The baseline on the same classes and samples: only the backbone changes.
+    ...(options.pixels ? { backbone: { name: 'pixels' as const } } : {}),
+  };
   const outDir = resolve(options.out ?? defaultOutDir(scenario.name));
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { DATASET_NAMES } from './datasets/dataset-registry.js';
 
 export class ScenarioError extends Error {}
 
@@ -12,9 +13,17 @@ const scenarioSchema = z.strictObject({
   description: z.string().optional(),
   seed: z.number().int().min(0).default(1),
   dataset: z.strictObject({
-    name: z.enum(['fashion-mnist']),
-    /** A folder holding the dataset files; when absent, the system copy or the embedded subset is used. */
+    name: z.enum(DATASET_NAMES),
+    /** A folder holding the dataset files; when absent, the usual places are searched ("embedded": the copy in the repo). */
     dir: z.string().min(1).optional(),
+    /** Resize images to size×size (Omniglot layouts and image folders). */
+    size: positiveInt.optional(),
+    /** Greyscale (1) or RGB (3), for image folders. */
+    channels: z.union([z.literal(1), z.literal(3)]).optional(),
+    /** Train images per class in an Omniglot layout (default 15 of 20); the rest are test images. */
+    trainPerClass: positiveInt.optional(),
+    /** CIFAR-100 labels. */
+    labels: z.enum(['fine', 'coarse']).optional(),
     /** Classes reserved for the coordinator and pretraining; the dataset's own base split (if any) when absent. */
     baseClasses: z.array(z.number().int().min(0)).optional(),
   }),

@@ -1,8 +1,8 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { findCifarDir, locateCifar, readCifarLabels, type CifarVariant } from './cifar.js';
+import { protofedDataDir } from './data-home.js';
 import { FASHION_MNIST_SYSTEM_DIR, fashionMnistSubsetDir, locateFashionMnist } from './fashion-mnist.js';
 import { isGzip, readIdxFile } from './idx.js';
 import { readImageFile } from './image-decode.js';
@@ -301,17 +301,6 @@ export interface KnownDataset {
   locations(env?: NodeJS.ProcessEnv): { dir: string; kind: string }[];
 }
 
-/**
- * The folder protofed keeps a downloaded dataset in: `$PROTOFED_DATA/<name>`, or
- * `~/.cache/protofed/data/<name>` when PROTOFED_DATA is not set.
- *
- * @example
- * protofedDataDir('omniglot', { PROTOFED_DATA: '/data' }); // '/data/omniglot'
- */
-export function protofedDataDir(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.PROTOFED_DATA && env.PROTOFED_DATA !== '' ? resolve(env.PROTOFED_DATA) : join(homedir(), '.cache', 'protofed', 'data');
-  return join(base, name);
-}
 
 export const KNOWN_DATASETS: readonly KnownDataset[] = Object.freeze([
   {

@@ -415,8 +415,8 @@ function inkOf(mask: GlyphMask): number {
 function morph(mask: GlyphMask, k: number): GlyphMask {
   if (k === 0) return mask;
   const pad = Math.max(0, k);
-  let width = mask.width + 2 * pad;
-  let height = mask.height + 2 * pad;
+  const width = mask.width + 2 * pad;
+  const height = mask.height + 2 * pad;
   let cur = new Uint8Array(width * height);
   for (let y = 0; y < mask.height; y++) cur.set(mask.data.subarray(y * mask.width, (y + 1) * mask.width), (y + pad) * width + pad);
   const dilate = k > 0;
@@ -438,8 +438,6 @@ function morph(mask: GlyphMask, k: number): GlyphMask {
     }
     cur = next;
   }
-  width = Math.max(width, 0);
-  height = Math.max(height, 0);
   return { data: cur, width, height, fontPx: mask.fontPx, clipped: mask.clipped };
 }
 
@@ -980,7 +978,7 @@ export function generateGlyphDataset(options: GlyphGeneratorOptions = {}): Glyph
 }
 
 function className(script: string, cp: number): string {
-  return `${script}/U+${cp.toString(16).toUpperCase().padStart(4, '0')} ${String.fromCodePoint(cp)}`;
+  return `${script}/${formatCodePoint(cp)} ${String.fromCodePoint(cp)}`;
 }
 
 function checkCandidate(
@@ -1031,7 +1029,6 @@ function renderDrawer(
   if (!face) throw new Error(`internal: ${pkg.id} lost U+${cp.toString(16)} between the check and the rendering`);
   let mask = rasterizer.mask(face, cp, fontPx);
   if (pen !== 0) mask = morph(mask, Math.round((pen * fontPx) / 84));
-  if (mask.width === 0) mask = rasterizer.mask(face, cp, fontPx);
   const distortion = randomDistortion(rng);
   const image = renderInstance(mask, size, factor, distortion);
   let ink = 0;
@@ -1044,13 +1041,14 @@ function fontCredit(pkg: FontPackage): ImagePackCredit {
   const copyright = pkg.licenseText.split(/\r?\n\s*\r?\n/)[0]?.replace(/\s+/g, ' ').trim() ?? '';
   const authors = /Copyright \d{4}(?:-\d{4})? (.+?) \(/.exec(copyright)?.[1] ?? (copyright || pkg.packageAuthor || 'unknown');
   const ofl = /SIL Open Font License,? Version 1\.1/i.test(pkg.licenseText);
+  const licenseUrl = /https?:\/\/\S*OFL\S*/i.exec(pkg.licenseText)?.[0] ?? pkg.licenseUrl ?? '';
   return {
     source: pkg.id,
     name: pkg.family,
     version: pkg.version,
     authors,
     license: ofl ? 'SIL Open Font License 1.1' : 'see the package LICENSE',
-    licenseUrl: ofl ? 'https://openfontlicense.org' : (pkg.licenseUrl ?? ''),
+    licenseUrl,
     copyright,
   };
 }
@@ -1102,7 +1100,7 @@ export function writeOmniglotLayout(dir: string, dataset: LabelledDataset): numb
 }
 
 export interface ContactSheetOptions {
-  /** How many classes to show (default 40), spread over all groups. */
+  /** How many classes to show (default 40, or one per group when there are more groups), spread over all groups. */
   classes?: number;
   /** Instances per class (default 8), train images first. */
   instances?: number;
@@ -1121,7 +1119,6 @@ export interface ContactSheetOptions {
  * writeFileSync('sheet.png', renderContactSheet(readImagePack('data/glyphs-28')));
  */
 export function renderContactSheet(dataset: LabelledDataset, options: ContactSheetOptions = {}): Buffer {
-  const wantClasses = Math.min(options.classes ?? 40, dataset.classNames.length);
   const perClass = options.instances ?? 8;
   const scale = options.scale ?? 3;
   const columns = options.columns ?? 2;
@@ -1133,6 +1130,7 @@ export function renderContactSheet(dataset: LabelledDataset, options: ContactShe
     if (!list) byGroup.set(g, (list = []));
     list.push(c);
   });
+  const wantClasses = Math.min(options.classes ?? Math.max(40, byGroup.size), dataset.classNames.length);
   const pools = [...byGroup.values()].map((list) => rng.shuffle([...list]));
   const chosen: number[] = [];
   for (let round = 0; chosen.length < wantClasses; round++) {
@@ -1202,7 +1200,12 @@ function labelFont(): string {
   return 'sans-serif';
 }
 
-/** Formats a code point as U+XXXX. */
+/**
+ * Formats a code point the Unicode way.
+ *
+ * @example
+ * formatCodePoint(0x3b1); // 'U+03B1'
+ */
 export function formatCodePoint(cp: number): string {
   return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
 }
@@ -1299,7 +1302,8 @@ export function glyphReadme(dataset: GlyphDataset, command: string, format: 'pac
     '',
     'The images are renderings of glyphs from the Noto fonts, by The Noto Project Authors, distributed',
     'through the [Fontsource](https://fontsource.org) npm packages below. The fonts are licensed under the',
-    'SIL Open Font License 1.1 (https://openfontlicense.org); the licence text is in each package\'s LICENSE file.',
+    'SIL Open Font License 1.1 (http://scripts.sil.org/OFL, now https://openfontlicense.org); the licence text',
+    'is in each package\'s LICENSE file. The licence covers the fonts; these images are renderings made with them.',
     '',
     '| Package | Version | Font | Authors | Licence | Copyright (from the package\'s LICENSE) |',
     '| --- | --- | --- | --- | --- | --- |',

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeImage, resizeArea } from './image-decode.js';
-import { DataFileError, type ImageSet, type LabelArray, type LabelledDataset } from './labelled-dataset.js';
+import { DataFileError, type ImageSet, type LabelledDataset, labelArrayFor } from './labelled-dataset.js';
 
 export interface ImageFolderOptions {
   /** Output images are `size`×`size`; by default the size of the first image (rows × cols). */
@@ -299,10 +299,6 @@ export function scanImageFolder(rootDir: string, options: ScanImageFolderOptions
   checkFraction(fraction);
   if (!isDir(root)) throw new DataFileError(root, 'image folder does not exist or is not a folder');
   return hasCsvSplits(root) ? scanCsvSplits(root, fraction, options.checkFiles ?? true) : scanClassFolders(root, fraction);
-}
-
-function labelArrayFor(classCount: number, length: number): LabelArray {
-  return classCount <= 65535 ? new Uint16Array(length) : new Int32Array(length);
 }
 
 function readImage(file: string, channels: 1 | 3): { width: number; height: number; pixels: Uint8Array } {

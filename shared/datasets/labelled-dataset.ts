@@ -1,6 +1,11 @@
 /** Class labels of a set of images; wide enough for thousands of classes. */
 export type LabelArray = Uint8Array | Uint16Array | Int32Array;
 
+/** A label array wide enough for `classCount` classes. */
+export function labelArrayFor(classCount: number, length: number): LabelArray {
+  return classCount <= 65535 ? new Uint16Array(length) : new Int32Array(length);
+}
+
 /** Images of one shape, stored contiguously, with one label each. */
 export interface ImageSet {
   /** Row-major pixels, channels last, `count * rows * cols * channels` bytes. */

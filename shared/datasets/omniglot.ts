@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeImage, resizeArea } from './image-decode.js';
-import { DataFileError, type ImageSet, type LabelArray, type LabelledDataset } from './labelled-dataset.js';
+import { DataFileError, type ImageSet, type LabelledDataset, labelArrayFor } from './labelled-dataset.js';
 
 export const OMNIGLOT_SPLITS = ['images_background', 'images_evaluation'] as const;
 
@@ -82,10 +82,6 @@ function listDir(dir: string): string[] {
   } catch (err) {
     throw new DataFileError(dir, `cannot list folder (${(err as Error).message})`);
   }
-}
-
-function labelArrayFor(classCount: number, length: number): LabelArray {
-  return classCount <= 65535 ? new Uint16Array(length) : new Int32Array(length);
 }
 
 /**

@@ -71,8 +71,7 @@ export class EmbeddingStore {
       const set = this.set(split);
       const vectors = await this.backbone.embed(gatherImages(set, missing), missing.length);
       this.stats.computed += missing.length;
-      const rows = missing.map((idx, r) => vectors.slice(r * this.dim, (r + 1) * this.dim));
-      missing.forEach((idx, r) => known.set(idx, rows[r]!));
+      missing.forEach((idx, r) => known.set(idx, vectors.slice(r * this.dim, (r + 1) * this.dim)));
       this.persist(split, missing, vectors);
     }
     const out = new Float32Array(indices.length * this.dim);
