@@ -29,7 +29,13 @@ function positiveInt(value: string, flag: string, min: number): number {
   return n;
 }
 
-/** `protofed data glyphs --out DIR`: renders the glyph benchmark as an image pack or in the Omniglot layout. */
+/**
+ * `protofed data glyphs --out DIR`: renders the glyph benchmark as an image pack (or in the Omniglot
+ * layout) and writes a README.md with the command, statistics and credits, and a contact sheet.
+ *
+ * @example
+ * glyphsCommand({ out: 'data/glyphs-28', seed: '1', size: '28', instances: '20', format: 'pack' });
+ */
 export function glyphsCommand(options: GlyphsCommandOptions): void {
   const seed = positiveInt(options.seed, '--seed', 0);
   const size = positiveInt(options.size, '--size', 8);
@@ -70,7 +76,7 @@ export function glyphsCommand(options: GlyphsCommandOptions): void {
     ...(options.scripts ? [`--scripts '${options.scripts}'`] : []),
   ].join(' ');
   if (format === 'pack') {
-    writeImagePack(outDir, { ...dataset, source: outDir });
+    writeImagePack(outDir, dataset);
   } else {
     writeOmniglotLayout(outDir, dataset);
   }

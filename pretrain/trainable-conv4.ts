@@ -14,23 +14,41 @@ interface Block {
 }
 
 /**
- * Training-mode BatchNorm with its gradient written out, so that backprop needs only sums and
- * broadcast arithmetic. Autodiff through tf.moments goes through Tile, the slowest kernel of a
- * conv4 training step on wasm.
+ * Per-channel sum of an NHWC tensor as a [1, C] × … matrix product: wasm's reductions over
+ * N, H and W are several times slower than its matmul.
+ */
+function channelSum(t: tf.Tensor): tf.Tensor1D {
+  const c = t.shape[t.rank - 1]!;
+  const rows = t.size / c;
+  return tf.matMul(tf.ones([1, rows]), t.reshape([rows, c])).reshape([c]);
+}
+
+/** The batch statistics of the latest training-mode forward pass, for the moving averages. */
+let lastMoments: { mean: tf.Tensor; variance: tf.Tensor } | undefined;
+
+/**
+ * Training-mode BatchNorm with its gradient written out, so that backprop needs only channel
+ * sums (as matmuls) and broadcast arithmetic. Autodiff through tf.moments goes through Tile and
+ * slow reductions, the costliest kernels of a conv4 training step on wasm.
  */
 const batchNormTrain = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  const n = x.size / x.shape[3]!;
+  const mean = channelSum(x).div(n);
+  const centred = x.sub(mean);
+  const variance = channelSum(centred.square()).div(n);
   const inv = tf.rsqrt(variance.add(EPSILON));
-  const xhat = x.sub(mean).mul(inv);
+  const xhat = centred.mul(inv);
+  lastMoments = { mean: tf.keep(mean), variance: tf.keep(variance) };
   save([xhat, inv, gamma]);
   return {
     value: xhat.mul(gamma).add(beta),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xh, iv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-      const dyMean = dy.mean([0, 1, 2]);
       const dyXhat = dy.mul(xh);
-      const dx = dy.sub(dyMean).sub(xh.mul(dyXhat.mean([0, 1, 2]))).mul(g.mul(iv));
-      return [dx, dyXhat.sum([0, 1, 2]), dy.sum([0, 1, 2])];
+      const dBeta = channelSum(dy);
+      const dGamma = channelSum(dyXhat);
+      const dx = dy.sub(dBeta.div(n)).sub(xh.mul(dGamma.div(n))).mul(g.mul(iv));
+      return [dx, dGamma, dBeta];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
@@ -81,14 +99,14 @@ export class TrainableConv4 {
     for (const b of this.blocks) {
       t = tf.conv2d(t as tf.Tensor4D, b.kernel, 1, 'same');
       if (training) {
-        const moments = tf.tidy(() => tf.moments(t, [0, 1, 2]));
         const n = t.size / t.shape[3]!;
+        t = batchNormTrain(t, b.gamma, b.beta);
+        const moments = lastMoments!;
         tf.tidy(() => {
           b.movingMean.assign(b.movingMean.mul(MOMENTUM).add(moments.mean.mul(1 - MOMENTUM)));
           b.movingVariance.assign(b.movingVariance.mul(MOMENTUM).add(moments.variance.mul((1 - MOMENTUM) * n / Math.max(n - 1, 1))));
         });
         tf.dispose([moments.mean, moments.variance]);
-        t = batchNormTrain(t, b.gamma, b.beta);
       } else {
         t = tf.batchNorm(t, b.movingMean, b.movingVariance, b.beta, b.gamma, EPSILON);
       }

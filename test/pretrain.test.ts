@@ -8,6 +8,8 @@ import { SeededRng } from '../shared/rng.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
+import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
+import { buildConv4 } from '../shared/embedding/conv4.js';
 
 const SIZE = 16;
 
@@ -55,6 +57,39 @@ async function weightsOf(dir: string): Promise<Float32Array[]> {
 beforeAll(async () => {
   await selectBackend('wasm');
   registerFileModelIO();
+});
+
+describe('trainable conv4', () => {
+  it('its hand-written BatchNorm gradient equals autodiff through the tf.layers model (cpu backend)', async () => {
+    await tf.setBackend('cpu');
+    try {
+      const input = { rows: 16, cols: 16, channels: 1 };
+      const model = buildConv4(input, 2);
+      const net = TrainableConv4.fromModel(model, input);
+      const x = tf.randomNormal([6, 16, 16, 1], 0, 1, 'float32', 4) as tf.Tensor4D;
+      const target = tf.randomNormal([6, 64], 0, 1, 'float32', 5);
+      const loss = (e: tf.Tensor): tf.Scalar => e.sub(target).square().sum() as tf.Scalar;
+      const ours = tf.variableGrads(() => loss(net.forward(x, true)), net.trainable());
+      const layerVars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const reference = tf.variableGrads(() => loss(model.apply(x, { training: true }) as tf.Tensor), layerVars);
+      expect(ours.value.dataSync()[0]).toBeCloseTo(reference.value.dataSync()[0]!, 2);
+      const a = net.trainable().map((v) => ours.grads[v.name]!.dataSync());
+      const b = layerVars.map((v) => reference.grads[v.name]!.dataSync());
+      expect(a).toHaveLength(12);
+      a.forEach((g, i) => {
+        let worst = 0;
+        let scale = 0;
+        for (let k = 0; k < g.length; k++) {
+          worst = Math.max(worst, Math.abs(g[k]! - b[i]![k]!));
+          scale = Math.max(scale, Math.abs(b[i]![k]!));
+        }
+        expect(scale).toBeGreaterThan(0);
+        expect(worst / scale).toBeLessThan(1e-3);
+      });
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
 });
 
 describe('episodic ProtoNet pretraining', () => {

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DataFileError, type ImageSet, type LabelledDataset } from './labelled-dataset.js';
+import { isFile } from './data-folder.js';
 
 export type CifarVariant = 'cifar10' | 'cifar100';
 
@@ -60,13 +61,6 @@ export function cifarRecordSize(variant: CifarVariant): number {
   return VARIANTS[variant].labelBytes + IMAGE_BYTES;
 }
 
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The folder (`dir` itself or the release's sub-folder) holding any of a variant's .bin files.

@@ -9,6 +9,7 @@ import { readImageFile } from './image-decode.js';
 import { hasCsvSplits, scanImageFolder } from './image-folder.js';
 import { DataFileError } from './labelled-dataset.js';
 import { OMNIGLOT_DEFAULT_TRAIN_PER_CLASS, isOmniglotRoot, scanOmniglot } from './omniglot.js';
+import { isFile, isDir } from './data-folder.js';
 
 export type DatasetFormat = 'idx' | 'omniglot' | 'cifar10' | 'cifar100' | 'image-folder' | 'image-folder-csv';
 
@@ -38,21 +39,7 @@ const IDX_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 function idxFiles(dir: string): Record<keyof typeof IDX_FILES, string> | undefined {
   const found: Partial<Record<keyof typeof IDX_FILES, string>> = {};

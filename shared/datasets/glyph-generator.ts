@@ -99,7 +99,13 @@ export const GLYPH_SCRIPTS: readonly GlyphScriptSpec[] = Object.freeze([
   { name: 'Deseret', unicodeScript: 'Deseret', ranges: [[0x10400, 0x10427]], categories: ['Lu'], fonts: [SANS('deseret')] },
 ] satisfies GlyphScriptSpec[]);
 
-/** The alphabet's folder name in the Omniglot layout, e.g. "N'Ko" → 'N_Ko'. */
+/**
+ * The alphabet's folder name in the Omniglot layout.
+ *
+ * @example
+ * omniglotAlphabetFolder("N'Ko"); // 'N_Ko'
+ * omniglotAlphabetFolder('Canadian Aboriginal Syllabics'); // 'Canadian_Aboriginal_Syllabics'
+ */
 export function omniglotAlphabetFolder(script: string): string {
   return script.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '');
 }
@@ -341,8 +347,6 @@ interface GlyphMask {
   height: number;
   /** Font size the glyph was drawn at, in pixels. */
   fontPx: number;
-  /** True when ink reached the edge of the drawing canvas, so part of the glyph may be cut off. */
-  clipped: boolean;
 }
 
 class GlyphRasterizer {
@@ -385,7 +389,7 @@ class GlyphRasterizer {
     }
     let mask: GlyphMask;
     if (x1 < 0) {
-      mask = { data: new Uint8Array(0), width: 0, height: 0, fontPx, clipped: false };
+      mask = { data: new Uint8Array(0), width: 0, height: 0, fontPx };
     } else {
       const width = x1 - x0 + 1;
       const height = y1 - y0 + 1;
@@ -393,7 +397,7 @@ class GlyphRasterizer {
       for (let y = 0; y < height; y++) {
         for (let x = 0; x < width; x++) data[y * width + x] = rgba[((y + y0) * side + x + x0) * 4 + 3]!;
       }
-      mask = { data, width, height, fontPx, clipped: x0 === 0 || y0 === 0 || x1 === side - 1 || y1 === side - 1 };
+      mask = { data, width, height, fontPx };
     }
     this.cache.set(key, mask);
     return mask;
@@ -438,7 +442,7 @@ function morph(mask: GlyphMask, k: number): GlyphMask {
     }
     cur = next;
   }
-  return { data: cur, width, height, fontPx: mask.fontPx, clipped: mask.clipped };
+  return { data: cur, width, height, fontPx: mask.fontPx };
 }
 
 /** How one instance is drawn: a 2×2 linear map (applied about the glyph centre), a shift and an elastic field. */
@@ -820,8 +824,9 @@ function candidateOrder(spec: GlyphScriptSpec, rng: SeededRng): number[] {
  *
  * @example
  * const glyphs = generateGlyphDataset({ seed: 1, size: 28, scripts: ['Greek', 'Runic'] });
- * glyphs.classNames[0];            // 'Greek/U+0391 Α'… unless it duplicates an earlier class
- * glyphs.meta.generator.scripts;   // per-script counts, drops and fonts
+ * glyphs.classNames[0];          // 'Greek/U+0391 Α'
+ * glyphs.classGroups[0];         // 'Greek'
+ * glyphs.meta.generator.scripts; // per-script counts, drops and fonts
  */
 export function generateGlyphDataset(options: GlyphGeneratorOptions = {}): GlyphDataset {
   const seed = options.seed ?? GLYPH_DEFAULTS.seed;
@@ -907,14 +912,14 @@ export function generateGlyphDataset(options: GlyphGeneratorOptions = {}): Glyph
   const order = root.fork('alphabet-split').shuffle(withClasses.map(({ i }) => i));
   const target = backgroundFraction * accepted.length;
   let backgroundCount = 0;
-  for (const i of order) {
+  // The last alphabet in the order always evaluates, so that both sets are non-empty.
+  order.forEach((i, k) => {
     const report = reports[i]!;
-    const isLast = order.indexOf(i) === order.length - 1;
-    if (backgroundCount < target && !(isLast && order.length > 1)) {
+    if (backgroundCount < target && (k < order.length - 1 || order.length === 1)) {
       report.background = true;
       backgroundCount += report.classes;
     }
-  }
+  });
 
   // 3. Render every instance.
   const testInstances = Math.max(1, Math.round(instances / 4));

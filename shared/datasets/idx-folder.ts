@@ -1,7 +1,7 @@
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadIdxImageSet } from './idx.js';
 import { DataFileError, type ImageSet, type LabelledDataset } from './labelled-dataset.js';
+import { isFile } from './data-folder.js';
 
 /** The four files of an MNIST-style IDX dataset (each plain or gzip). */
 export const IDX_FILE_BASES = {
@@ -13,13 +13,6 @@ export const IDX_FILE_BASES = {
 
 type FileKey = keyof typeof IDX_FILE_BASES;
 
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /** The IDX files present in `dir`, and the names of those missing. */
 export function findIdxFiles(dir: string): { found: Partial<Record<FileKey, string>>; missing: string[] } {

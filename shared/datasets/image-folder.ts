@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeImage, resizeArea } from './image-decode.js';
 import { DataFileError, type ImageSet, type LabelledDataset, labelArrayFor } from './labelled-dataset.js';
+import { isFile, isDir, listDir } from './data-folder.js';
 
 export interface ImageFolderOptions {
   /** Output images are `size`×`size`; by default the size of the first image (rows × cols). */
@@ -55,29 +56,8 @@ function codeUnitCompare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir).filter((name) => !name.startsWith('.'));
-  } catch (err) {
-    throw new DataFileError(dir, `cannot list folder (${(err as Error).message})`);
-  }
-}
 
 function isImageName(name: string): boolean {
   const lower = name.toLowerCase();

@@ -139,7 +139,12 @@ function checkImageSetShape(set: ImageSet, part: string): void {
   }
 }
 
-/** True when `dir` looks like an image pack (it has a `dataset.json`). */
+/**
+ * True when `dir` looks like an image pack (a folder with a `dataset.json`); `readImagePack` checks the rest.
+ *
+ * @example
+ * if (isImagePack(dir)) dataset = readImagePack(dir);
+ */
 export function isImagePack(dir: string): boolean {
   try {
     return statSync(dir).isDirectory() && existsSync(join(dir, IMAGE_PACK_FILES.manifest));

@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeImage, resizeArea } from './image-decode.js';
 import { DataFileError, type ImageSet, type LabelledDataset, labelArrayFor } from './labelled-dataset.js';
+import { isDir, listDir } from './data-folder.js';
 
 export const OMNIGLOT_SPLITS = ['images_background', 'images_evaluation'] as const;
 
@@ -68,21 +69,7 @@ function codeUnitCompare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir).filter((name) => !name.startsWith('.'));
-  } catch (err) {
-    throw new DataFileError(dir, `cannot list folder (${(err as Error).message})`);
-  }
-}
 
 /**
  * True when `root` has an `images_background/` or `images_evaluation/` folder.
