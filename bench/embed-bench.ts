@@ -6,7 +6,13 @@
  *
  *   npm run bench:embed
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Backbone } from '../shared/backbone.js';
+import { createBackbone } from '../shared/embedding/backbone-registry.js';
+import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
+import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import * as tf from '@tensorflow/tfjs';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 import { FoldedConvNet } from '../shared/embedding/folded-inference.js';
@@ -67,6 +73,32 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
   }
 }
 
+// Bulk embedding on one thread against one worker thread per core (what the coordinator does).
+const threadResults: { backend: BackendName; input: string; threads: number; imagesPerSecond: number }[] = [];
+if (available.includes('wasm')) {
+  await tf.setBackend('wasm');
+  const input = INPUTS[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'protofed-bench-conv4-'));
+  registerFileModelIO();
+  await buildConv4(input, 1).save(`file://${dir}`);
+  const spec = { name: 'conv4' as const, weights: dir, batchSize: BATCH };
+  const { backbone } = await createBackbone(spec, input, 'wasm');
+  const n = BATCH * 16;
+  const images = new Uint8Array(n * input.rows * input.cols * input.channels).map((_, i) => (i * 7919) % 256);
+  const measure = async (b: Backbone): Promise<number> => {
+    await b.embed(images.subarray(0, BATCH * input.rows * input.cols), BATCH);
+    const started = performance.now();
+    await b.embed(images, n);
+    return n / ((performance.now() - started) / 1000);
+  };
+  threadResults.push({ backend: 'wasm', input: '28x28x1', threads: 1, imagesPerSecond: Math.round(await measure(backbone)) });
+  const threads = cpus().length;
+  const pool = await EmbeddingPool.start(spec, input, 'wasm', threads, backbone);
+  threadResults.push({ backend: 'wasm', input: '28x28x1', threads, imagesPerSecond: Math.round(await measure(pool)) });
+  await pool.close();
+  for (const r of threadResults) process.stdout.write(`wasm       28x28x1   ${r.threads} thread(s) ${String(r.imagesPerSecond).padStart(7)} images/s\n`);
+}
+
 const ratio = (backend: BackendName, input: string, path: Result['path'], base: { backend: BackendName; path: Result['path'] }): number | null => {
   const a = results.find((r) => r.backend === backend && r.input === input && r.path === path);
   const b = results.find((r) => r.backend === base.backend && r.input === input && r.path === base.path);
@@ -83,10 +115,12 @@ writeFileSync('bench/results/embed.json', `${JSON.stringify({
   benchmark: 'conv4 embedding throughput',
   date: new Date().toISOString(),
   node: process.version,
-  cpus: (await import('node:os')).cpus().length,
+  cpus: cpus().length,
   unavailableBackends: backendFailures(),
   results,
   ratios,
+  threads: threadResults,
+  poolVsOneThread: threadResults.length === 2 ? Number((threadResults[1]!.imagesPerSecond / threadResults[0]!.imagesPerSecond).toFixed(2)) : null,
   note: 'imagesPerSecond on one process; ratios are measured in the same run (baseline: cpu backend, tf.layers predict).',
 }, null, 2)}\n`);
 process.stdout.write('wrote bench/results/embed.json\n');

@@ -9,6 +9,8 @@ import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario-c
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { rankMe } from '../shared/metrics/rankme.js';
+import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
+import { cpus } from 'node:os';
 import { CoordinatorServer } from './coordinator-server.js';
 import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
@@ -53,7 +55,7 @@ export interface RunSummary {
   backbone: { name: string; dim: number; modelHash: string; tensorBackend: string; rankMe: number; rankMeOf: string };
   /** Embeddings the coordinator computed or read from the cache (clients count their own). */
   embeddings: {
-    computed: number; fromCache: number; cacheDir: string | null; secondsBeforeClients: number;
+    computed: number; fromCache: number; cacheDir: string | null; secondsBeforeClients: number; threads: number;
     /** What the client processes computed and read from the cache, as their last reports said. */
     clients: { computed: number; fromCache: number };
   };
@@ -96,7 +98,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass);
   // Embed every test image the run will evaluate before the clients start, so that they read
   // them from the cache instead of each computing them again.
+  // Bulk work goes to one worker thread per core (wasm and cpu compute on one thread each).
   const embedStarted = performance.now();
+  const threads = scenario.backbone.name === 'pixels' ? 1 : Math.min(scenario.embedding.threads ?? cpus().length, cpus().length * 2);
+  const pool = threads > 1 ? await EmbeddingPool.start(scenario.backbone, shape, scenario.backend, threads, backbone) : undefined;
+  try {
+    await store.embed('test', fieldClasses.flatMap((c) => evaluator.testIndices(c)), pool);
+  } finally {
+    await pool?.close();
+  }
   const testEmbeddings = await Promise.all(fieldClasses.map((c) => evaluator.embeddings(c)));
   const embedSeconds = (performance.now() - embedStarted) / 1000;
   const rankMeRows = testEmbeddings.reduce((n, e) => n + e.length / backbone.dim, 0);
@@ -200,7 +210,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     backbone: backboneInfo,
     codec: { uplink: uplink.name, downlink: downlink.name },
     embeddings: {
-      ...store.stats, cacheDir: cacheDir ?? null, secondsBeforeClients: embedSeconds,
+      ...store.stats, cacheDir: cacheDir ?? null, secondsBeforeClients: embedSeconds, threads,
       clients: [...runner.embeddingCounts.values()].reduce((a, c) => ({ computed: a.computed + c.computed, fromCache: a.fromCache + c.fromCache }), { computed: 0, fromCache: 0 }),
     },
     wallSeconds: (performance.now() - started) / 1000,

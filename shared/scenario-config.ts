@@ -33,6 +33,10 @@ const scenarioSchema = z.strictObject({
     /** Cache folder; $PROTOFED_CACHE/embeddings or ~/.cache/protofed/embeddings when absent. */
     dir: z.string().min(1).optional(),
   }).default({ enabled: true }),
+  embedding: z.strictObject({
+    /** Worker threads for the coordinator's bulk embedding; one per core when absent. */
+    threads: positiveInt.max(64).optional(),
+  }).default({}),
   /** Tensor backend for learned backbones: tfjs-node when it loads, else wasm, else cpu. */
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   backbone: z.discriminatedUnion('name', [

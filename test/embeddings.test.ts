@@ -7,6 +7,7 @@ import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
+import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
 import { FoldedConvNet } from '../shared/embedding/folded-inference.js';
 import { TfjsBackbone } from '../shared/embedding/tfjs-backbone.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
@@ -87,6 +88,25 @@ describe('bring your own tfjs model', () => {
     model.getLayer('conv2').setWeights([k.add(1e-3)]);
     const c = await TfjsBackbone.create(opts);
     expect(new Set([a.modelHash, b.modelHash, c.modelHash]).size).toBe(3);
+  });
+});
+
+describe('the embedding worker pool', () => {
+  it('embeds on worker threads exactly what the main thread embeds, and refuses a different model', async () => {
+    const { dir } = await savedConv4(8);
+    const spec = { name: 'conv4' as const, weights: dir, batchSize: 64 };
+    const { backbone } = await createBackbone(spec, shape, 'wasm');
+    const images = data.train.images.subarray(0, 150 * 784);
+    const pool = await EmbeddingPool.start(spec, shape, 'wasm', 2, backbone);
+    try {
+      expect(pool.threads).toBe(2);
+      expect(pool.modelHash).toBe(backbone.modelHash);
+      expect(Array.from(await pool.embed(images, 150))).toEqual(Array.from(await backbone.embed(images, 150)));
+    } finally {
+      await pool.close();
+    }
+    const other = await savedConv4(9);
+    await expect(EmbeddingPool.start({ ...spec, weights: other.dir }, shape, 'wasm', 1, backbone)).rejects.toThrow(/worker computes model .* the main thread/);
   });
 });
 

@@ -53,8 +53,12 @@ export class EmbeddingStore {
     return this.backbone.dim;
   }
 
-  /** The embeddings of `indices` of one split, row by row. */
-  async embed(split: Split, indices: ArrayLike<number>): Promise<Float32Array> {
+  /**
+   * The embeddings of `indices` of one split, row by row. Missing ones are computed by `via`
+   * when given (a worker pool of the same model, for bulk work), else by the store's backbone.
+   */
+  async embed(split: Split, indices: ArrayLike<number>, via?: Backbone): Promise<Float32Array> {
+    if (via && via.modelHash !== this.backbone.modelHash) throw new Error(`cannot embed through model ${via.modelHash} into a store of ${this.backbone.modelHash}`);
     const known = this.memory[split];
     const missing: number[] = [];
     const seen = new Set<number>();
@@ -69,7 +73,7 @@ export class EmbeddingStore {
     }
     if (missing.length > 0) {
       const set = this.set(split);
-      const vectors = await this.backbone.embed(gatherImages(set, missing), missing.length);
+      const vectors = await (via ?? this.backbone).embed(gatherImages(set, missing), missing.length);
       this.stats.computed += missing.length;
       missing.forEach((idx, r) => known.set(idx, vectors.slice(r * this.dim, (r + 1) * this.dim)));
       this.persist(split, missing, vectors);
