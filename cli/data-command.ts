@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerGlyphsCommand } from './glyphs-command.js';
 import { fetchDataset } from '../shared/datasets/dataset-fetch.js';
 import { KNOWN_DATASETS, describeDataset, listDatasets, type DatasetInfo, type DatasetListing } from '../shared/datasets/dataset-info.js';
 import { protofedDataDir } from '../shared/datasets/data-home.js';
@@ -54,7 +55,8 @@ export function formatDatasetInfo(info: DatasetInfo): string {
  * await program.parseAsync(['node', 'protofed', 'data', 'info', '/data/omniglot', '--json']);
  */
 export function registerDataCommands(program: Command): void {
-  const data = program.command('data').description('list, inspect and download datasets');
+  const data = program.command('data').description('list, inspect, download and generate datasets');
+  registerGlyphsCommand(data);
 
   data
     .command('list')

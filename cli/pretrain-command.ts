@@ -21,7 +21,7 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
   const outDir = resolve(options.out ?? (scenario.backbone.name === 'conv4' ? scenario.backbone.weights : `models/${scenario.name}-conv4`));
   const data = loadDataset({ ...scenario.dataset, dir: options.data ?? scenario.dataset.dir });
   const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, l]) => [c, l.length]));
-  const { base } = checkScenarioAgainstDataset(scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses }, scenarioPath);
+  const { base } = checkScenarioAgainstDataset(scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses, classGroups: data.classGroups }, scenarioPath);
   if (base.length === 0) {
     throw new ScenarioError(`${scenarioPath}: there are no base classes to pretrain on; set dataset.baseClasses or use a dataset with a base split`);
   }

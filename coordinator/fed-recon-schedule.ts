@@ -11,6 +11,14 @@ export interface FedReconOptions {
   shotsPerClass: number;
 }
 
+/** Hands out missions: one list of class assignments per client, until it runs out. */
+export interface MissionSchedule {
+  /** Missions handed out so far. */
+  readonly missions: number;
+  /** The next mission's assignment (one entry per client), or undefined when the data is used up. */
+  next(): ClassAssignment[][] | undefined;
+}
+
 /**
  * The federated-reconnaissance mission schedule (Hendryx et al. 2021): in each mission every
  * client draws `classesPerClient` distinct field classes and `shotsPerClass` train images of each.
@@ -22,7 +30,7 @@ export interface FedReconOptions {
  * const s = new FedReconSchedule(trainLabels, [0, 1, 2, 3], 2, { classesPerClient: 2, shotsPerClass: 5 }, 7);
  * s.next(); // [[{ classId, indices }, …] for client 0, … for client 1] or undefined once exhausted
  */
-export class FedReconSchedule {
+export class FedReconSchedule implements MissionSchedule {
   private readonly pools = new Map<number, number[]>();
   private readonly rng: SeededRng;
   private missionIndex = 0;

@@ -7,7 +7,7 @@ import { packU32, unpackU32, type ReportMessage } from '../shared/protocol.js';
 import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
-import type { ClassAssignment, FedReconSchedule } from './fed-recon-schedule.js';
+import type { ClassAssignment, MissionSchedule } from './fed-recon-schedule.js';
 import type { FederationState } from './federation-state.js';
 import { UpdateIntake } from './update-intake.js';
 
@@ -50,7 +50,7 @@ export interface RunOutcome {
 export interface MissionRunnerOptions {
   server: CoordinatorServer;
   state: FederationState;
-  schedule: FedReconSchedule;
+  schedule: MissionSchedule;
   evaluator: TestSetEvaluator;
   clientIds: string[];
   uplink: VectorCodec;

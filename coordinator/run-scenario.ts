@@ -12,6 +12,7 @@ import { rankMe } from '../shared/metrics/rankme.js';
 import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
 import { cpus } from 'node:os';
 import { CoordinatorServer } from './coordinator-server.js';
+import { ClassIncrementalSchedule } from './class-incremental-schedule.js';
 import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
 import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
@@ -84,7 +85,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const data = loadDataset(datasetSpec);
   const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, list]) => [c, list.length]));
   const { field: fieldClasses } = checkScenarioAgainstDataset(
-    scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses }, options.source);
+    scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses, classGroups: data.classGroups }, options.source);
   const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
   const { backbone, tensorBackend } = await createBackbone(scenario.backbone, shape, scenario.backend);
   const uplink = getCodec(scenario.codec.uplink);
@@ -92,7 +93,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = randomBytes(24).toString('base64url');
   const state = new FederationState(backbone.dim);
-  const schedule = new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed);
+  const schedule = scenario.missions.schedule === 'class-incremental'
+    ? new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder)
+    : new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed);
   const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
   const store = new EmbeddingStore(backbone, data, { cacheDir });
   const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { DATASET_NAMES } from './datasets/dataset-registry.js';
@@ -82,6 +83,15 @@ const scenarioSchema = z.strictObject({
     maxRestarts: z.number().int().min(0).default(2),
   }).default({ count: 4, mode: 'process', maxRestarts: 2 }),
   missions: z.strictObject({
+    /**
+     * fed-recon: each client draws classes at random every mission, images without replacement (a
+     * class comes back with fresh images). class-incremental: each class is learned once, in order.
+     */
+    schedule: z.enum(['fed-recon', 'class-incremental']).default('fed-recon'),
+    /** class-incremental: take the field classes in the listed (or dataset) order instead of a seeded shuffle. */
+    fixedClassOrder: z.boolean().default(false),
+    /** Field classes are the classes of these groups (e.g. mini-ImageNet's "test" split). */
+    fieldGroups: z.array(z.string().min(1)).min(1).optional(),
     /** The most missions to run; the run ends earlier when the field train images run out. */
     count: positiveInt,
     classesPerClient: positiveInt,
@@ -153,7 +163,8 @@ export function loadScenarioFile(path: string): Scenario {
 
 /** Makes the scenario's file paths absolute, relative to the folder of the scenario file. */
 function resolvePaths(s: Scenario, base: string): Scenario {
-  const at = (p: string): string => (isAbsolute(p) || /^[a-z]+:\/\//.test(p) ? p : resolve(base, p));
+  const at = (p: string): string =>
+    p.startsWith('~/') ? join(homedir(), p.slice(2)) : isAbsolute(p) || /^[a-z]+:\/\//.test(p) ? p : resolve(base, p);
   const dataset = s.dataset.dir && s.dataset.dir !== 'embedded' ? { ...s.dataset, dir: at(s.dataset.dir) } : s.dataset;
   const cache = s.cache.dir ? { ...s.cache, dir: at(s.cache.dir) } : s.cache;
   const backbone = s.backbone.name === 'conv4' ? { ...s.backbone, weights: at(s.backbone.weights) }
@@ -169,7 +180,7 @@ function resolvePaths(s: Scenario, base: string): Scenario {
  */
 export function checkScenarioAgainstDataset(
   s: Scenario,
-  dataset: { classCount: number; trainPerClass: Map<number, number>; baseClasses?: readonly number[] | undefined },
+  dataset: { classCount: number; trainPerClass: Map<number, number>; baseClasses?: readonly number[] | undefined; classGroups?: readonly string[] | undefined },
   source = 'scenario',
 ): { base: number[]; field: number[] } {
   const { classCount, trainPerClass } = dataset;
@@ -184,7 +195,15 @@ export function checkScenarioAgainstDataset(
   const base = [...(s.dataset.baseClasses ?? dataset.baseClasses ?? [])];
   checkIds('dataset.baseClasses', base);
   const baseSet = new Set(base);
-  const field = s.missions.fieldClasses ?? Array.from({ length: classCount }, (_, i) => i).filter((c) => !baseSet.has(c));
+  let field = s.missions.fieldClasses ?? Array.from({ length: classCount }, (_, i) => i).filter((c) => !baseSet.has(c));
+  if (s.missions.fieldGroups) {
+    const groups = dataset.classGroups;
+    if (!groups) fail('missions.fieldGroups', 'this dataset has no class groups');
+    const wanted = new Set(s.missions.fieldGroups);
+    const unknown = s.missions.fieldGroups.filter((g) => !groups!.includes(g));
+    if (unknown.length > 0) fail('missions.fieldGroups', `no class is in group ${unknown.map((g) => `"${g}"`).join(', ')}`);
+    field = field.filter((c) => wanted.has(groups![c]!));
+  }
   checkIds('missions.fieldClasses', field);
   const overlap = field.filter((c) => baseSet.has(c));
   if (overlap.length > 0) fail('missions.fieldClasses', `class ${overlap.slice(0, 5).join(', ')} is also a base class`);

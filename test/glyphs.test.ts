@@ -235,17 +235,18 @@ describe('glyph generator', () => {
     const spec: GlyphScriptSpec = {
       name: 'Latin probe',
       ranges: [],
-      // A, B, then Armenian Ա (not in Noto Sans) and an unassigned code point.
-      codePoints: [0x41, 0x42, 0x531, 0x378],
+      // A, B, then Armenian Ա (not in Noto Sans), an unassigned code point, and a space (in the font, but no ink).
+      codePoints: [0x41, 0x42, 0x531, 0x378, 0x20],
       fonts: ['@fontsource/noto-sans'],
     };
     const probe = generateGlyphDataset({ scripts: [spec, 'Runic'], instances: 2, maxClassesPerScript: 2, seed: 1 });
     expect(probe.codePoints.filter((_, c) => probe.classGroups[c] === 'Latin probe')).toEqual([0x41, 0x42]);
     const report = probe.meta.generator.scripts.find((s) => s.name === 'Latin probe')!;
-    expect(report.dropped.notCovered).toBe(2);
+    expect(report.dropped).toEqual({ notCovered: 2, empty: 1, missingGlyphBox: 0 });
     expect(report.droppedGlyphs).toEqual([
       { codePoint: 0x531, reason: 'not-covered' },
       { codePoint: 0x378, reason: 'not-covered' },
+      { codePoint: 0x20, reason: 'empty' },
     ]);
   });
 

@@ -1,6 +1,6 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkScenarioAgainstDataset, loadScenarioFile, parseScenario, ScenarioError } from '../shared/scenario-config.js';
 
@@ -16,6 +16,11 @@ describe('scenario validation', () => {
     const s = loadScenarioFile('scenarios/fashion-mnist.yaml');
     expect(s.clients.count).toBe(4);
     expect(checkScenarioAgainstDataset(s, tenClasses).field).toHaveLength(10);
+    for (const file of readdirSync('scenarios').filter((f) => f.endsWith('.yaml'))) {
+      expect(() => loadScenarioFile(join('scenarios', file)), file).not.toThrow();
+    }
+    const conv4 = loadScenarioFile('scenarios/glyphs.yaml');
+    expect(conv4.backbone.name === 'conv4' && conv4.backbone.weights).toBe(resolve('data/models/glyphs-conv4'));
   });
 
   it('fills defaults', () => {
@@ -53,6 +58,15 @@ describe('scenario validation', () => {
     const withBase = parseScenario({ ...base, dataset: { name: 'fashion-mnist', baseClasses: [0, 1, 2, 3, 4] } });
     expect(checkScenarioAgainstDataset(withBase, tenClasses)).toEqual({ base: [0, 1, 2, 3, 4], field: [5, 6, 7, 8, 9] });
     expect(checkScenarioAgainstDataset(parseScenario(base), { ...tenClasses, baseClasses: [9] }).field).not.toContain(9);
+  });
+
+  it('selects field classes by group and names a group that does not exist', () => {
+    const groups = ['train', 'train', 'test', 'val', 'test', 'train', 'train', 'train', 'val', 'test'];
+    const s = parseScenario({ ...base, missions: { ...base.missions, classesPerClient: 1, fieldGroups: ['test'] } });
+    expect(checkScenarioAgainstDataset(s, { ...tenClasses, classGroups: groups }).field).toEqual([2, 4, 9]);
+    const bad = parseScenario({ ...base, missions: { ...base.missions, fieldGroups: ['holdout'] } });
+    expect(() => checkScenarioAgainstDataset(bad, { ...tenClasses, classGroups: groups })).toThrow(/missions\.fieldGroups: no class is in group "holdout"/);
+    expect(() => checkScenarioAgainstDataset(bad, tenClasses)).toThrow(/missions\.fieldGroups: this dataset has no class groups/);
   });
 
   it('reports YAML syntax errors and missing files clearly', () => {

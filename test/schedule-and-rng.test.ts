@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ClassIncrementalSchedule } from '../coordinator/class-incremental-schedule.js';
 import { FedReconSchedule } from '../coordinator/fed-recon-schedule.js';
 import { SeededRng } from '../shared/rng.js';
 
@@ -57,5 +58,35 @@ describe('the fed-recon mission schedule', () => {
     const plan = (seed: number) => new FedReconSchedule(labels, [0, 1, 2, 3, 4], 2, { classesPerClient: 2, shotsPerClass: 3 }, seed).next();
     expect(plan(5)).toEqual(plan(5));
     expect(plan(5)).not.toEqual(plan(6));
+  });
+});
+
+describe('the class-incremental schedule', () => {
+  const labels = Array.from({ length: 200 }, (_, i) => i % 10); // 10 classes × 20 images
+
+  it('learns every class exactly once, in a seeded order, then stops', () => {
+    const s = new ClassIncrementalSchedule(labels, [2, 3, 4, 5, 6, 7], 2, { classesPerClient: 1, shotsPerClass: 15 }, 4, false);
+    const seen: number[] = [];
+    for (let plan = s.next(); plan; plan = s.next()) {
+      expect(plan).toHaveLength(2);
+      for (const client of plan) {
+        for (const a of client) {
+          expect(a.indices).toHaveLength(15);
+          for (const i of a.indices) expect(labels[i]).toBe(a.classId);
+          seen.push(a.classId);
+        }
+      }
+    }
+    expect(s.missions).toBe(3);
+    expect([...seen].sort()).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(seen).toEqual([...s.classOrder]);
+    const again = new ClassIncrementalSchedule(labels, [2, 3, 4, 5, 6, 7], 2, { classesPerClient: 1, shotsPerClass: 15 }, 4, false);
+    expect(again.classOrder).toEqual(s.classOrder);
+  });
+
+  it('keeps the given order when asked to', () => {
+    const s = new ClassIncrementalSchedule(labels, [9, 1, 5], 1, { classesPerClient: 1, shotsPerClass: 5 }, 4, true);
+    expect([s.next()![0]![0]!.classId, s.next()![0]![0]!.classId, s.next()![0]![0]!.classId]).toEqual([9, 1, 5]);
+    expect(s.next()).toBeUndefined();
   });
 });

@@ -2,7 +2,8 @@ import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { findCifarDir, locateCifar, readCifarLabels, type CifarVariant } from './cifar.js';
-import { protofedDataDir } from './data-home.js';
+import { packageRoot, protofedDataDir } from './data-home.js';
+import { isImagePack, readImagePack } from './image-pack.js';
 import { FASHION_MNIST_SYSTEM_DIR, fashionMnistSubsetDir, locateFashionMnist } from './fashion-mnist.js';
 import { isGzip, readIdxFile } from './idx.js';
 import { readImageFile } from './image-decode.js';
@@ -11,7 +12,7 @@ import { DataFileError } from './labelled-dataset.js';
 import { OMNIGLOT_DEFAULT_TRAIN_PER_CLASS, isOmniglotRoot, scanOmniglot } from './omniglot.js';
 import { isFile, isDir } from './data-folder.js';
 
-export type DatasetFormat = 'idx' | 'omniglot' | 'cifar10' | 'cifar100' | 'image-folder' | 'image-folder-csv';
+export type DatasetFormat = 'idx' | 'image-pack' | 'omniglot' | 'cifar10' | 'cifar100' | 'image-folder' | 'image-folder-csv';
 
 /** A summary of a dataset folder, as `protofed data info` prints it. */
 export interface DatasetInfo {
@@ -83,6 +84,7 @@ export function detectDatasetFormat(dataDir: string): DatasetFormat {
   const dir = resolve(dataDir);
   if (!isDir(dir)) throw new DataFileError(dir, 'dataset folder does not exist or is not a folder');
   if (idxFiles(dir)) return 'idx';
+  if (isImagePack(dir)) return 'image-pack';
   const cifar = cifarVariantIn(dir);
   if (cifar) return cifar;
   if (isOmniglotRoot(dir)) return 'omniglot';
@@ -214,6 +216,24 @@ function describeOmniglot(dir: string): DatasetInfo {
   };
 }
 
+function describePack(dir: string): DatasetInfo {
+  const pack = readImagePack(dir);
+  const counts = new Array<number>(pack.classNames.length).fill(0);
+  for (const set of [pack.train, pack.test]) for (let i = 0; i < set.count; i++) counts[set.labels[i]!]!++;
+  return {
+    format: 'image-pack',
+    source: dir,
+    classes: pack.classNames.length,
+    images: pack.train.count + pack.test.count,
+    train: pack.train.count,
+    test: pack.test.count,
+    imageSize: { rows: pack.train.rows, cols: pack.train.cols, channels: pack.train.channels },
+    imagesPerClass: perClass(counts),
+    splits: ['train', 'test'],
+    ...(pack.classGroups ? { groups: new Set(pack.classGroups).size } : {}),
+  };
+}
+
 function describeImageFolder(dir: string, format: 'image-folder' | 'image-folder-csv'): DatasetInfo {
   const layout = scanImageFolder(dir, { checkFiles: false });
   const counts = new Array<number>(layout.classNames.length).fill(0);
@@ -268,13 +288,15 @@ export function describeDataset(dataDir: string): DatasetInfo {
       return describeCifar(dir, format);
     case 'omniglot':
       return describeOmniglot(dir);
+    case 'image-pack':
+      return describePack(dir);
     case 'image-folder':
     case 'image-folder-csv':
       return describeImageFolder(dir, format);
   }
 }
 
-export type KnownDatasetName = 'fashion-mnist' | 'mnist' | 'omniglot' | 'cifar10' | 'cifar100' | 'mini-imagenet';
+export type KnownDatasetName = 'glyphs' | 'fashion-mnist' | 'mnist' | 'omniglot' | 'cifar10' | 'cifar100' | 'mini-imagenet';
 
 /** A dataset protofed knows by name, and where it looks for it. */
 export interface KnownDataset {
@@ -290,6 +312,13 @@ export interface KnownDataset {
 
 
 export const KNOWN_DATASETS: readonly KnownDataset[] = Object.freeze([
+  {
+    name: 'glyphs',
+    title: 'protofed glyphs: 1,987 character classes of 42 scripts, 28x28 grey (Omniglot-style)',
+    formats: ['image-pack', 'omniglot'],
+    fetchable: false,
+    locations: () => [{ dir: embeddedGlyphsDir(), kind: 'embedded' }],
+  },
   {
     name: 'fashion-mnist',
     title: 'Fashion-MNIST (Zalando), 10 classes, 28x28 grey',
@@ -393,4 +422,9 @@ export function listDatasets(env: NodeJS.ProcessEnv = process.env): DatasetListi
     }
     return listing;
   });
+}
+
+/** The glyph set shipped in the repo (see data/glyphs-28/README.md). */
+export function embeddedGlyphsDir(): string {
+  return join(packageRoot() ?? '.', 'data', 'glyphs-28');
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadCifar10, loadCifar100 } from './cifar.js';
-import { packageRoot, protofedDataDir } from './data-home.js';
+import { protofedDataDir } from './data-home.js';
+import { embeddedGlyphsDir } from './dataset-info.js';
 import { fashionMnistSubsetDir, loadFashionMnist } from './fashion-mnist.js';
 import { findIdxFiles, loadIdxFolder } from './idx-folder.js';
 import { isImagePack, readImagePack } from './image-pack.js';
@@ -24,11 +24,6 @@ export interface DatasetSpec {
   trainPerClass?: number | undefined;
   /** CIFAR-100 label set. */
   labels?: 'fine' | 'coarse' | undefined;
-}
-
-/** The glyph set shipped in the repo (see data/glyphs-28/README.md). */
-export function embeddedGlyphsDir(): string {
-  return join(packageRoot() ?? '.', 'data', 'glyphs-28');
 }
 
 function firstPresent(name: string, candidates: string[], present: (dir: string) => boolean, fetchable: boolean): string {
@@ -66,6 +61,9 @@ export function loadDataset(spec: DatasetSpec): LabelledDataset {
     }
     case 'image-folder':
       if (!spec.dir) throw new DataFileError('(none)', 'the image-folder dataset needs dataset.dir (or --data DIR)');
+      if (!existsSync(spec.dir)) {
+        throw new DataFileError(spec.dir, 'image folder not found; put the images there (one folder per class, or images/ with train.csv/val.csv/test.csv) or pass --data DIR');
+      }
       return loadImageFolder(spec.dir, spec);
     case 'cifar10':
       return loadCifar10(spec.dir ?? firstPresent('cifar10', [protofedDataDir('cifar10')], () => true, true));
