@@ -18,7 +18,7 @@ export function prototypicalLoss(embeddings: tf.Tensor2D, shape: EpisodeShape): 
   const prototypes = support.mean(1) as tf.Tensor2D;
   // ‖q − p‖² = ‖q‖² − 2 q·p + ‖p‖²
   const distances = query.square().sum(1, true)
-    .sub(tf.matMul(query, prototypes, false, true).mul(2))
+    .sub(tf.matMul(query, prototypes.transpose()).mul(2))
     .add(prototypes.square().sum(1).reshape([1, ways]));
   const logits = distances.neg();
   const labels = tf.oneHot(tf.range(0, ways, 1, 'int32').reshape([ways, 1]).tile([1, queries]).reshape([-1]), ways);

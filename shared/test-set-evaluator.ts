@@ -1,7 +1,7 @@
 import { indicesByClass } from './datasets/image-set.js';
 import type { EmbeddingStore } from './embedding/embedding-store.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
-import { predictNearest, prototypeMatrix } from './nearest-prototype.js';
+import { predictNearestOnTensors, prototypeMatrix } from './nearest-prototype.js';
 import { PrototypeTable } from './prototype-stats.js';
 
 /**
@@ -33,17 +33,16 @@ export class TestSetEvaluator {
   /** Classifies the test images of `classIds` by the nearest prototype among all classes of `table`. */
   async evaluate(table: PrototypeTable, classIds: readonly number[]): Promise<ClassCounts> {
     const protos = prototypeMatrix(table);
-    const labels: number[] = [];
-    const predicted: number[] = [];
-    for (const c of classIds) {
-      const e = await this.embeddings(c);
-      const rows = e.length / this.store.dim;
-      const pred = predictNearest(e, rows, protos);
-      for (let r = 0; r < rows; r++) {
-        labels.push(c);
-        predicted.push(pred[r]!);
-      }
-    }
-    return countByClass(labels, predicted, classIds);
+    const parts = await Promise.all(classIds.map((c) => this.embeddings(c)));
+    const rows = parts.reduce((n, e) => n + e.length / this.store.dim, 0);
+    const queries = new Float32Array(rows * this.store.dim);
+    const labels = new Int32Array(rows);
+    let at = 0;
+    parts.forEach((e, i) => {
+      queries.set(e, at * this.store.dim);
+      labels.fill(classIds[i]!, at, at + e.length / this.store.dim);
+      at += e.length / this.store.dim;
+    });
+    return countByClass(labels, await predictNearestOnTensors(queries, rows, protos), classIds);
   }
 }

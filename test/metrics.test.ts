@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, countByClass } from '../shared/metrics/class-accuracy.js';
-import { predictNearest, prototypeMatrix } from '../shared/nearest-prototype.js';
+import { predictNearest, predictNearestOnTensors, prototypeMatrix } from '../shared/nearest-prototype.js';
+import { SeededRng } from '../shared/rng.js';
+import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 
 describe('accuracy over the union of known classes', () => {
@@ -57,5 +59,27 @@ describe('the accuracy matrix', () => {
     expect(g.toJSON()).toEqual([[1], [], [0.5, null, 0.7]]);
     expect(g.forgetting(2)).toBeCloseTo(0.5, 12);
     expect(() => g.set(1, 2, 0.3)).toThrow(/learned later/);
+  });
+});
+
+describe('nearest prototype on tensors', () => {
+  it('agrees with the scalar float64 rule on random data, ties included', async () => {
+    await selectBackend('wasm');
+    const rng = new SeededRng(12);
+    const dim = 24;
+    const t = new PrototypeTable(dim);
+    for (let c = 0; c < 40; c++) t.addEmbeddings(c * 3, Float64Array.from({ length: dim }, () => rng.next() * 4), 1);
+    t.addEmbeddings(500, t.prototype(0)!, 1); // an exact duplicate of class 0: a tie, won by the lower id
+    const rows = 700;
+    const q = Float32Array.from({ length: rows * dim }, () => rng.next() * 4);
+    q.set(Float32Array.from(t.prototype(0)!), 0);
+    const protos = prototypeMatrix(t);
+    const fast = await predictNearestOnTensors(q, rows, protos);
+    const exact = predictNearest(q, rows, protos);
+    expect(fast[0]).toBe(0);
+    let same = 0;
+    for (let i = 0; i < rows; i++) if (fast[i] === exact[i]) same++;
+    // float32 may break a near-tie differently; on random data that is (almost) never.
+    expect(same).toBeGreaterThanOrEqual(rows - 2);
   });
 });

@@ -150,6 +150,24 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(second.summary.finalGlobalAccuracy).toBe(first.summary.finalGlobalAccuracy);
   }, 120_000);
 
+  it('the glyph benchmark runs in process mode: hundreds of classes, learned once each by class-incremental clients', async () => {
+    const s = parseScenario({
+      name: 'it-glyphs', seed: 2, dataset: { name: 'glyphs' }, backbone: { name: 'pixels' },
+      clients: { count: 2, mode: 'process', maxRestarts: 0 },
+      missions: { schedule: 'class-incremental', count: 100, classesPerClient: 2, shotsPerClass: 15 },
+      codec: { uplink: 'f16', downlink: 'f16' }, evaluation: { testPerClass: 5 },
+    });
+    const { summary } = await runScenario(s, { clientStderr: silent });
+    expect(summary.missions).toBe(100);
+    expect(summary.classesKnown).toBe(400);
+    expect(summary.dataset.name).toBe('glyphs');
+    // Chance over 400 classes is 0.0025; pixels nearest-mean does far better on glyphs but far
+    // from perfectly (a learned backbone is the point of the benchmark).
+    expect(summary.finalGlobalAccuracy).toBeGreaterThan(0.1);
+    // Each class is learned once: one f16 class vector per class, 2 bytes per dimension.
+    expect(summary.bytesByType.up.update!.payloadBytes).toBe(400 * 784 * 2);
+  }, 120_000);
+
   it('fails with a clear error when a client dies and may not be replaced', async () => {
     const run = runScenario(
       scenario({ clients: { count: 2, mode: 'process', maxRestarts: 0 }, missions: { count: 4, classesPerClient: 1, shotsPerClass: 5 }, faults: { crash: [{ client: 1, mission: 1 }] } }),

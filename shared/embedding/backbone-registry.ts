@@ -24,8 +24,9 @@ export interface CreatedBackbone {
  * const { backbone, tensorBackend } = await createBackbone({ name: 'conv4', weights: '/abs/models/conv4', batchSize: 256 }, shape, 'auto');
  */
 export async function createBackbone(spec: BackboneSpec, data: ImageShape, backend: BackendChoice = 'auto'): Promise<CreatedBackbone> {
-  if (spec.name === 'pixels') return { backbone: new PixelsBackbone(data), tensorBackend: 'none (the pixels backbone needs no tensor backend)' };
+  // Even pixels needs a tensor backend: nearest-prototype evaluation runs as matrix products.
   const tensorBackend = await selectBackend(backend);
+  if (spec.name === 'pixels') return { backbone: new PixelsBackbone(data), tensorBackend };
   registerFileModelIO();
   if (spec.name === 'conv4') {
     const jsonPath = join(spec.weights, 'model.json');
