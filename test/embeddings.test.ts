@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -77,6 +77,44 @@ describe('bring your own tfjs model', () => {
     await expect(createBackbone({ ...spec, input: { rows: 32, cols: 32, channels: 1 as const } }, shape)).rejects.toThrow(/declares input 32×32×1, but the model takes 28×28×1/);
     await expect(createBackbone({ ...spec, url: join(dir, 'missing.json') }, shape)).rejects.toThrow(/cannot read the model/);
     await expect(createBackbone({ name: 'conv4', weights: join(dir, 'nothing-here'), batchSize: 8 }, shape)).rejects.toThrow(/no pretrained conv4.*protofed pretrain/);
+  });
+
+  it('loads a GraphModel (the converter\'s format) and embeds what the same ops compute directly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-graph-'));
+    const rng = new SeededRng(21);
+    const w = Float32Array.from({ length: 3 * 3 * 1 * 4 }, () => rng.next() - 0.5);
+    const dims = (...d: number[]) => ({ dim: d.map((size) => ({ size: String(size) })) });
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const modelJson = {
+      format: 'graph-model',
+      generatedBy: 'hand-written test fixture',
+      modelTopology: {
+        node: [
+          { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(-1, 8, 8, 1) } } },
+          { name: 'w', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(3, 3, 1, 4) } } } },
+          { name: 'conv', op: 'Conv2D', input: ['x', 'w'], attr: {
+            T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '1', '1', '1'] } }, padding: { s: b64('SAME') },
+            data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } } } },
+          { name: 'features', op: 'Relu', input: ['conv'], attr: { T: { type: 'DT_FLOAT' } } },
+        ],
+        library: {},
+        versions: { producer: 1 },
+      },
+      weightsManifest: [{ paths: ['weights.bin'], weights: [{ name: 'w', shape: [3, 3, 1, 4], dtype: 'float32' }] }],
+    };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
+    writeFileSync(join(dir, 'weights.bin'), Buffer.from(w.buffer));
+    const input = { rows: 8, cols: 8, channels: 1 as const };
+    const { backbone } = await createBackbone({
+      name: 'tfjs-model', url: join(dir, 'model.json'), input, normalization: { scale: 1 / 255, mean: [0], std: [1] }, output: 'features', batchSize: 4,
+    }, input);
+    expect(backbone.dim).toBe(8 * 8 * 4);
+    const images = Uint8Array.from({ length: 3 * 64 }, () => rng.int(256));
+    const got = await backbone.embed(images, 3);
+    const want = tf.tidy(() => tf.relu(tf.conv2d(tf.tensor4d(images, [3, 8, 8, 1], 'float32').div(255) as tf.Tensor4D, tf.tensor4d(w, [3, 3, 1, 4]), 1, 'same')).dataSync());
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('the model hash changes with any weight and with the preprocessing', async () => {
