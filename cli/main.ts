@@ -20,6 +20,7 @@ program
   .option('-d, --data <dir>', 'dataset folder to use instead of the scenario\'s (or "embedded" for the copy in the repo)')
   .addOption(new Option('-b, --backend <name>', 'tensor backend for learned backbones').choices([...BACKEND_CHOICES]))
   .option('--pixels', 'use the pixels backbone instead of the scenario\'s (the baseline on the same classes and samples)')
+  .addOption(new Option('-m, --mode <mode>', 'how clients run: forked processes over socket.io, or virtual clients in this process').choices(['process', 'virtual']))
   .option('-q, --quiet', 'print nothing but errors')
   .action(runCommand);
 

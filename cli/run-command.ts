@@ -3,6 +3,7 @@ import { runScenario } from '../coordinator/run-scenario.js';
 import type { MissionResult } from '../coordinator/mission-runner.js';
 import { loadScenarioFile } from '../shared/scenario-config.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
+import { VirtualClients } from '../simulation/virtual-clients.js';
 import { formatAccuracy, formatBytes } from './format.js';
 
 export interface RunCommandOptions {
@@ -11,6 +12,7 @@ export interface RunCommandOptions {
   quiet?: boolean;
   backend?: BackendChoice;
   pixels?: boolean;
+  mode?: 'process' | 'virtual';
 }
 
 function defaultOutDir(name: string): string {
@@ -26,12 +28,13 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
     ...(options.backend ? { backend: options.backend } : {}),
     // The baseline on the same classes and samples: only the backbone changes.
     ...(options.pixels ? { backbone: { name: 'pixels' as const } } : {}),
+    ...(options.mode ? { clients: { ...loaded.clients, mode: options.mode } } : {}),
   };
   const outDir = resolve(options.out ?? defaultOutDir(scenario.name));
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
-  say(`protofed run ${scenarioPath}: ${scenario.clients.count} client processes, up to ${scenario.missions.count} missions, ` +
+  say(`protofed run ${scenarioPath}: ${scenario.clients.count} ${scenario.clients.mode === 'process' ? 'client processes' : 'virtual clients'}, up to ${scenario.missions.count} missions, ` +
     `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
   let header = false;
@@ -52,6 +55,7 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
     source: scenarioPath,
     dataDir: options.data,
     onMission,
+    launchers: { virtual: (ctx) => new VirtualClients(ctx) },
     log: (line) => process.stderr.write(`protofed: ${line}\n`),
   });
   say(`data: ${summary.dataset.name} (${summary.dataset.kind}, ${summary.dataset.train} train / ${summary.dataset.test} test) from ${summary.dataset.source}`);

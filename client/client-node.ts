@@ -1,6 +1,6 @@
 import { CODEC_NAMES, getCodec } from '../shared/codecs/index.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
-import type { EmbeddingStore } from '../shared/embedding/embedding-store.js';
+import type { EmbeddingStore, EmbeddingStoreStats } from '../shared/embedding/embedding-store.js';
 import { DeltaLedger } from '../shared/delta-ledger.js';
 import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
@@ -45,12 +45,14 @@ export class ClientNode {
   private downlink: VectorCodec | undefined;
   private readonly evaluator: TestSetEvaluator;
   private readonly missionOfSeq = new Map<number, number>();
+  /** This node's own embedding work (its store may be shared with other virtual clients). */
+  private readonly embedded: EmbeddingStoreStats = { computed: 0, fromCache: 0 };
   private queue: Promise<void> = Promise.resolve();
   private finish!: (error?: Error) => void;
 
   constructor(private readonly o: ClientNodeOptions) {
     this.held = new PrototypeTable(o.store.dim);
-    this.evaluator = new TestSetEvaluator(o.store, o.testPerClass);
+    this.evaluator = new TestSetEvaluator(o.store, o.testPerClass, this.embedded);
   }
 
   run(): Promise<void> {
@@ -134,7 +136,7 @@ export class ClientNode {
           throw new Error(`mission ${m.mission} says train image ${i} is class ${a.classId}, but the local data labels it ${train.labels[i]}: the client and coordinator data differ`);
         }
       }
-      const embeddings = await this.o.store.embed('train', indices);
+      const embeddings = await this.o.store.embed('train', indices, undefined, this.embedded);
       ledger.record(a.classId, embeddings, indices.length);
     }
     await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
@@ -190,8 +192,8 @@ export class ClientNode {
       classIds: packU32(counts.classIds),
       correct: packU32(counts.correct),
       total: packU32(counts.total),
-      embeddingsComputed: this.o.store.stats.computed,
-      embeddingsCached: this.o.store.stats.fromCache,
+      embeddingsComputed: this.embedded.computed,
+      embeddingsCached: this.embedded.fromCache,
     });
   }
 

@@ -1,5 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import { ByteMeter } from '../shared/byte-accounting.js';
+import type { ChannelEnd } from '../shared/in-memory-channel.js';
 import {
   COORDINATOR_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes,
   type ClientMessageType, type ClientToCoordinator, type CoordinatorMessageType, type CoordinatorToClient, type SocketEvents,
@@ -24,40 +25,18 @@ export interface CoordinatorLink {
 }
 
 /**
- * A socket.io connection to a coordinator that reconnects on its own. Every message is
- * validated before the client sees it, and every byte is counted.
- *
- * @example
- * const link = new SocketCoordinatorLink('http://127.0.0.1:4000');
- * link.onConnect(() => link.send('hello', { ... }));
+ * What every link does the same way: it encodes and counts what it sends, and validates and
+ * counts what it receives, before the client node sees it. Subclasses only carry frames.
  */
-export class SocketCoordinatorLink implements CoordinatorLink {
+abstract class ValidatingLink implements CoordinatorLink {
   readonly meter = new ByteMeter();
-  private readonly socket: Socket<SocketEvents<CoordinatorToClient>, SocketEvents<ClientToCoordinator>>;
   private messageHandler: IncomingHandler = () => {};
   private invalidHandler: (type: string, reason: string) => void = () => {};
+  protected giveUpHandler: (reason: string) => void = () => {};
 
-  private failedHandler: (reason: string) => void = () => {};
-
-  constructor(url: string, options: { reconnectionAttempts?: number } = {}) {
-    this.socket = io(url, {
-      transports: ['websocket'],
-      reconnection: true,
-      reconnectionDelay: 200,
-      reconnectionDelayMax: 2000,
-      reconnectionAttempts: options.reconnectionAttempts ?? 30,
-      autoConnect: false,
-    });
-    this.socket.io.on('reconnect_failed', () => this.failedHandler(`cannot reach the coordinator at ${url} after ${options.reconnectionAttempts ?? 30} attempts`));
-    for (const type of COORDINATOR_MESSAGE_TYPES) {
-      this.socket.on(type, (frame: Uint8Array) => this.receive(type, frame));
-    }
-  }
-
-  onConnect(handler: () => void): void {
-    this.socket.on('connect', handler);
-    if (!this.socket.connected && !this.socket.active) this.socket.connect();
-  }
+  abstract onConnect(handler: () => void): void;
+  abstract close(): void;
+  protected abstract transmit(type: ClientMessageType, frame: Uint8Array): void;
 
   onMessage(handler: IncomingHandler): void {
     this.messageHandler = handler;
@@ -68,7 +47,7 @@ export class SocketCoordinatorLink implements CoordinatorLink {
   }
 
   onGiveUp(handler: (reason: string) => void): void {
-    this.failedHandler = handler;
+    this.giveUpHandler = handler;
   }
 
   send<K extends ClientMessageType>(type: K, body: Omit<ClientToCoordinator[K], 'v'>): void {
@@ -78,22 +57,106 @@ export class SocketCoordinatorLink implements CoordinatorLink {
       throw new RangeError(`a ${type} message of ${frame.byteLength} bytes exceeds the protocol limit of ${PROTOCOL_LIMITS.maxMessageBytes}`);
     }
     this.meter.count('up', type, payloadBytes(message), frame.byteLength);
-    (this.socket.emit as (ev: string, f: Uint8Array) => void)(type, frame);
+    this.transmit(type, frame);
+  }
+
+  protected receive(type: string, frame: unknown): void {
+    if (!(COORDINATOR_MESSAGE_TYPES as readonly string[]).includes(type)) {
+      this.invalidHandler(type, 'unknown message type');
+      return;
+    }
+    const known = type as CoordinatorMessageType;
+    let message: CoordinatorToClient[CoordinatorMessageType];
+    try {
+      message = validateCoordinatorMessage[known](decodeMessage(frame));
+    } catch (err) {
+      this.invalidHandler(type, (err as Error).message);
+      return;
+    }
+    this.meter.count('down', type, payloadBytes(message), (frame as Uint8Array).byteLength);
+    this.messageHandler(known, message as never);
+  }
+}
+
+/**
+ * A socket.io connection to a coordinator that reconnects on its own.
+ *
+ * @example
+ * const link = new SocketCoordinatorLink('http://127.0.0.1:4000');
+ * link.onConnect(() => link.send('hello', { ... }));
+ */
+export class SocketCoordinatorLink extends ValidatingLink {
+  private readonly socket: Socket<SocketEvents<CoordinatorToClient>, SocketEvents<ClientToCoordinator>>;
+
+  constructor(url: string, options: { reconnectionAttempts?: number } = {}) {
+    super();
+    const attempts = options.reconnectionAttempts ?? 30;
+    this.socket = io(url, {
+      transports: ['websocket'],
+      reconnection: true,
+      reconnectionDelay: 200,
+      reconnectionDelayMax: 2000,
+      reconnectionAttempts: attempts,
+      autoConnect: false,
+    });
+    this.socket.io.on('reconnect_failed', () => this.giveUpHandler(`cannot reach the coordinator at ${url} after ${attempts} attempts`));
+    this.socket.onAny((type: string, frame: unknown) => this.receive(type, frame));
+  }
+
+  onConnect(handler: () => void): void {
+    this.socket.on('connect', handler);
+    if (!this.socket.connected && !this.socket.active) this.socket.connect();
   }
 
   close(): void {
     this.socket.disconnect();
   }
 
-  private receive(type: CoordinatorMessageType, frame: unknown): void {
-    let message: CoordinatorToClient[CoordinatorMessageType];
-    try {
-      message = validateCoordinatorMessage[type](decodeMessage(frame));
-    } catch (err) {
-      this.invalidHandler(type, (err as Error).message);
-      return;
-    }
-    this.meter.count('down', type, payloadBytes(message), (frame as Uint8Array).byteLength);
-    this.messageHandler(type, message as never);
+  protected transmit(type: ClientMessageType, frame: Uint8Array): void {
+    (this.socket.emit as (ev: string, f: Uint8Array) => void)(type, frame);
+  }
+}
+
+/**
+ * A virtual client's link: an in-memory channel to a coordinator in the same process, carrying
+ * the same encoded frames as a socket. A dropped channel is dialled again, as socket.io reconnects.
+ *
+ * @example
+ * const link = new InMemoryCoordinatorLink(() => hub.dial());
+ */
+export class InMemoryCoordinatorLink extends ValidatingLink {
+  private end: ChannelEnd | undefined;
+  private readonly connectHandlers: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly dial: () => ChannelEnd) {
+    super();
+  }
+
+  onConnect(handler: () => void): void {
+    this.connectHandlers.push(handler);
+    if (!this.end) this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.end?.close('io client disconnect');
+  }
+
+  protected transmit(type: ClientMessageType, frame: Uint8Array): void {
+    this.end?.send(type, frame);
+  }
+
+  private connect(): void {
+    const end = this.dial();
+    this.end = end;
+    end.onMessage((type, frame) => this.receive(type, frame));
+    end.onClose((reason) => {
+      // Only a transport fault is reconnected; the coordinator's own disconnect is final.
+      if (!this.closed && this.end === end && reason === 'transport close') setTimeout(() => this.connect(), 10);
+    });
+    setImmediate(() => {
+      for (const h of this.connectHandlers) h();
+    });
   }
 }

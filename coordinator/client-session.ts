@@ -1,15 +1,15 @@
-import type { Socket } from 'socket.io';
 import type { ByteMeter } from '../shared/byte-accounting.js';
 import {
   PROTOCOL_VERSION, payloadBytes,
   type CoordinatorMessageType, type CoordinatorToClient, type ErrorCode,
 } from '../shared/protocol.js';
 import { encodeMessage } from '../shared/wire-format.js';
+import type { ClientConnection } from './client-connection.js';
 
 type Outgoing<K extends CoordinatorMessageType> = Omit<CoordinatorToClient[K], 'v'>;
 
 /**
- * One connected client, as the coordinator sees it: the socket, the client's id once it has
+ * One connected client, as the coordinator sees it: the connection, the client's id once it has
  * said hello, and the meter that counts every byte sent to and received from it.
  */
 export class ClientSession {
@@ -19,7 +19,7 @@ export class ClientSession {
   /** Set at hello, when the client's id (and so its meter) is known. */
   meter: ByteMeter | undefined;
 
-  constructor(readonly socket: Socket) {}
+  constructor(readonly connection: ClientConnection) {}
 
   /**
    * Encodes and sends one message, stamping the protocol version.
@@ -31,7 +31,7 @@ export class ClientSession {
     const message = { v: PROTOCOL_VERSION, ...body };
     const frame = encodeMessage(message);
     this.meter?.count('down', type, payloadBytes(message), frame.byteLength);
-    this.socket.emit(type, frame);
+    this.connection.emit(type, frame);
   }
 
   sendError(code: ErrorCode, reason: string, seq?: number): void {
@@ -39,6 +39,6 @@ export class ClientSession {
   }
 
   get connected(): boolean {
-    return this.socket.connected;
+    return this.connection.connected;
   }
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { Server, type Socket } from 'socket.io';
+import { Server } from 'socket.io';
 import { ByteMeter } from '../shared/byte-accounting.js';
 import {
   CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes,
@@ -10,6 +10,7 @@ import {
 } from '../shared/protocol.js';
 import { ProtocolError, validateClientMessage } from '../shared/protocol-validation.js';
 import { MalformedMessageError, decodeMessage, encodeMessage } from '../shared/wire-format.js';
+import { socketConnection, type ClientConnection } from './client-connection.js';
 import { ClientSession } from './client-session.js';
 
 export interface CoordinatorServerOptions {
@@ -62,7 +63,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       transports: ['websocket'],
       serveClient: false,
     });
-    this.io.on('connection', (socket) => this.accept(socket));
+    this.io.on('connection', (socket) => this.accept(socketConnection(socket)));
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
       this.http!.listen(this.options.port, this.options.host, () => resolve());
@@ -95,21 +96,21 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     this.http = undefined;
   }
 
-  private accept(socket: Socket): void {
-    const session = new ClientSession(socket);
+  /**
+   * Takes a new connection: it must say hello within the time limit; every message it sends is
+   * validated. socket.io connections arrive here from listen(); virtual clients are handed in.
+   */
+  accept(connection: ClientConnection): void {
+    const session = new ClientSession(connection);
     const helloTimer = setTimeout(() => {
-      if (session.clientId === undefined) this.refuse(socket, 'no hello within the time limit');
+      if (session.clientId === undefined) this.refuse(connection, 'no hello within the time limit');
     }, this.options.helloTimeoutMs ?? 10_000);
-
-    for (const type of CLIENT_MESSAGE_TYPES) {
-      socket.on(type, (frame: unknown) => this.receive(session, type, frame));
-    }
-    socket.onAny((event: string) => {
-      if (!(CLIENT_MESSAGE_TYPES as readonly string[]).includes(event)) {
-        this.reject(session, new ProtocolError('unexpected', `unknown message type "${event}"`));
-      }
+    connection.onMessage((event, frame) => {
+      if (event === 'hello') clearTimeout(helloTimer);
+      if ((CLIENT_MESSAGE_TYPES as readonly string[]).includes(event)) this.receive(session, event as ClientMessageType, frame);
+      else this.reject(session, new ProtocolError('unexpected', `unknown message type "${event}"`));
     });
-    socket.on('disconnect', (reason) => {
+    connection.onClose((reason) => {
       clearTimeout(helloTimer);
       const id = session.clientId;
       if (id !== undefined && this.live.get(id) === session) {
@@ -117,7 +118,6 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         this.emit('left', session, reason);
       }
     });
-    socket.once('hello', () => clearTimeout(helloTimer));
   }
 
   private receive(session: ClientSession, type: ClientMessageType, frame: unknown): void {
@@ -128,7 +128,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     } catch (err) {
       session.meter?.count('up', type, 0, size);
       if (type === 'hello' && session.clientId === undefined) {
-        this.refuse(session.socket, `invalid hello: ${(err as Error).message}`);
+        this.refuse(session.connection, `invalid hello: ${(err as Error).message}`);
         return;
       }
       this.reject(session, err);
@@ -163,7 +163,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         ? `the run needs codecs ${o.uplinkCodec} (up) and ${o.downlinkCodec} (down); the client offers ${hello.codecs.join(', ') || 'none'}`
       : undefined;
     if (problem) {
-      this.refuse(session.socket, problem);
+      this.refuse(session.connection, problem);
       return;
     }
     session.clientId = hello.clientId;
@@ -187,9 +187,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     else session.sendError('invalid', (err as Error).message ?? String(err));
   }
 
-  private refuse(socket: Socket, reason: string): void {
-    socket.emit('refused', encodeMessage({ v: PROTOCOL_VERSION, reason }));
-    setTimeout(() => socket.disconnect(true), 50);
+  private refuse(connection: ClientConnection, reason: string): void {
+    connection.emit('refused', encodeMessage({ v: PROTOCOL_VERSION, reason }));
+    setTimeout(() => connection.close(), 50);
   }
 }
 

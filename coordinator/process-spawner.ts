@@ -1,27 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { ProcessClientConfig } from '../client/process-entry.js';
-
-export interface SpawnedClientSpec {
-  clientId: string;
-  config: ProcessClientConfig;
-}
-
-export interface ProcessSpawnerOptions {
-  url: string;
-  token: string;
-  clients: SpawnedClientSpec[];
-  maxRestarts: number;
-  /** Where client stderr goes; the coordinator's stderr by default. */
-  stderr?: NodeJS.WritableStream;
-}
-
-export interface ProcessSpawnerEvents {
-  restarted: [clientId: string, attempt: number, why: string];
-  /** A client died and may not be replaced again: the run cannot finish. */
-  failed: [clientId: string, why: string];
-}
+import type { ClientLauncher, ClientLauncherEvents, LaunchContext, LaunchedClient } from './client-launcher.js';
 
 // Run from source (tests, tsx) the entry is TypeScript and needs the tsx loader; built, it is plain JS.
 const selfUrl = import.meta.url;
@@ -37,12 +17,12 @@ const clientEntry = fileURLToPath(new URL(`../client/process-entry.${fromSource 
  * spawner.on('failed', (id, why) => abort(new Error(`${id}: ${why}`)));
  * spawner.start();
  */
-export class ProcessSpawner extends EventEmitter<ProcessSpawnerEvents> {
+export class ProcessSpawner extends EventEmitter<ClientLauncherEvents> implements ClientLauncher {
   private readonly children = new Map<string, ChildProcess>();
   private readonly restarts = new Map<string, number>();
   private stopping = false;
 
-  constructor(private readonly o: ProcessSpawnerOptions) {
+  constructor(private readonly o: Pick<LaunchContext, 'url' | 'token' | 'clients' | 'maxRestarts' | 'stderr'>) {
     super();
   }
 
@@ -71,7 +51,7 @@ export class ProcessSpawner extends EventEmitter<ProcessSpawnerEvents> {
     clearTimeout(timer);
   }
 
-  private spawn(spec: SpawnedClientSpec, attempt: number): void {
+  private spawn(spec: LaunchedClient, attempt: number): void {
     // A crash fault fires in the first incarnation only, so the replacement can finish the run.
     const config = attempt === 0 ? spec.config : { ...spec.config, crashAtMission: undefined };
     const child = fork(clientEntry, [], {

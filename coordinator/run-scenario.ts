@@ -17,6 +17,9 @@ import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
 import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
 import { ProcessSpawner } from './process-spawner.js';
+import { channelConnection } from './client-connection.js';
+import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
+import { ChannelEnd } from '../shared/in-memory-channel.js';
 import { ResultsWriter } from './results-writer.js';
 
 export interface RunOptions {
@@ -29,6 +32,11 @@ export interface RunOptions {
   onMission?: (result: MissionResult) => void;
   log?: (line: string) => void;
   clientStderr?: NodeJS.WritableStream;
+  /**
+   * How to start clients of each mode; process mode forks by default. Virtual clients live in
+   * simulation/ (they run the client code in this process), so the caller supplies them.
+   */
+  launchers?: Partial<Record<Scenario['clients']['mode'], ClientLauncherFactory>>;
   /** Called once the coordinator is listening, before any client starts (instrumentation and fault tests). */
   onCoordinator?: (server: CoordinatorServer, state: FederationState) => void;
 }
@@ -142,11 +150,19 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     log,
   });
   const crashAt = new Map(scenario.faults.crash.map((f) => [`c${f.client}`, f.mission]));
-  const spawner = new ProcessSpawner({
+  const launch = { process: (ctx: LaunchContext) => new ProcessSpawner(ctx), ...options.launchers }[scenario.clients.mode];
+  if (!launch) throw new Error(`clients.mode "${scenario.clients.mode}" needs a client launcher; run it with the protofed command`);
+  const spawner = launch({
     url: `http://127.0.0.1:${port}`,
+    dial: () => {
+      const [client, coordinator] = ChannelEnd.pair();
+      server.accept(channelConnection(coordinator));
+      return client;
+    },
     token,
     maxRestarts: scenario.clients.maxRestarts,
     stderr: options.clientStderr,
+    store,
     clients: clientIds.map((clientId) => ({
       clientId,
       config: { dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },

@@ -78,7 +78,8 @@ const scenarioSchema = z.strictObject({
   }).optional(),
   clients: z.strictObject({
     count: positiveInt.max(1024).default(4),
-    mode: z.enum(['process']).default('process'),
+    /** process: one forked process per client, socket.io over loopback; virtual: all clients in this process. */
+    mode: z.enum(['process', 'virtual']).default('process'),
     /** How often a client process that dies is replaced before the run fails. */
     maxRestarts: z.number().int().min(0).default(2),
   }).default({ count: 4, mode: 'process', maxRestarts: 2 }),
@@ -135,6 +136,9 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
     throw new ScenarioError(`${source} is invalid:\n${lines.join('\n')}`);
   }
   const s = result.data;
+  if (s.faults.crash.length > 0 && s.clients.mode !== 'process') {
+    throw new ScenarioError(`${source} is invalid:\n  faults.crash: crashing a client process needs clients.mode: process`);
+  }
   for (const fault of s.faults.crash) {
     if (fault.client >= s.clients.count) {
       throw new ScenarioError(`${source} is invalid:\n  faults.crash: client ${fault.client} does not exist (clients.count is ${s.clients.count})`);

@@ -1,5 +1,5 @@
 import { indicesByClass } from './datasets/image-set.js';
-import type { EmbeddingStore } from './embedding/embedding-store.js';
+import type { EmbeddingStore, EmbeddingStoreStats } from './embedding/embedding-store.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
 import { predictNearestOnTensors, prototypeMatrix } from './nearest-prototype.js';
 import { PrototypeTable } from './prototype-stats.js';
@@ -15,7 +15,8 @@ import { PrototypeTable } from './prototype-stats.js';
 export class TestSetEvaluator {
   private readonly byClass: Map<number, number[]>;
 
-  constructor(private readonly store: EmbeddingStore, perClass?: number) {
+  /** `tally`, when given, counts the embeddings this evaluator computes or reads from the cache. */
+  constructor(private readonly store: EmbeddingStore, perClass?: number, private readonly tally?: EmbeddingStoreStats) {
     this.byClass = indicesByClass(store.data.test);
     if (perClass !== undefined) for (const [c, list] of this.byClass) this.byClass.set(c, list.slice(0, perClass));
   }
@@ -27,7 +28,7 @@ export class TestSetEvaluator {
 
   /** Test images of one class, embedded. */
   embeddings(classId: number): Promise<Float32Array> {
-    return this.store.embed('test', this.testIndices(classId));
+    return this.store.embed('test', this.testIndices(classId), undefined, this.tally);
   }
 
   /** Classifies the test images of `classIds` by the nearest prototype among all classes of `table`. */

@@ -16,6 +16,7 @@ import { buildConv4 } from '../shared/embedding/conv4.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import type { ClassAssignment } from '../coordinator/fed-recon-schedule.js';
+import { VirtualClients } from '../simulation/virtual-clients.js';
 
 function scenario(overrides: Record<string, unknown> = {}) {
   return parseScenario({
@@ -106,7 +107,7 @@ describe('a federated run with real client processes over socket.io', () => {
         server.prependListener('update', (session, update) => {
           if (session.clientId === 'c0' && update.seq === 2 && cut === 0) {
             cut++;
-            session.socket.conn.close();
+            session.connection.drop();
           }
         });
         server.on('joined', (session) => {
@@ -166,6 +167,32 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(summary.finalGlobalAccuracy).toBeGreaterThan(0.1);
     // Each class is learned once: one f16 class vector per class, 2 bytes per dimension.
     expect(summary.bytesByType.up.update!.payloadBytes).toBe(400 * 784 * 2);
+  }, 120_000);
+
+  it('virtual clients give the same global table and the same payload and message bytes as client processes', async () => {
+    const missions = { count: 5, classesPerClient: 2, shotsPerClass: 10 };
+    const processRun = await runScenario(scenario({ missions, codec: { uplink: 'int8', downlink: 'f16' } }), { clientStderr: silent });
+    const virtualRun = await runScenario(
+      scenario({ missions, codec: { uplink: 'int8', downlink: 'f16' }, clients: { count: 3, mode: 'virtual', maxRestarts: 0 } }),
+      { clientStderr: silent, launchers: { virtual: (ctx) => new VirtualClients(ctx) } },
+    );
+    expect(virtualRun.state.global.classIds()).toEqual(processRun.state.global.classIds());
+    for (const id of processRun.state.global.classIds()) {
+      expect(virtualRun.state.global.get(id)!.count).toBe(processRun.state.global.get(id)!.count);
+      expect(Array.from(virtualRun.state.global.get(id)!.sum)).toEqual(Array.from(processRun.state.global.get(id)!.sum));
+    }
+    expect(virtualRun.summary.finalGlobalAccuracy).toBe(processRun.summary.finalGlobalAccuracy);
+    for (const dir of ['up', 'down'] as const) {
+      for (const type of ['update', 'table', 'mission', 'ack', 'hello', 'welcome', 'evaluate', 'shutdown']) {
+        expect(virtualRun.summary.bytesByType[dir][type], `${dir} ${type}`).toEqual(processRun.summary.bytesByType[dir][type]);
+      }
+    }
+    expect(virtualRun.summary.payloadBytesUp).toBe(processRun.summary.payloadBytesUp);
+    expect(virtualRun.summary.payloadBytesDown).toBe(processRun.summary.payloadBytesDown);
+    expect(virtualRun.summary.bytesDown).toBe(processRun.summary.bytesDown);
+    // Reports carry each client's embedding counters, which differ (virtual clients share one
+    // store), so only their number is compared.
+    expect(virtualRun.summary.bytesByType.up.report!.messages).toBe(processRun.summary.bytesByType.up.report!.messages);
   }, 120_000);
 
   it('fails with a clear error when a client dies and may not be replaced', async () => {

@@ -56,8 +56,9 @@ export class EmbeddingStore {
   /**
    * The embeddings of `indices` of one split, row by row. Missing ones are computed by `via`
    * when given (a worker pool of the same model, for bulk work), else by the store's backbone.
+   * `tally`, when given, counts this caller's share (several virtual clients share one store).
    */
-  async embed(split: Split, indices: ArrayLike<number>, via?: Backbone): Promise<Float32Array> {
+  async embed(split: Split, indices: ArrayLike<number>, via?: Backbone, tally?: EmbeddingStoreStats): Promise<Float32Array> {
     if (via && via.modelHash !== this.backbone.modelHash) throw new Error(`cannot embed through model ${via.modelHash} into a store of ${this.backbone.modelHash}`);
     const known = this.memory[split];
     const missing: number[] = [];
@@ -65,7 +66,10 @@ export class EmbeddingStore {
     const fromDisk = this.unservedFromDisk[split];
     for (let i = 0; i < indices.length; i++) {
       const idx = indices[i]!;
-      if (fromDisk.delete(idx)) this.stats.fromCache++;
+      if (fromDisk.delete(idx)) {
+        this.stats.fromCache++;
+        if (tally) tally.fromCache++;
+      }
       if (!known.has(idx) && !seen.has(idx)) {
         seen.add(idx);
         missing.push(idx);
@@ -75,6 +79,7 @@ export class EmbeddingStore {
       const set = this.set(split);
       const vectors = await (via ?? this.backbone).embed(gatherImages(set, missing), missing.length);
       this.stats.computed += missing.length;
+      if (tally) tally.computed += missing.length;
       missing.forEach((idx, r) => known.set(idx, vectors.slice(r * this.dim, (r + 1) * this.dim)));
       this.persist(split, missing, vectors);
     }
