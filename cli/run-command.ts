@@ -64,6 +64,7 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   say(`final global accuracy ${formatAccuracy(summary.finalGlobalAccuracy)} over ${summary.classesKnown} classes; ` +
     `average incremental accuracy ${formatAccuracy(summary.averageIncrementalAccuracy)}; forgetting (Chaudhry, max) ${formatAccuracy(summary.forgetting.value)}`);
   say(`bytes up ${formatBytes(summary.bytesUp)} (payload ${formatBytes(summary.payloadBytesUp)}), ` +
-    `down ${formatBytes(summary.bytesDown)} (payload ${formatBytes(summary.payloadBytesDown)})`);
+    `down ${formatBytes(summary.bytesDown)} (payload ${formatBytes(summary.payloadBytesDown)}); ` +
+    `evaluation reports ${formatBytes(summary.evaluationBytesUp)} up, ${formatBytes(summary.evaluationBytesDown)} down, counted apart`);
   say(`results: ${outDir}`);
 }

@@ -3,7 +3,7 @@ import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
 import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.js';
-import { packU32, unpackU32, type ReportMessage } from '../shared/protocol.js';
+import { isLearningTraffic, packU32, unpackU32, type ReportMessage } from '../shared/protocol.js';
 import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
@@ -31,7 +31,7 @@ export interface MissionResult {
   meanClientAccuracyBefore: number;
   meanClientAccuracyAfter: number;
   tableVersion: number;
-  /** All clients together, this mission. */
+  /** All clients together, this mission: the learning traffic (evaluation reports are counted apart, in the summary). */
   bytes: MissionBytes;
   clients: ClientMissionResult[];
   wallMs: number;
@@ -234,7 +234,7 @@ export class MissionRunner {
   private meterSnapshot(): Map<string, MissionBytes> {
     return new Map(this.o.clientIds.map((id) => {
       const meter: ByteMeter = this.o.server.meter(id);
-      return [id, { up: meter.totals('up'), down: meter.totals('down') }];
+      return [id, { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) }];
     }));
   }
 

@@ -4,7 +4,7 @@ import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
+import { isLearningTraffic, PROTOCOL_VERSION } from '../shared/protocol.js';
 import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario-config.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
@@ -44,9 +44,12 @@ export interface RunOptions {
 export interface RunSummary {
   scenario: string;
   finalGlobalAccuracy: number;
-  /** Encoded msgpack bytes, all clients, whole run. */
+  /** Encoded msgpack bytes of the learning traffic (everything but evaluation reports), all clients, whole run. */
   bytesUp: number;
   bytesDown: number;
+  /** Encoded bytes of the simulation's evaluation requests and reports, counted apart. */
+  evaluationBytesUp: number;
+  evaluationBytesDown: number;
   /** Codec payload bytes (the encoded vectors), all clients, whole run. */
   payloadBytesUp: number;
   payloadBytesDown: number;
@@ -191,12 +194,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
   const last = outcome.missions.at(-1);
   const bytesByClient: RunSummary['bytesByClient'] = {};
+  let evaluationBytesUp = 0;
+  let evaluationBytesDown = 0;
   const bytesByType: RunSummary['bytesByType'] = { up: {}, down: {} };
   for (const id of clientIds) {
     const meter = server.meter(id);
-    const up = meter.totals('up');
-    const down = meter.totals('down');
+    const up = meter.totals('up', isLearningTraffic);
+    const down = meter.totals('down', isLearningTraffic);
     bytesByClient[id] = { up: up.encodedBytes, down: down.encodedBytes, payloadUp: up.payloadBytes, payloadDown: down.payloadBytes };
+    evaluationBytesUp += meter.totals('up', (t) => !isLearningTraffic(t)).encodedBytes;
+    evaluationBytesDown += meter.totals('down', (t) => !isLearningTraffic(t)).encodedBytes;
     for (const [dir, types] of Object.entries(meter.byType()) as ['up' | 'down', Record<string, { messages: number; payloadBytes: number; encodedBytes: number }>][]) {
       for (const [type, t] of Object.entries(types)) {
         const acc = (bytesByType[dir][type] ??= { messages: 0, payloadBytes: 0, encodedBytes: 0 });
@@ -215,6 +222,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     bytesDown: clientsTotal.reduce((s, b) => s + b.down, 0),
     payloadBytesUp: clientsTotal.reduce((s, b) => s + b.payloadUp, 0),
     payloadBytesDown: clientsTotal.reduce((s, b) => s + b.payloadDown, 0),
+    evaluationBytesUp,
+    evaluationBytesDown,
     missions: outcome.missions.length,
     endReason: outcome.endReason,
     classesKnown: last?.classesKnown ?? 0,

@@ -29,11 +29,11 @@ export class ByteMeter {
     t.encodedBytes += encodedBytes;
   }
 
-  /** Sum over all message types of one direction. */
-  totals(direction: Direction): ByteTally {
+  /** Sum over the message types of one direction, all of them or only those `which` accepts. */
+  totals(direction: Direction, which: (type: string) => boolean = () => true): ByteTally {
     const sum = { messages: 0, payloadBytes: 0, encodedBytes: 0 };
     for (const [key, t] of this.tallies) {
-      if (!key.startsWith(`${direction}:`)) continue;
+      if (!key.startsWith(`${direction}:`) || !which(key.slice(direction.length + 1))) continue;
       sum.messages += t.messages;
       sum.payloadBytes += t.payloadBytes;
       sum.encodedBytes += t.encodedBytes;

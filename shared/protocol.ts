@@ -150,6 +150,17 @@ export const COORDINATOR_MESSAGE_TYPES: readonly CoordinatorMessageType[] = [
   'welcome', 'refused', 'mission', 'ack', 'table', 'evaluate', 'error', 'shutdown',
 ];
 
+/**
+ * Messages that exist only to measure a simulation (evaluation requests and reports). They are
+ * counted apart from the learning traffic, which is what a deployment would pay.
+ */
+export const EVALUATION_MESSAGE_TYPES: ReadonlySet<string> = new Set(['evaluate', 'report']);
+
+/** True for the messages of federated learning itself (everything but evaluation traffic). */
+export function isLearningTraffic(type: string): boolean {
+  return !EVALUATION_MESSAGE_TYPES.has(type);
+}
+
 /** socket.io event maps: every event carries one encoded message. */
 export type SocketEvents<M> = { [K in keyof M]: (frame: Uint8Array) => void };
 

@@ -77,7 +77,9 @@ describe('a federated run with real client processes over socket.io', () => {
     const updates = summary.bytesByType.up.update!;
     expect(updates.payloadBytes).toBe(3 * 8 * 2 * 784 * 4);
     expect(updates.encodedBytes).toBeGreaterThan(updates.payloadBytes);
-    expect(summary.bytesUp).toBe(Object.values(summary.bytesByType.up).reduce((s, t) => s + t.encodedBytes, 0));
+    const all = Object.values(summary.bytesByType.up).reduce((s, t) => s + t.encodedBytes, 0);
+    expect(summary.bytesUp + summary.evaluationBytesUp).toBe(all);
+    expect(summary.evaluationBytesUp).toBe(summary.bytesByType.up.report!.encodedBytes);
   }, 120_000);
 
   it('a client process that dies is replaced and the run loses nothing', async () => {

@@ -24,6 +24,9 @@ const require = createRequire(import.meta.url);
  */
 export async function selectBackend(choice: BackendChoice = 'auto'): Promise<BackendName> {
   if (active && (choice === 'auto' || choice === active)) return active;
+  // Production mode skips tfjs's debug checks and its advice to install tfjs-node, which protofed
+  // already tries first and reports.
+  tf.enableProdMode();
   const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
   for (const name of order) {
     const reason = await tryBackend(name);
