@@ -167,22 +167,16 @@ export function loadOmniglot(rootDir: string, options: OmniglotOptions = {}): La
 
   const pixelsPerImage = size * size;
   const classCount = layout.classes.length;
-  const train: ImageSet = {
-    images: new Uint8Array(trainCount * pixelsPerImage),
-    labels: labelArrayFor(classCount, trainCount),
-    count: trainCount,
+  const blank = (count: number): ImageSet => ({
+    images: new Uint8Array(count * pixelsPerImage),
+    labels: labelArrayFor(classCount, count),
+    count,
     rows: size,
     cols: size,
     channels: 1,
-  };
-  const test: ImageSet = {
-    images: new Uint8Array(testCount * pixelsPerImage),
-    labels: labelArrayFor(classCount, testCount),
-    count: testCount,
-    rows: size,
-    cols: size,
-    channels: 1,
-  };
+  });
+  const train = blank(trainCount);
+  const test = blank(testCount);
 
   let trainAt = 0;
   let testAt = 0;
