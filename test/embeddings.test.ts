@@ -1,4 +1,6 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -11,7 +13,7 @@ import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
 import { FoldedConvNet } from '../shared/embedding/folded-inference.js';
 import { TfjsBackbone } from '../shared/embedding/tfjs-backbone.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
-import { selectBackend } from '../shared/tensor/tensor-backend.js';
+import { activeBackend, BackendUnavailableError, selectBackend } from '../shared/tensor/tensor-backend.js';
 import { SeededRng } from '../shared/rng.js';
 
 const shape = { rows: 28, cols: 28, channels: 1 as const };
@@ -34,6 +36,23 @@ async function savedConv4(seed: number): Promise<{ dir: string; model: tf.Layers
 beforeAll(async () => {
   await selectBackend('wasm');
   registerFileModelIO();
+});
+
+describe('tensor backends', () => {
+  it('reports the backend in use, and a forced backend that cannot load fails with its reason', async () => {
+    expect(await selectBackend('wasm')).toBe('wasm');
+    expect(activeBackend()).toBe('wasm');
+    let nodeBackend: unknown;
+    try {
+      nodeBackend = await selectBackend('tensorflow');
+    } catch (err) {
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect((err as Error).message).toMatch(/tensor backend "tensorflow" is not available \(tensorflow: .+\)/);
+    }
+    // Where tfjs-node does install, the forced choice must give it.
+    if (nodeBackend !== undefined) expect(nodeBackend).toBe('tensorflow');
+    await selectBackend('wasm');
+  });
 });
 
 describe('conv4 inference', () => {
@@ -115,6 +134,31 @@ describe('bring your own tfjs model', () => {
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
     expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('loads a model over HTTP and embeds exactly what the same model from disk embeds', async () => {
+    const { dir } = await savedConv4(10);
+    const server = createServer((req, res) => {
+      const name = (req.url ?? '/').slice(1);
+      if (name !== 'model.json' && name !== 'weights.bin') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200).end(readFileSync(join(dir, name)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const base = { name: 'tfjs-model' as const, input: shape, normalization: { scale: 1 / 255, mean: [0], std: [1] }, batchSize: 32 };
+      const remote = (await createBackbone({ ...base, url: `http://127.0.0.1:${port}/model.json` }, shape)).backbone;
+      const local = (await createBackbone({ ...base, url: join(dir, 'model.json') }, shape)).backbone;
+      expect(remote.modelHash).toBe(local.modelHash);
+      const images = data.test.images.subarray(0, 20 * 784);
+      expect(Array.from(await remote.embed(images, 20))).toEqual(Array.from(await local.embed(images, 20)));
+      await expect(createBackbone({ ...base, url: `http://127.0.0.1:${port}/nothing.json` }, shape)).rejects.toThrow(/cannot read the model/);
+    } finally {
+      server.close();
+    }
   });
 
   it('the model hash changes with any weight and with the preprocessing', async () => {

@@ -9,7 +9,8 @@ import { gatherImages } from '../shared/datasets/image-set.js';
 import { PixelsBackbone } from '../shared/embedding/pixels-backbone.js';
 import { accuracyOf } from '../shared/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
-import { parseScenario } from '../shared/scenario-config.js';
+import { loadScenarioFile, parseScenario } from '../shared/scenario-config.js';
+import { generateGlyphDataset, writeOmniglotLayout } from '../shared/datasets/glyph-generator.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
@@ -195,6 +196,22 @@ describe('a federated run with real client processes over socket.io', () => {
     // Reports carry each client's embedding counters, which differ (virtual clients share one
     // store), so only their number is compared.
     expect(virtualRun.summary.bytesByType.up.report!.messages).toBe(processRun.summary.bytesByType.up.report!.messages);
+  }, 120_000);
+
+  it('the Omniglot protocol scenario runs on an Omniglot-layout folder (virtual clients)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'protofed-omniglot-'));
+    writeOmniglotLayout(root, generateGlyphDataset({ scripts: ['Greek', 'Runic', 'Armenian'], size: 28, seed: 3 }));
+    const loaded = loadScenarioFile('scenarios/omniglot.yaml');
+    const s = { ...loaded, dataset: { ...loaded.dataset, dir: root }, backbone: { name: 'pixels' as const },
+      clients: { ...loaded.clients, mode: 'virtual' as const }, missions: { ...loaded.missions, count: 30 } };
+    const { summary, outcome } = await runScenario(s, { clientStderr: silent, launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
+    expect(summary.dataset.name).toBe('omniglot');
+    expect(summary.missions).toBe(30);
+    // One class per step, each once, 15 train shots: the known classes grow by one per mission.
+    expect(outcome.missions.map((m) => m.classesKnown)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(new Set(outcome.assignments.flat(2).map((a) => a.classId)).size).toBe(30);
+    expect(outcome.assignments.flat(2).every((a) => a.indices.length === 15)).toBe(true);
+    expect(summary.finalGlobalAccuracy).toBeGreaterThan(1 / 30);
   }, 120_000);
 
   it('fails with a clear error when a client dies and may not be replaced', async () => {
