@@ -1,11 +1,14 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../shared/datasets/data-home.js';
 import { BACKEND_CHOICES } from '../shared/tensor/tensor-backend.js';
 import { registerDataCommands } from './data-command.js';
+import { clientCommand, coordinatorCommand } from './remote-commands.js';
 import { pretrainCommand } from './pretrain-command.js';
 import { runCommand } from './run-command.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(join(packageRoot() ?? '.', 'package.json'), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('protofed')
@@ -34,6 +37,30 @@ program
   .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
   .option('-q, --quiet', 'print nothing but errors')
   .action(pretrainCommand);
+
+program
+  .command('coordinator')
+  .description('run a scenario with clients on other hosts: listen, wait for them, run every mission, write the results')
+  .requiredOption('-s, --scenario <file>', 'scenario file')
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option('-p, --port <port>', 'port to listen on (0: any free port)', '0')
+  .requiredOption('--token-file <file>', 'file whose first line is the run\'s token')
+  .option('-o, --out <dir>', 'results folder')
+  .option('--wait-ms <ms>', 'how long to wait for all clients to connect (default: the scenario\'s timeouts.connectMs)')
+  .option('-q, --quiet', 'print nothing but errors')
+  .action(coordinatorCommand);
+
+program
+  .command('client')
+  .description('join a coordinator as one client: load the data here, learn, send prototype updates')
+  .requiredOption('-c, --connect <url>', 'the coordinator, e.g. http://169.254.10.1:4000')
+  .option('-t, --token <token>', 'the run\'s token')
+  .option('--token-file <file>', 'file whose first line is the run\'s token')
+  .requiredOption('-i, --id <id>', 'this client\'s id (c0, c1, …)')
+  .option('-d, --data <dir>', 'dataset folder on this host (default: the usual places)')
+  .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
+  .option('--no-cache', 'do not cache embeddings on disk')
+  .action(clientCommand);
 
 registerDataCommands(program);
 

@@ -12,7 +12,9 @@ export interface RunCommandOptions {
   quiet?: boolean;
   backend?: BackendChoice;
   pixels?: boolean;
-  mode?: 'process' | 'virtual';
+  mode?: 'process' | 'virtual' | 'remote';
+  /** Remote mode: where to listen, the run's token, and how long to wait for the clients. */
+  remote?: { host: string; port: number; token: string; waitMs?: number | undefined };
 }
 
 function defaultOutDir(name: string): string {
@@ -29,12 +31,14 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
     // The baseline on the same classes and samples: only the backbone changes.
     ...(options.pixels ? { backbone: { name: 'pixels' as const } } : {}),
     ...(options.mode ? { clients: { ...loaded.clients, mode: options.mode } } : {}),
+    ...(options.remote?.waitMs ? { timeouts: { ...loaded.timeouts, connectMs: options.remote.waitMs } } : {}),
   };
   const outDir = resolve(options.out ?? defaultOutDir(scenario.name));
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
-  say(`protofed run ${scenarioPath}: ${scenario.clients.count} ${scenario.clients.mode === 'process' ? 'client processes' : 'virtual clients'}, up to ${scenario.missions.count} missions, ` +
+  const kind = { process: 'client processes', virtual: 'virtual clients', remote: 'remote clients' }[scenario.clients.mode];
+  say(`protofed run ${scenarioPath}: ${scenario.clients.count} ${kind}, up to ${scenario.missions.count} missions, ` +
     `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
   let header = false;
@@ -56,6 +60,14 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
     dataDir: options.data,
     onMission,
     launchers: { virtual: (ctx) => new VirtualClients(ctx) },
+    ...(options.remote ? { listen: { host: options.remote.host, port: options.remote.port }, token: options.remote.token } : {}),
+    onListening: (url) => {
+      if (scenario.clients.mode === 'remote') {
+        const ids = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`).join(', ');
+        say(`coordinator listening at ${url}; waiting ${Math.round(scenario.timeouts.connectMs / 1000)} s for clients ${ids}: ` +
+          `protofed client --connect ${url} --token-file FILE --id ID`);
+      }
+    },
     log: (line) => process.stderr.write(`protofed: ${line}\n`),
   });
   say(`data: ${summary.dataset.name} (${summary.dataset.kind}, ${summary.dataset.train} train / ${summary.dataset.test} test) from ${summary.dataset.source}`);

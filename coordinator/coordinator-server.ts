@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Server } from 'socket.io';
@@ -27,6 +27,8 @@ export interface CoordinatorServerOptions {
   /** Client ids allowed to join; any id when absent. */
   allowedClients?: ReadonlySet<string>;
   helloTimeoutMs?: number;
+  /** Plain HTTP requests (not socket.io), e.g. the remote clients' setup endpoint. */
+  httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface CoordinatorServerEvents {
@@ -57,7 +59,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   }
 
   async listen(): Promise<{ host: string; port: number }> {
-    this.http = createServer();
+    // socket.io takes its own path and passes every other request on to this handler.
+    this.http = createServer(this.options.httpHandler ?? ((_req, res) => res.writeHead(404).end()));
     this.io = new Server(this.http, {
       maxHttpBufferSize: PROTOCOL_LIMITS.maxMessageBytes,
       transports: ['websocket'],
@@ -82,6 +85,13 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     let m = this.meters.get(clientId);
     if (!m) this.meters.set(clientId, (m = new ByteMeter()));
     return m;
+  }
+
+  /** Clients connected now. */
+  get connectedCount(): number {
+    let n = 0;
+    for (const s of this.live.values()) if (s.connected) n++;
+    return n;
   }
 
   clientIds(): string[] {

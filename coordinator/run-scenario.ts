@@ -5,6 +5,9 @@ import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { isLearningTraffic, PROTOCOL_VERSION } from '../shared/protocol.js';
+import type { Backbone } from '../shared/backbone.js';
+import { CONV4_NORMALIZATION } from '../shared/embedding/backbone-registry.js';
+import { basename, dirname } from 'node:path';
 import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario-config.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
@@ -17,6 +20,9 @@ import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
 import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
 import { ProcessSpawner } from './process-spawner.js';
+import { RemoteClients } from './remote-clients.js';
+import { runSetupHandler } from './run-setup-endpoint.js';
+import { MODEL_PATH, type RunSetup } from '../shared/run-setup.js';
 import { channelConnection } from './client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/in-memory-channel.js';
@@ -37,6 +43,12 @@ export interface RunOptions {
    * simulation/ (they run the client code in this process), so the caller supplies them.
    */
   launchers?: Partial<Record<Scenario['clients']['mode'], ClientLauncherFactory>>;
+  /** Where the socket.io server listens; a free loopback port when absent. */
+  listen?: { host: string; port: number };
+  /** The run's token; a random one when absent (process and virtual clients are handed it). */
+  token?: string;
+  /** Called with the coordinator's URL once it listens. */
+  onListening?: (url: string) => void;
   /** Called once the coordinator is listening, before any client starts (instrumentation and fault tests). */
   onCoordinator?: (server: CoordinatorServer, state: FederationState) => void;
 }
@@ -102,7 +114,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const uplink = getCodec(scenario.codec.uplink);
   const downlink = getCodec(scenario.codec.downlink);
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
-  const token = randomBytes(24).toString('base64url');
+  const token = options.token ?? randomBytes(24).toString('base64url');
   const state = new FederationState(backbone.dim);
   const schedule = scenario.missions.schedule === 'class-incremental'
     ? new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder)
@@ -129,11 +141,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     rankMeOf: `${rankMeRows} test embeddings of the field classes`,
   };
 
-  const server = new CoordinatorServer({
-    host: '127.0.0.1', port: 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
+  const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.name, downlink.name);
+  const server: CoordinatorServer = new CoordinatorServer({
+    host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
     uplinkCodec: uplink.name, downlinkCodec: downlink.name,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     allowedClients: new Set(clientIds),
+    httpHandler: runSetupHandler(() => setup, token, modelDir, (id, bytes) => {
+      if (clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
+    }),
   });
   const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
   const datasetInfo = { name: data.name, kind: data.kind, source: data.source, train: data.train.count, test: data.test.count };
@@ -141,7 +157,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   out?.writeConfig({ scenario, source: options.source, dataset: datasetInfo, backbone: backboneInfo, fieldClasses,
     protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
 
-  const { port } = await server.listen();
+  const { host, port } = await server.listen();
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  options.onListening?.(url);
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
     server, state, schedule, evaluator, clientIds, uplink, downlink,
@@ -153,10 +171,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     log,
   });
   const crashAt = new Map(scenario.faults.crash.map((f) => [`c${f.client}`, f.mission]));
-  const launch = { process: (ctx: LaunchContext) => new ProcessSpawner(ctx), ...options.launchers }[scenario.clients.mode];
+  const launch = { process: (ctx: LaunchContext) => new ProcessSpawner(ctx), remote: () => new RemoteClients(() => server.connectedCount), ...options.launchers }[scenario.clients.mode];
   if (!launch) throw new Error(`clients.mode "${scenario.clients.mode}" needs a client launcher; run it with the protofed command`);
   const spawner = launch({
-    url: `http://127.0.0.1:${port}`,
+    url,
     dial: () => {
       const [client, coordinator] = ChannelEnd.pair();
       server.accept(channelConnection(coordinator));
@@ -255,4 +273,28 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
     at += p.length;
   }
   return out;
+}
+
+/**
+ * The setup a remote client fetches: the dataset by name and options (each client loads its own
+ * copy), and the backbone. A learned model on the coordinator's disk is served to the clients,
+ * so its spec points at the coordinator's model path.
+ */
+function remoteSetup(scenario: Scenario, backbone: Backbone, uplink: string, downlink: string): { setup: RunSetup; modelDir: string | undefined } {
+  const { dir: _dir, baseClasses: _base, ...dataset } = scenario.dataset;
+  const spec = scenario.backbone;
+  let modelDir: string | undefined;
+  let served: RunSetup['backbone'] = spec;
+  if (spec.name === 'conv4') {
+    modelDir = spec.weights;
+    const input = { ...backbone.input, channels: backbone.input.channels === 3 ? 3 as const : 1 as const };
+    served = { name: 'tfjs-model', url: `${MODEL_PATH}model.json`, input, normalization: CONV4_NORMALIZATION, batchSize: spec.batchSize };
+  } else if (spec.name === 'tfjs-model' && !/^https?:\/\//.test(spec.url) && basename(spec.url) === 'model.json') {
+    modelDir = dirname(spec.url.replace(/^file:\/\//, ''));
+    served = { ...spec, url: `${MODEL_PATH}model.json` };
+  }
+  return {
+    setup: { protocolVersion: PROTOCOL_VERSION, dataset, backbone: served, backend: scenario.backend, testPerClass: scenario.evaluation.testPerClass, uplinkCodec: uplink, downlinkCodec: downlink },
+    modelDir,
+  };
 }

@@ -3,31 +3,58 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { CODEC_NAMES } from './codecs/index.js';
 import { DATASET_NAMES } from './datasets/dataset-registry.js';
 
 export class ScenarioError extends Error {}
 
 const positiveInt = z.number().int().min(1);
 
+export const datasetSchema = z.strictObject({
+  name: z.enum(DATASET_NAMES),
+  /** A folder holding the dataset files; when absent, the usual places are searched ("embedded": the copy in the repo). */
+  dir: z.string().min(1).optional(),
+  /** Resize images to size×size (Omniglot layouts and image folders). */
+  size: positiveInt.optional(),
+  /** Greyscale (1) or RGB (3), for image folders. */
+  channels: z.union([z.literal(1), z.literal(3)]).optional(),
+  /** Train images per class in an Omniglot layout (default 15 of 20); the rest are test images. */
+  trainPerClass: positiveInt.optional(),
+  /** CIFAR-100 labels. */
+  labels: z.enum(['fine', 'coarse']).optional(),
+  /** Classes reserved for the coordinator and pretraining; the dataset's own base split (if any) when absent. */
+  baseClasses: z.array(z.number().int().min(0)).optional(),
+});
+
+export const backboneSchema = z.discriminatedUnion('name', [
+  z.strictObject({ name: z.literal('pixels') }),
+  z.strictObject({
+    name: z.literal('conv4'),
+    /** Folder of the pretrained model (model.json + weights.bin), relative to the scenario file. */
+    weights: z.string().min(1),
+    batchSize: positiveInt.default(256),
+  }),
+  z.strictObject({
+    name: z.literal('tfjs-model'),
+    /** A tfjs LayersModel or GraphModel: a model.json path (relative to the scenario file), file:// or http(s) URL. */
+    url: z.string().min(1),
+    input: z.strictObject({ rows: positiveInt, cols: positiveInt, channels: z.union([z.literal(1), z.literal(3)]) }),
+    normalization: z.strictObject({
+      scale: z.number().positive().default(1 / 255),
+      mean: z.array(z.number()).min(1).default([0]),
+      std: z.array(z.number().positive()).min(1).default([1]),
+    }).default({ scale: 1 / 255, mean: [0], std: [1] }),
+    /** Layer (LayersModel) or node (GraphModel) whose output is the embedding; the model's output when absent. */
+    output: z.string().min(1).optional(),
+    batchSize: positiveInt.default(256),
+  }),
+]);
+
 const scenarioSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
   seed: z.number().int().min(0).default(1),
-  dataset: z.strictObject({
-    name: z.enum(DATASET_NAMES),
-    /** A folder holding the dataset files; when absent, the usual places are searched ("embedded": the copy in the repo). */
-    dir: z.string().min(1).optional(),
-    /** Resize images to size×size (Omniglot layouts and image folders). */
-    size: positiveInt.optional(),
-    /** Greyscale (1) or RGB (3), for image folders. */
-    channels: z.union([z.literal(1), z.literal(3)]).optional(),
-    /** Train images per class in an Omniglot layout (default 15 of 20); the rest are test images. */
-    trainPerClass: positiveInt.optional(),
-    /** CIFAR-100 labels. */
-    labels: z.enum(['fine', 'coarse']).optional(),
-    /** Classes reserved for the coordinator and pretraining; the dataset's own base split (if any) when absent. */
-    baseClasses: z.array(z.number().int().min(0)).optional(),
-  }),
+  dataset: datasetSchema,
   /** Embeddings of learned backbones are cached on disk, keyed by model, data and split. */
   cache: z.strictObject({
     enabled: z.boolean().default(true),
@@ -40,29 +67,7 @@ const scenarioSchema = z.strictObject({
   }).default({}),
   /** Tensor backend for learned backbones: tfjs-node when it loads, else wasm, else cpu. */
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-  backbone: z.discriminatedUnion('name', [
-    z.strictObject({ name: z.literal('pixels') }),
-    z.strictObject({
-      name: z.literal('conv4'),
-      /** Folder of the pretrained model (model.json + weights.bin), relative to the scenario file. */
-      weights: z.string().min(1),
-      batchSize: positiveInt.default(256),
-    }),
-    z.strictObject({
-      name: z.literal('tfjs-model'),
-      /** A tfjs LayersModel or GraphModel: a model.json path (relative to the scenario file), file:// or http(s) URL. */
-      url: z.string().min(1),
-      input: z.strictObject({ rows: positiveInt, cols: positiveInt, channels: z.union([z.literal(1), z.literal(3)]) }),
-      normalization: z.strictObject({
-        scale: z.number().positive().default(1 / 255),
-        mean: z.array(z.number()).min(1).default([0]),
-        std: z.array(z.number().positive()).min(1).default([1]),
-      }).default({ scale: 1 / 255, mean: [0], std: [1] }),
-      /** Layer (LayersModel) or node (GraphModel) whose output is the embedding; the model's output when absent. */
-      output: z.string().min(1).optional(),
-      batchSize: positiveInt.default(256),
-    }),
-  ]).default({ name: 'pixels' }),
+  backbone: backboneSchema.default({ name: 'pixels' }),
   /** Episodic pretraining of conv4 on the base classes (`protofed pretrain`). */
   pretrain: z.strictObject({
     ways: positiveInt.default(5),
@@ -78,8 +83,11 @@ const scenarioSchema = z.strictObject({
   }).optional(),
   clients: z.strictObject({
     count: positiveInt.max(1024).default(4),
-    /** process: one forked process per client, socket.io over loopback; virtual: all clients in this process. */
-    mode: z.enum(['process', 'virtual']).default('process'),
+    /**
+     * process: one forked process per client, socket.io over loopback; virtual: all clients in this
+     * process; remote: clients on other hosts join with `protofed client` (ids c0, c1, …).
+     */
+    mode: z.enum(['process', 'virtual', 'remote']).default('process'),
     /** How often a client process that dies is replaced before the run fails. */
     maxRestarts: z.number().int().min(0).default(2),
   }).default({ count: 4, mode: 'process', maxRestarts: 2 }),
@@ -101,8 +109,8 @@ const scenarioSchema = z.strictObject({
     fieldClasses: z.array(z.number().int().min(0)).min(1).optional(),
   }),
   codec: z.strictObject({
-    uplink: z.enum(['f64', 'f32', 'f16', 'int8']).default('f32'),
-    downlink: z.enum(['f64', 'f32', 'f16', 'int8']).default('f32'),
+    uplink: z.enum(CODEC_NAMES).default('f32'),
+    downlink: z.enum(CODEC_NAMES).default('f32'),
   }).default({ uplink: 'f32', downlink: 'f32' }),
   evaluation: z.strictObject({
     /** Test images per class to evaluate on; all of them when absent. */

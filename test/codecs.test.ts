@@ -27,7 +27,7 @@ interface Case {
   vector: Float64Array | Float32Array;
 }
 
-const DIMS = [1, 64, 1600];
+const DIMS = [1, 7, 31, 32, 33, 64, 1600];
 const SEEDS = [1, 2, 3, 42, 1234];
 
 function makeCases(): Case[] {
@@ -81,19 +81,60 @@ function maxAbsError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return e;
 }
 
+/** Affine quantisation: a float32 header can cost up to an ulp of min on top of half a step. */
+function affineLimit(v: ArrayLike<number>, levels: number, blockSize: number): number {
+  const size = blockSize === 0 ? Math.max(v.length, 1) : blockSize;
+  let limit = 0;
+  for (let start = 0; start < v.length; start += size) {
+    const s = stats(Array.prototype.slice.call(v, start, start + size) as number[]);
+    limit = Math.max(limit, ((s.max - s.min) / levels) * (1 + 1e-6) + s.maxAbs * 2 ** -22);
+  }
+  return limit;
+}
+
+/** The k-th largest |v_i| (1-based), or 0 when there are fewer than k elements. */
+function kthLargestMagnitude(v: ArrayLike<number>, k: number): number {
+  const mags = Array.from(v, Math.abs).sort((a, b) => b - a);
+  return mags[k - 1] ?? 0;
+}
+
+function binaryLimit(v: ArrayLike<number>): number {
+  if (v.length === 0) return 0;
+  let mean = 0;
+  for (let i = 0; i < v.length; i++) mean += Math.abs(v[i]!) / v.length;
+  let worst = 0;
+  for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(Math.abs(v[i]!) - mean));
+  return (worst + mean * 2 ** -23) * (1 + 2 ** -40);
+}
+
 /** Upper limits that make each codec's errorBound meaningful (not just "some finite number"). */
 const MEANINGFUL: Record<CodecName, (v: ArrayLike<number>) => number> = {
   f64: () => 0,
   f32: (v) => stats(v).maxAbs * 2 ** -23,
+  bf16: (v) => stats(v).maxAbs * 2 ** -7 + 2 ** -133,
   f16: (v) => stats(v).maxAbs * 2 ** -10 + 2 ** -24,
-  // The float32 header can cost up to an ulp of min on top of half a quantisation step.
-  int8: (v) => {
-    const s = stats(v);
-    return ((s.max - s.min) / 255) * (1 + 1e-6) + s.maxAbs * 2 ** -22;
-  },
+  int8: (v) => affineLimit(v, 255, 0),
+  'int8-b32': (v) => affineLimit(v, 255, 32),
+  int4: (v) => affineLimit(v, 15, 0),
+  'int4-b32': (v) => affineLimit(v, 15, 32),
+  binary: binaryLimit,
+  'topk-16': (v) => kthLargestMagnitude(v, 17) + stats(v).maxAbs * 2 ** -23 + 2 ** -149,
+  'topk-32': (v) => kthLargestMagnitude(v, 33) + stats(v).maxAbs * 2 ** -23 + 2 ** -149,
 };
 
-const BYTES_PER_ELEMENT: Record<CodecName, number> = { f64: 8, f32: 4, f16: 2, int8: 1 };
+const ENCODED_LENGTH: Record<CodecName, (dim: number) => number> = {
+  f64: (d) => 8 * d,
+  f32: (d) => 4 * d,
+  bf16: (d) => 2 * d,
+  f16: (d) => 2 * d,
+  int8: (d) => 8 + d,
+  'int8-b32': (d) => 8 * Math.ceil(d / 32) + d,
+  int4: (d) => 8 + Math.ceil(d / 2),
+  'int4-b32': (d) => 8 * Math.ceil(d / 32) + Math.ceil(d / 2),
+  binary: (d) => 4 + Math.ceil(d / 8),
+  'topk-16': () => 16 * 6,
+  'topk-32': () => 32 * 6,
+};
 
 function expectCodecError(fn: () => unknown, message?: RegExp): void {
   let thrown: unknown;
@@ -108,7 +149,10 @@ function expectCodecError(fn: () => unknown, message?: RegExp): void {
 
 describe('codec registry', () => {
   it('exposes every codec under its own name', () => {
-    expect([...CODEC_NAMES].sort()).toEqual(['f16', 'f32', 'f64', 'int8']);
+    expect(CODEC_NAMES).toEqual([
+      'f64', 'f32', 'bf16', 'f16', 'int8', 'int8-b32', 'int4', 'int4-b32', 'binary', 'topk-16', 'topk-32',
+    ]);
+    expect(Object.keys(CODECS).sort()).toEqual([...CODEC_NAMES].sort());
     for (const name of CODEC_NAMES) {
       expect(CODECS[name].name).toBe(name);
       expect(getCodec(name)).toBe(CODECS[name]);
@@ -116,7 +160,11 @@ describe('codec registry', () => {
   });
 
   it('rejects unknown names with the list of known codecs', () => {
-    expectCodecError(() => getCodec('bf16'), /Unknown codec "bf16".*f64, f32, f16, int8/);
+    expectCodecError(
+      () => getCodec('int2'),
+      /Unknown codec "int2".*f64, f32, bf16, f16, int8, int8-b32, int4, int4-b32, binary, topk-16, topk-32$/,
+    );
+    expectCodecError(() => getCodec('INT8'));
     expectCodecError(() => getCodec('toString'));
     expectCodecError(() => getCodec(''));
   });
@@ -144,9 +192,8 @@ describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [CodecName, Vect
     });
 
     it('has the documented encoded length', () => {
-      const header = name === 'int8' ? 8 : 0;
-      for (const dim of [0, 1, 64, 1600]) {
-        expect(codec.encodedLength(dim)).toBe(header + dim * BYTES_PER_ELEMENT[name]);
+      for (const dim of [0, 1, 7, 31, 32, 33, 64, 1600]) {
+        expect(codec.encodedLength(dim)).toBe(ENCODED_LENGTH[name](dim));
         expect(codec.encode(new Float64Array(dim)).length).toBe(codec.encodedLength(dim));
       }
       expectCodecError(() => codec.encodedLength(-1));
@@ -165,8 +212,13 @@ describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [CodecName, Vect
 
     it('rejects a wrong byte length on decode', () => {
       const bytes = codec.encode(new Float64Array([1, -2, 3]));
-      expectCodecError(() => codec.decode(bytes, 2), /expected/);
-      expectCodecError(() => codec.decode(bytes, 4));
+      // Packed and fixed-length layouts share a length across dims, so only try dims that differ.
+      for (const dim of [0, 1, 2, 4, 5, 8, 9, 17, 33, 100]) {
+        if (codec.encodedLength(dim) !== bytes.length) {
+          expectCodecError(() => codec.decode(bytes, dim), /expected \d+ bytes/);
+        }
+      }
+      expectCodecError(() => codec.decode(bytes.subarray(0, bytes.length - 1), 3), /expected \d+ bytes/);
       expectCodecError(() => codec.decode(bytes.subarray(1), 3));
       expectCodecError(() => codec.decode(new Uint8Array(0), 1));
       expectCodecError(() => codec.decode(bytes, -1));

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +213,44 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(new Set(outcome.assignments.flat(2).map((a) => a.classId)).size).toBe(30);
     expect(outcome.assignments.flat(2).every((a) => a.indices.length === 15)).toBe(true);
     expect(summary.finalGlobalAccuracy).toBeGreaterThan(1 / 30);
+  }, 120_000);
+
+  it('remote clients started with `protofed client` join a coordinator, and the run equals the process run', async () => {
+    const missions = { count: 4, classesPerClient: 2, shotsPerClass: 10 };
+    const local = await runScenario(scenario({ missions, clients: { count: 2, mode: 'process', maxRestarts: 0 } }), { clientStderr: silent });
+    const token = 'remote-test-token-1';
+    const children: ChildProcess[] = [];
+    const startClient = (id: string, withToken: string): Promise<{ code: number | null; stderr: string }> => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'client', '--connect', remoteUrl, '--token', withToken, '--id', id, '--data', 'embedded', '--no-cache'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(child);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+    };
+    let remoteUrl = '';
+    let refused: Promise<{ code: number | null; stderr: string }> | undefined;
+    const exits: Promise<{ code: number | null; stderr: string }>[] = [];
+    try {
+      const remote = await runScenario(scenario({ missions, clients: { count: 2, mode: 'remote', maxRestarts: 0 } }), {
+        token,
+        onListening: (url) => {
+          remoteUrl = url;
+          refused = startClient('c0', 'not-the-token');
+          exits.push(startClient('c0', token), startClient('c1', token));
+        },
+      });
+      expect(remote.summary.finalGlobalAccuracy).toBe(local.summary.finalGlobalAccuracy);
+      for (const id of local.state.global.classIds()) {
+        expect(Array.from(remote.state.global.get(id)!.sum)).toEqual(Array.from(local.state.global.get(id)!.sum));
+      }
+      expect(remote.summary.payloadBytesUp).toBe(local.summary.payloadBytesUp);
+      const wrong = await refused!;
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(/refused the token/);
+      for (const e of await Promise.all(exits)) expect(e.code, e.stderr).toBe(0);
+    } finally {
+      for (const c of children) c.kill();
+    }
   }, 120_000);
 
   it('fails with a clear error when a client dies and may not be replaced', async () => {

@@ -1,5 +1,16 @@
 /** Names of the supported prototype-vector codecs. */
-export type CodecName = 'f64' | 'f32' | 'f16' | 'int8';
+export type CodecName =
+  | 'f64'
+  | 'f32'
+  | 'bf16'
+  | 'f16'
+  | 'int8'
+  | 'int8-b32'
+  | 'int4'
+  | 'int4-b32'
+  | 'binary'
+  | 'topk-16'
+  | 'topk-32';
 
 /**
  * Turns a prototype vector into bytes and back. All multi-byte values are little-endian.

@@ -10,6 +10,9 @@ import { TfjsBackbone } from './tfjs-backbone.js';
 
 export type BackboneSpec = Scenario['backbone'];
 
+/** conv4 takes pixels scaled to [0, 1]; its BatchNorm does the rest. */
+export const CONV4_NORMALIZATION = { scale: 1 / 255, mean: [0], std: [1] };
+
 export interface CreatedBackbone {
   backbone: Backbone;
   /** The tensor backend that runs it, or a note that none is needed. */
@@ -23,7 +26,13 @@ export interface CreatedBackbone {
  * @example
  * const { backbone, tensorBackend } = await createBackbone({ name: 'conv4', weights: '/abs/models/conv4', batchSize: 256 }, shape, 'auto');
  */
-export async function createBackbone(spec: BackboneSpec, data: ImageShape, backend: BackendChoice = 'auto'): Promise<CreatedBackbone> {
+export async function createBackbone(
+  spec: BackboneSpec,
+  data: ImageShape,
+  backend: BackendChoice = 'auto',
+  /** HTTP headers for fetching a remote model (a remote client authenticating to its coordinator). */
+  headers: Record<string, string> = {},
+): Promise<CreatedBackbone> {
   // Even pixels needs a tensor backend: nearest-prototype evaluation runs as matrix products.
   const tensorBackend = await selectBackend(backend);
   if (spec.name === 'pixels') return { backbone: new PixelsBackbone(data), tensorBackend };
@@ -36,11 +45,11 @@ export async function createBackbone(spec: BackboneSpec, data: ImageShape, backe
     const model = await tf.loadLayersModel(`file://${jsonPath}`);
     const input = modelInput(model, 'conv4');
     const backbone = await TfjsBackbone.create({
-      name: 'conv4', model, input, normalization: { scale: 1 / 255, mean: [0], std: [1] }, batchSize: spec.batchSize,
+      name: 'conv4', model, input, normalization: CONV4_NORMALIZATION, batchSize: spec.batchSize,
     });
     return { backbone, tensorBackend };
   }
-  const model = await loadAnyModel(spec.url);
+  const model = await loadAnyModel(spec.url, headers);
   const backbone = await TfjsBackbone.create({
     name: `tfjs-model:${spec.url}`, model, input: spec.input, normalization: spec.normalization, output: spec.output, batchSize: spec.batchSize,
   });
@@ -56,17 +65,25 @@ function modelInput(model: tf.LayersModel, name: string): ImageShape {
 }
 
 /** Loads a LayersModel or a GraphModel, telling them apart by model.json's `format`. */
-async function loadAnyModel(url: string): Promise<tf.LayersModel | tf.GraphModel> {
+async function loadAnyModel(url: string, headers: Record<string, string>): Promise<tf.LayersModel | tf.GraphModel> {
   const isRemote = /^https?:\/\//.test(url);
   const location = isRemote || url.startsWith('file://') ? url : `file://${url}`;
   let format: unknown;
   try {
-    const text = isRemote ? await (await fetch(url)).text() : readFileSync(location.slice('file://'.length), 'utf8');
+    let text: string;
+    if (isRemote) {
+      const response = await fetch(url, { headers });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      text = await response.text();
+    } else {
+      text = readFileSync(location.slice('file://'.length), 'utf8');
+    }
     format = (JSON.parse(text) as { format?: unknown }).format;
   } catch (err) {
     throw new Error(`cannot read the model at ${url}: ${(err as Error).message}`);
   }
-  if (format === 'graph-model') return tf.loadGraphModel(location);
-  if (format === 'layers-model' || format === undefined) return tf.loadLayersModel(location);
+  const source = isRemote ? tf.io.http(url, { requestInit: { headers } }) : location;
+  if (format === 'graph-model') return tf.loadGraphModel(source);
+  if (format === 'layers-model' || format === undefined) return tf.loadLayersModel(source);
   throw new Error(`the model at ${url} has format "${String(format)}"; expected "layers-model" or "graph-model"`);
 }
