@@ -45,6 +45,8 @@ export class ClientNode {
   private downlink: VectorCodec | undefined;
   private readonly evaluator: TestSetEvaluator;
   private readonly missionOfSeq = new Map<number, number>();
+  /** Missions whose examples this node has learned (a replacement process starts empty). */
+  private readonly learned = new Set<number>();
   /** This node's own embedding work (its store may be shared with other virtual clients). */
   private readonly embedded: EmbeddingStoreStats = { computed: 0, fromCache: 0 };
   private queue: Promise<void> = Promise.resolve();
@@ -127,6 +129,14 @@ export class ClientNode {
   private async mission(m: CoordinatorToClient['mission']): Promise<void> {
     this.o.onMission?.(m.mission);
     const ledger = this.requireLedger();
+    // The coordinator repeats a mission to a client that rejoins before its update arrived. This
+    // node still has that update (it resends it after the welcome), so learning the examples again
+    // would count them twice: only the evaluation, which may have been lost, is repeated.
+    if (this.learned.has(m.mission)) {
+      await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
+      return;
+    }
+    this.learned.add(m.mission);
     const train = this.o.store.data.train;
     for (const a of m.assignment) {
       const indices = unpackU32(a.indices);

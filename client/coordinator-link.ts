@@ -113,6 +113,9 @@ export class SocketCoordinatorLink extends ValidatingLink {
   }
 
   protected transmit(type: ClientMessageType, frame: Uint8Array): void {
+    // Nothing is buffered while offline (socket.io would replay it before our hello): the protocol
+    // recovers instead, by resending unacknowledged updates and repeating lost requests.
+    if (!this.socket.connected) return;
     (this.socket.emit as (ev: string, f: Uint8Array) => void)(type, frame);
   }
 }

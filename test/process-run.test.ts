@@ -19,6 +19,7 @@ import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import type { ClassAssignment } from '../coordinator/fed-recon-schedule.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
+import type { LaunchContext } from '../coordinator/client-launcher.js';
 
 function scenario(overrides: Record<string, unknown> = {}) {
   return parseScenario({
@@ -251,6 +252,32 @@ describe('a federated run with real client processes over socket.io', () => {
     } finally {
       for (const c of children) c.kill();
     }
+  }, 120_000);
+
+  it('a client cut off with its update in flight rejoins, resends it, and does not learn the repeated mission twice', async () => {
+    const missions = { count: 4, classesPerClient: 2, shotsPerClass: 10 };
+    const virtual = { count: 3, mode: 'virtual' as const, maxRestarts: 0 };
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const clean = await runScenario(scenario({ missions, clients: virtual }), { clientStderr: silent, launchers });
+    let cuts = 0;
+    const cut = await runScenario(scenario({ missions, clients: virtual }), {
+      clientStderr: silent,
+      launchers,
+      onCoordinator: (server) => {
+        // The before-merge report arrives just ahead of the update: cutting now loses the update.
+        server.prependListener('report', (session, report) => {
+          if (report.phase === 'before-merge' && report.mission === 1 && cuts < 2 && session.clientId !== 'c2') {
+            cuts++;
+            session.connection.drop();
+          }
+        });
+      },
+    });
+    expect(cuts).toBe(2);
+    for (const id of clean.state.global.classIds()) {
+      expect(cut.state.global.get(id)!.count).toBe(clean.state.global.get(id)!.count);
+    }
+    expect(cut.summary.finalGlobalAccuracy).toBe(clean.summary.finalGlobalAccuracy);
   }, 120_000);
 
   it('fails with a clear error when a client dies and may not be replaced', async () => {
