@@ -78,5 +78,8 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   say(`bytes up ${formatBytes(summary.bytesUp)} (payload ${formatBytes(summary.payloadBytesUp)}), ` +
     `down ${formatBytes(summary.bytesDown)} (payload ${formatBytes(summary.payloadBytesDown)}); ` +
     `evaluation reports ${formatBytes(summary.evaluationBytesUp)} up, ${formatBytes(summary.evaluationBytesDown)} down, counted apart`);
+  if (summary.wireBytesUp !== null && summary.wireBytesDown !== null) {
+    say(`on the wire (TCP, all traffic and framing): ${formatBytes(summary.wireBytesUp)} up, ${formatBytes(summary.wireBytesDown)} down`);
+  }
   say(`results: ${outDir}`);
 }

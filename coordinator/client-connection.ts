@@ -14,6 +14,11 @@ export interface ClientConnection {
   drop(): void;
   onMessage(handler: (type: string, frame: unknown) => void): void;
   onClose(handler: (reason: string) => void): void;
+  /**
+   * Bytes that crossed this connection's TCP socket so far (socket.io, engine.io and WebSocket
+   * framing, the HTTP upgrade and pings included), or undefined where there is no socket.
+   */
+  wireBytes(): { read: number; written: number } | undefined;
 }
 
 /** A socket.io socket as a ClientConnection. */
@@ -31,6 +36,10 @@ export function socketConnection(socket: Socket): ClientConnection {
     drop: () => socket.conn.close(),
     onMessage: (handler) => socket.onAny((event: string, frame: unknown) => handler(event, frame)),
     onClose: (handler) => socket.on('disconnect', (reason) => handler(reason)),
+    wireBytes: () => {
+      const tcp = socket.request.socket;
+      return { read: tcp.bytesRead, written: tcp.bytesWritten };
+    },
   };
 }
 
@@ -45,5 +54,6 @@ export function channelConnection(end: ChannelEnd): ClientConnection {
     drop: () => end.close('transport close'),
     onMessage: (handler) => end.onMessage(handler),
     onClose: (handler) => end.onClose(handler),
+    wireBytes: () => undefined,
   };
 }

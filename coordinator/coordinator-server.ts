@@ -53,6 +53,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private io: Server<SocketEvents<ClientToCoordinator>, SocketEvents<CoordinatorToClient>> | undefined;
   private readonly live = new Map<string, ClientSession>();
   private readonly meters = new Map<string, ByteMeter>();
+  /** TCP bytes of each client's closed connections; open ones are read live. */
+  private readonly closedWire = new Map<string, { up: number; down: number }>();
 
   constructor(private readonly options: CoordinatorServerOptions) {
     super();
@@ -85,6 +87,17 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     let m = this.meters.get(clientId);
     if (!m) this.meters.set(clientId, (m = new ByteMeter()));
     return m;
+  }
+
+  /**
+   * Bytes on the wire for one client over all its connections: what its TCP sockets carried,
+   * measured on the socket. Undefined for virtual clients (no socket).
+   */
+  wireBytes(clientId: string): { up: number; down: number } | undefined {
+    const closed = this.closedWire.get(clientId);
+    const open = this.live.get(clientId)?.connection.wireBytes();
+    if (!closed && !open) return undefined;
+    return { up: (closed?.up ?? 0) + (open?.read ?? 0), down: (closed?.down ?? 0) + (open?.written ?? 0) };
   }
 
   /** Clients connected now. */
@@ -123,6 +136,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     connection.onClose((reason) => {
       clearTimeout(helloTimer);
       const id = session.clientId;
+      const wire = connection.wireBytes();
+      if (id !== undefined && wire) {
+        const sum = this.closedWire.get(id) ?? { up: 0, down: 0 };
+        this.closedWire.set(id, { up: sum.up + wire.read, down: sum.down + wire.written });
+      }
       if (id !== undefined && this.live.get(id) === session) {
         this.live.delete(id);
         this.emit('left', session, reason);

@@ -59,6 +59,12 @@ export interface RunSummary {
   /** Encoded msgpack bytes of the learning traffic (everything but evaluation reports), all clients, whole run. */
   bytesUp: number;
   bytesDown: number;
+  /**
+   * Bytes on the wire, measured on each client's TCP socket after the run (all traffic: framing,
+   * handshakes, pings and evaluation reports included); null in virtual mode, which has no sockets.
+   */
+  wireBytesUp: number | null;
+  wireBytesDown: number | null;
   /** Encoded bytes of the simulation's evaluation requests and reports, counted apart. */
   evaluationBytesUp: number;
   evaluationBytesDown: number;
@@ -197,10 +203,18 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   spawner.on('failed', (_id, why) => runner.fail(new Error(why)));
 
   let outcome: RunOutcome;
+  const wire = { up: 0, down: 0, measured: false };
   try {
     spawner.start();
     outcome = await runner.run();
     await spawner.stop();
+    for (const id of clientIds) {
+      const w = server.wireBytes(id);
+      if (!w) continue;
+      wire.measured = true;
+      wire.up += w.up;
+      wire.down += w.down;
+    }
   } catch (err) {
     spawner.killAll();
     throw err;
@@ -242,6 +256,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     payloadBytesDown: clientsTotal.reduce((s, b) => s + b.payloadDown, 0),
     evaluationBytesUp,
     evaluationBytesDown,
+    wireBytesUp: wire.measured ? wire.up : null,
+    wireBytesDown: wire.measured ? wire.down : null,
     missions: outcome.missions.length,
     endReason: outcome.endReason,
     classesKnown: last?.classesKnown ?? 0,

@@ -83,6 +83,13 @@ describe('a federated run with real client processes over socket.io', () => {
     const all = Object.values(summary.bytesByType.up).reduce((s, t) => s + t.encodedBytes, 0);
     expect(summary.bytesUp + summary.evaluationBytesUp).toBe(all);
     expect(summary.evaluationBytesUp).toBe(summary.bytesByType.up.report!.encodedBytes);
+    // Bytes on the wire, measured on the TCP sockets: every encoded message plus the socket.io,
+    // engine.io and WebSocket framing, the HTTP upgrade and the pings.
+    expect(summary.wireBytesUp!).toBeGreaterThan(all);
+    expect(summary.wireBytesUp!).toBeLessThan(all * 2 + 3 * 4096);
+    const allDown = Object.values(summary.bytesByType.down).reduce((s, t) => s + t.encodedBytes, 0);
+    expect(summary.wireBytesDown!).toBeGreaterThan(allDown);
+    expect(summary.wireBytesDown!).toBeLessThan(allDown * 2 + 3 * 4096);
   }, 120_000);
 
   it('a client process that dies is replaced and the run loses nothing', async () => {
@@ -193,6 +200,8 @@ describe('a federated run with real client processes over socket.io', () => {
       }
     }
     expect(virtualRun.summary.payloadBytesUp).toBe(processRun.summary.payloadBytesUp);
+    expect(virtualRun.summary.wireBytesUp).toBeNull();
+    expect(processRun.summary.wireBytesUp).toBeGreaterThan(processRun.summary.bytesUp);
     expect(virtualRun.summary.payloadBytesDown).toBe(processRun.summary.payloadBytesDown);
     expect(virtualRun.summary.bytesDown).toBe(processRun.summary.bytesDown);
     // Reports carry each client's embedding counters, which differ (virtual clients share one
