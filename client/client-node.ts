@@ -9,6 +9,7 @@ import {
   type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase,
 } from '../shared/protocol.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import type { EvaluationMemo } from '../shared/evaluation-memo.js';
 import type { CoordinatorLink } from './coordinator-link.js';
 
 export interface ClientNodeOptions {
@@ -19,6 +20,8 @@ export interface ClientNodeOptions {
   link: CoordinatorLink;
   /** Test images per class used for evaluation; all when absent. */
   testPerClass?: number | undefined;
+  /** Evaluations shared with other clients in this process (virtual mode). */
+  evaluationMemo?: EvaluationMemo | undefined;
   /** Called when a mission arrives, before any work on it (fault injection hooks in here). */
   onMission?: ((mission: number) => void) | undefined;
   log?: ((line: string) => void) | undefined;
@@ -54,7 +57,7 @@ export class ClientNode {
 
   constructor(private readonly o: ClientNodeOptions) {
     this.held = new PrototypeTable(o.store.dim);
-    this.evaluator = new TestSetEvaluator(o.store, o.testPerClass, this.embedded);
+    this.evaluator = new TestSetEvaluator(o.store, o.testPerClass, this.embedded, o.evaluationMemo);
   }
 
   run(): Promise<void> {

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { ProcessClientConfig } from '../client/process-entry.js';
 import type { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import type { ChannelEnd } from '../shared/in-memory-channel.js';
+import type { EvaluationMemo } from '../shared/evaluation-memo.js';
 
 export interface LaunchedClient {
   clientId: string;
@@ -19,6 +20,8 @@ export interface LaunchContext {
   maxRestarts: number;
   /** The coordinator's embedding store: virtual clients in the same process share it. */
   store: EmbeddingStore;
+  /** Evaluations shared by everything in this process that evaluates (virtual clients). */
+  evaluationMemo: EvaluationMemo;
   stderr?: NodeJS.WritableStream | undefined;
 }
 

@@ -12,6 +12,7 @@ import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario-c
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { rankMe } from '../shared/metrics/rankme.js';
+import { EvaluationMemo } from '../shared/evaluation-memo.js';
 import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
 import { cpus } from 'node:os';
 import { CoordinatorServer } from './coordinator-server.js';
@@ -83,6 +84,8 @@ export interface RunSummary {
   bytesByType: Record<'up' | 'down', Record<string, { messages: number; payloadBytes: number; encodedBytes: number }>>;
   dataset: { name: string; kind: string; source: string; train: number; test: number };
   backbone: { name: string; dim: number; modelHash: string; tensorBackend: string; rankMe: number; rankMeOf: string };
+  /** Table evaluations computed in the coordinator's process, and those answered from an identical table's (virtual clients). */
+  evaluations: { computed: number; shared: number };
   /** Embeddings the coordinator computed or read from the cache (clients count their own). */
   embeddings: {
     computed: number; fromCache: number; cacheDir: string | null; secondsBeforeClients: number; threads: number;
@@ -127,7 +130,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     : new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed);
   const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
   const store = new EmbeddingStore(backbone, data, { cacheDir });
-  const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass);
+  const evaluationMemo = new EvaluationMemo();
+  const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo);
   // Embed every test image the run will evaluate before the clients start, so that they read
   // them from the cache instead of each computing them again.
   // Bulk work goes to one worker thread per core (wasm and cpu compute on one thread each).
@@ -190,6 +194,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     maxRestarts: scenario.clients.maxRestarts,
     stderr: options.clientStderr,
     store,
+    evaluationMemo,
     clients: clientIds.map((clientId) => ({
       clientId,
       config: { dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },
@@ -271,6 +276,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     dataset: datasetInfo,
     backbone: backboneInfo,
     codec: { uplink: uplink.name, downlink: downlink.name },
+    evaluations: { computed: evaluationMemo.misses, shared: evaluationMemo.hits },
     embeddings: {
       ...store.stats, cacheDir: cacheDir ?? null, secondsBeforeClients: embedSeconds, threads,
       clients: [...runner.embeddingCounts.values()].reduce((a, c) => ({ computed: a.computed + c.computed, fromCache: a.fromCache + c.fromCache }), { computed: 0, fromCache: 0 }),

@@ -1,5 +1,6 @@
 import { indicesByClass } from './datasets/image-set.js';
 import type { EmbeddingStore, EmbeddingStoreStats } from './embedding/embedding-store.js';
+import type { EvaluationMemo } from './evaluation-memo.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
 import { predictNearestOnTensors, prototypeMatrix } from './nearest-prototype.js';
 import { PrototypeTable } from './prototype-stats.js';
@@ -15,8 +16,16 @@ import { PrototypeTable } from './prototype-stats.js';
 export class TestSetEvaluator {
   private readonly byClass: Map<number, number[]>;
 
-  /** `tally`, when given, counts the embeddings this evaluator computes or reads from the cache. */
-  constructor(private readonly store: EmbeddingStore, perClass?: number, private readonly tally?: EmbeddingStoreStats) {
+  /**
+   * `tally`, when given, counts the embeddings this evaluator computes or reads from the cache;
+   * `memo`, when given, shares evaluations of identical tables with other evaluators.
+   */
+  constructor(
+    private readonly store: EmbeddingStore,
+    perClass?: number,
+    private readonly tally?: EmbeddingStoreStats,
+    private readonly memo?: EvaluationMemo,
+  ) {
     this.byClass = indicesByClass(store.data.test);
     if (perClass !== undefined) for (const [c, list] of this.byClass) this.byClass.set(c, list.slice(0, perClass));
   }
@@ -32,7 +41,11 @@ export class TestSetEvaluator {
   }
 
   /** Classifies the test images of `classIds` by the nearest prototype among all classes of `table`. */
-  async evaluate(table: PrototypeTable, classIds: readonly number[]): Promise<ClassCounts> {
+  evaluate(table: PrototypeTable, classIds: readonly number[]): Promise<ClassCounts> {
+    return this.memo ? this.memo.get(table, classIds, () => this.compute(table, classIds)) : this.compute(table, classIds);
+  }
+
+  private async compute(table: PrototypeTable, classIds: readonly number[]): Promise<ClassCounts> {
     const protos = prototypeMatrix(table);
     const parts = await Promise.all(classIds.map((c) => this.embeddings(c)));
     const rows = parts.reduce((n, e) => n + e.length / this.store.dim, 0);

@@ -22,7 +22,7 @@ export class VirtualClients extends EventEmitter<ClientLauncherEvents> implement
   }
 
   start(): void {
-    const { clients, dial, token, store } = this.context;
+    const { clients, dial, token, store, evaluationMemo } = this.context;
     for (const spec of clients) {
       const link = new InMemoryCoordinatorLink(dial);
       this.links.push(link);
@@ -32,6 +32,7 @@ export class VirtualClients extends EventEmitter<ClientLauncherEvents> implement
         store,
         link,
         testPerClass: spec.config.testPerClass,
+        evaluationMemo,
         log: (line) => this.context.stderr?.write(`${line}\n`),
       });
       this.running.push(node.run().catch((err: Error) => {

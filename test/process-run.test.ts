@@ -201,6 +201,9 @@ describe('a federated run with real client processes over socket.io', () => {
     }
     expect(virtualRun.summary.payloadBytesUp).toBe(processRun.summary.payloadBytesUp);
     expect(virtualRun.summary.wireBytesUp).toBeNull();
+    // After each merge the three virtual clients hold one table: it is evaluated once, not three times.
+    expect(virtualRun.summary.evaluations.shared).toBeGreaterThanOrEqual(2 * 5);
+    expect(processRun.summary.evaluations).toEqual({ computed: 5, shared: 0 });
     expect(processRun.summary.wireBytesUp).toBeGreaterThan(processRun.summary.bytesUp);
     expect(virtualRun.summary.payloadBytesDown).toBe(processRun.summary.payloadBytesDown);
     expect(virtualRun.summary.bytesDown).toBe(processRun.summary.bytesDown);
