@@ -5,7 +5,7 @@ import { DeltaLedger } from '../shared/delta-ledger.js';
 import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 import {
-  packU32, unpackU32,
+  packU32, unpackU32, type Strategy,
   type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase,
 } from '../shared/protocol.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
@@ -45,6 +45,7 @@ export class ClientNode {
   private readonly held: PrototypeTable;
   private heldVersion = 0;
   private uplink: VectorCodec | undefined;
+  private strategy: Strategy = 'protofed';
   private downlink: VectorCodec | undefined;
   private readonly evaluator: TestSetEvaluator;
   private readonly missionOfSeq = new Map<number, number>();
@@ -123,6 +124,7 @@ export class ClientNode {
 
   private welcome(w: CoordinatorToClient['welcome']): void {
     this.uplink = getCodec(w.uplinkCodec);
+    this.strategy = w.strategy;
     this.downlink = getCodec(w.downlinkCodec);
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
     this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
@@ -153,6 +155,7 @@ export class ClientNode {
       ledger.record(a.classId, embeddings, indices.length);
     }
     await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
+    if (this.strategy === 'local-only') return;
     const delta = ledger.takeDelta();
     if (delta) {
       this.missionOfSeq.set(delta.seq, m.mission);
@@ -171,7 +174,7 @@ export class ClientNode {
       classes: stats.classIds().map((classId) => ({
         classId,
         count: stats.get(classId)!.count,
-        vector: codec.encode(stats.prototype(classId)!),
+        vector: codec.encode(this.strategy === 'fedrecon-reference' ? this.blended(classId, stats) : stats.prototype(classId)!),
       })),
     });
   }
@@ -186,6 +189,19 @@ export class ClientNode {
     for (const { c, mean } of decoded) this.held.setMean(c.classId, c.count, mean);
     for (const id of unpackU32(t.removed)) this.held.delete(id);
     this.heldVersion = t.version;
+  }
+
+  /**
+   * The reference code's upload (fedrecon-reference): the held global prototype blended with the
+   * new examples' mean, weighted by their counts. The coordinator then averages it in again.
+   */
+  private blended(classId: number, delta: PrototypeTable): Float64Array {
+    const held = this.held.get(classId);
+    const fresh = delta.get(classId)!;
+    const out = new Float64Array(this.held.dim);
+    const n = held?.count ?? 0;
+    for (let i = 0; i < out.length; i++) out[i] = ((held?.sum[i] ?? 0) + fresh.sum[i]!) / (n + fresh.count);
+    return out;
   }
 
   /** This client's view: the global table it holds plus its own statistics that table does not contain yet. */

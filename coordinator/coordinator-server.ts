@@ -5,7 +5,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { Server } from 'socket.io';
 import { ByteMeter } from '../shared/byte-accounting.js';
 import {
-  CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes,
+  CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type Strategy,
   type ClientMessageType, type ClientToCoordinator, type HelloMessage, type SocketEvents, type CoordinatorToClient,
 } from '../shared/protocol.js';
 import { ProtocolError, validateClientMessage } from '../shared/protocol-validation.js';
@@ -22,6 +22,7 @@ export interface CoordinatorServerOptions {
   modelHash: string;
   uplinkCodec: string;
   downlinkCodec: string;
+  strategy?: Strategy;
   /** The seq to resume from for a client that says hello. */
   lastAppliedSeq(clientId: string): number;
   /** Client ids allowed to join; any id when absent. */
@@ -205,6 +206,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       uplinkCodec: o.uplinkCodec,
       downlinkCodec: o.downlinkCodec,
       dim: o.dim,
+      strategy: o.strategy ?? 'protofed',
     });
     this.emit('joined', session, hello);
   }

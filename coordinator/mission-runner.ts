@@ -3,7 +3,7 @@ import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
 import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.js';
-import { isLearningTraffic, packU32, unpackU32, type ReportMessage } from '../shared/protocol.js';
+import { isLearningTraffic, packU32, unpackU32, type ReportMessage, type Strategy } from '../shared/protocol.js';
 import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
@@ -56,6 +56,7 @@ export interface MissionRunnerOptions {
   uplink: VectorCodec;
   downlink: VectorCodec;
   missionLimit: number;
+  strategy: Strategy;
   phaseMs: number;
   connectMs: number;
   onMission?: (result: MissionResult) => void;
@@ -135,9 +136,9 @@ export class MissionRunner {
       this.phase = 'learning';
       for (const id of o.clientIds) this.sendMission(id);
       await this.waitFor(
-        () => o.clientIds.every((id) => this.contributedTo.get(id) === m && this.reports['before-merge'].has(id)),
+        () => o.clientIds.every((id) => this.contributed(id, m) && this.reports['before-merge'].has(id)),
         o.phaseMs, `to learn mission ${m}`,
-        (id) => this.contributedTo.get(id) !== m || !this.reports['before-merge'].has(id),
+        (id) => !this.contributed(id, m) || !this.reports['before-merge'].has(id),
       );
 
       this.phase = 'evaluating';
@@ -193,8 +194,13 @@ export class MissionRunner {
     this.progress.emit('change');
     if (this.phase === 'idle') return;
     if (session.heldVersion < this.o.state.version) this.sendTable(session);
-    if (this.phase === 'learning' && this.contributedTo.get(id) !== this.mission) this.sendMission(id);
+    if (this.phase === 'learning' && (!this.contributed(id, this.mission) || !this.reports['before-merge'].has(id))) this.sendMission(id);
     if (this.phase === 'evaluating' && !this.reports['after-merge'].has(id)) this.sendTableAndEvaluate(id);
+  }
+
+  /** Whether a client's update for mission m is applied (local-only clients send none). */
+  private contributed(clientId: string, m: number): boolean {
+    return this.o.strategy === 'local-only' || this.contributedTo.get(clientId) === m;
   }
 
   private sendMission(clientId: string): void {

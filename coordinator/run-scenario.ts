@@ -154,7 +154,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.name, downlink.name);
   const server: CoordinatorServer = new CoordinatorServer({
     host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
-    uplinkCodec: uplink.name, downlinkCodec: downlink.name,
+    uplinkCodec: uplink.name, downlinkCodec: downlink.name, strategy: scenario.strategy,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     allowedClients: new Set(clientIds),
     httpHandler: runSetupHandler(() => setup, token, modelDir, (id, bytes) => {
@@ -173,7 +173,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
     server, state, schedule, evaluator, clientIds, uplink, downlink,
-    missionLimit: scenario.missions.count, phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs,
+    missionLimit: scenario.missions.count, strategy: scenario.strategy, phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs,
     onMission: (r) => {
       out?.appendMission(r);
       options.onMission?.(r);

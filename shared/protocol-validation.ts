@@ -1,5 +1,5 @@
 import {
-  PROTOCOL_LIMITS, PROTOCOL_VERSION,
+  PROTOCOL_LIMITS, PROTOCOL_VERSION, STRATEGIES,
   type ClassEntry, type ClientToCoordinator, type CoordinatorToClient, type ErrorCode,
 } from './protocol.js';
 
@@ -50,6 +50,12 @@ function bin(o: Obj, key: string, multipleOf = 1, path = key): Uint8Array {
   if (!(v instanceof Uint8Array)) fail(path, 'binary (msgpack bin)', v);
   if (v.byteLength % multipleOf !== 0) fail(path, `a byte length that is a multiple of ${multipleOf}`, v);
   return v;
+}
+
+function oneOf<T extends string>(o: Obj, key: string, values: readonly T[]): T {
+  const v = o[key];
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) fail(key, `one of ${values.join(', ')}`, v);
+  return v as T;
 }
 
 function bool(o: Obj, key: string): boolean {
@@ -143,6 +149,7 @@ export const validateCoordinatorMessage: Validators<CoordinatorToClient> = {
     clientId: id(o, 'clientId'),
     lastAppliedSeq: int(o, 'lastAppliedSeq', 0),
     uplinkCodec: str(o, 'uplinkCodec', 32),
+    strategy: oneOf(o, 'strategy', STRATEGIES),
     downlinkCodec: str(o, 'downlinkCodec', 32),
     dim: int(o, 'dim', 1, PROTOCOL_LIMITS.maxDim),
   }),

@@ -7,6 +7,14 @@
  */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * protofed: send the statistics of new data only (a delta); the coordinator's merge is exact.
+ * fedrecon-reference: send the held global prototype blended with the new data, as the reference
+ * code does (the flaw protofed fixes; kept to measure it). local-only: send nothing, no merging.
+ */
+export const STRATEGIES = ['protofed', 'fedrecon-reference', 'local-only'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
 /** Upper bounds that every coordinator and client enforces on incoming messages. */
 export const PROTOCOL_LIMITS = {
   maxMessageBytes: 64 * 1024 * 1024,
@@ -71,6 +79,8 @@ export interface WelcomeMessage {
   uplinkCodec: string;
   downlinkCodec: string;
   dim: number;
+  /** How clients build updates: see STRATEGIES. */
+  strategy: Strategy;
 }
 
 export interface RefusedMessage {

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { CODEC_NAMES } from './codecs/index.js';
+import { STRATEGIES } from './protocol.js';
 import { DATASET_NAMES } from './datasets/dataset-registry.js';
 
 export class ScenarioError extends Error {}
@@ -108,6 +109,8 @@ const scenarioSchema = z.strictObject({
     /** Classes the clients learn; every class that is not a base class when absent. */
     fieldClasses: z.array(z.number().int().min(0)).min(1).optional(),
   }),
+  /** How clients build updates and how they are merged (see shared/protocol.ts STRATEGIES). */
+  strategy: z.enum(STRATEGIES).default('protofed'),
   codec: z.strictObject({
     uplink: z.enum(CODEC_NAMES).default('f32'),
     downlink: z.enum(CODEC_NAMES).default('f32'),

@@ -292,6 +292,35 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(cut.summary.finalGlobalAccuracy).toBe(clean.summary.finalGlobalAccuracy);
   }, 120_000);
 
+  it('strategies on the same samples: protofed equals the centralized means, the reference blend drifts, local-only sends nothing', async () => {
+    const base = { missions: { count: 30, classesPerClient: 2, shotsPerClass: 2 }, codec: { uplink: 'f64', downlink: 'f64' },
+      clients: { count: 5, mode: 'virtual', maxRestarts: 0 } };
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const exact = await runScenario(scenario({ ...base, strategy: 'protofed' }), { clientStderr: silent, launchers });
+    const reference = await runScenario(scenario({ ...base, strategy: 'fedrecon-reference' }), { clientStderr: silent, launchers });
+    const local = await runScenario(scenario({ ...base, strategy: 'local-only' }), { clientStderr: silent, launchers });
+    expect(reference.outcome.assignments).toEqual(exact.outcome.assignments);
+    const truth = (await centralizedReference(exact.outcome.assignments, exact.outcome.finalEvalClasses)).table;
+    const drift = (t: PrototypeTable): number => {
+      let worst = 0;
+      for (const id of truth.classIds()) {
+        const a = t.prototype(id)!;
+        const b = truth.prototype(id)!;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      }
+      return worst;
+    };
+    expect(drift(exact.state.global)).toBeLessThan(1e-9);
+    // Pixels are in [0, 1]; the blend moves prototypes by a visible fraction of that range.
+    expect(drift(reference.state.global)).toBeGreaterThan(0.05);
+    expect(local.summary.payloadBytesUp).toBe(0);
+    expect(local.state.global.size).toBe(0);
+    for (const m of local.outcome.missions) for (const c of m.clients) expect(c.accuracyAfter).toBe(c.accuracyBefore);
+    // Sharing pays while clients have seen few classes: after the first mission each local client
+    // knows 2 of the classes it is tested on, a merged client all of them.
+    expect(exact.outcome.missions[0]!.meanClientAccuracyAfter).toBeGreaterThan(local.outcome.missions[0]!.meanClientAccuracyAfter + 0.3);
+  }, 120_000);
+
   it('fails with a clear error when a client dies and may not be replaced', async () => {
     const run = runScenario(
       scenario({ clients: { count: 2, mode: 'process', maxRestarts: 0 }, missions: { count: 4, classesPerClient: 1, shotsPerClass: 5 }, faults: { crash: [{ client: 1, mission: 1 }] } }),
