@@ -49,11 +49,11 @@ export class ClassIncrementalSchedule implements MissionSchedule {
     return this.order;
   }
 
-  next(): ClassAssignment[][] | undefined {
+  next(clients = this.clientCount): ClassAssignment[][] | undefined {
     const { classesPerClient, shotsPerClass } = this.options;
-    if (this.position + classesPerClient * this.clientCount > this.order.length) return undefined;
+    if (this.position + classesPerClient * clients > this.order.length) return undefined;
     const plan: ClassAssignment[][] = [];
-    for (let client = 0; client < this.clientCount; client++) {
+    for (let client = 0; client < clients; client++) {
       const classes = this.order.slice(this.position, this.position + classesPerClient);
       this.position += classesPerClient;
       plan.push(classes.map((classId) => ({ classId, indices: this.byClass.get(classId)!.slice(0, shotsPerClass) })));

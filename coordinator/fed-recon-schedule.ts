@@ -15,8 +15,8 @@ export interface FedReconOptions {
 export interface MissionSchedule {
   /** Missions handed out so far. */
   readonly missions: number;
-  /** The next mission's assignment (one entry per client), or undefined when the data is used up. */
-  next(): ClassAssignment[][] | undefined;
+  /** The next mission's assignment (one entry per taking-part client), or undefined when the data is used up. */
+  next(clients?: number): ClassAssignment[][] | undefined;
 }
 
 /**
@@ -61,11 +61,11 @@ export class FedReconSchedule implements MissionSchedule {
    * The next mission's assignment, one entry per client, or undefined when some client could
    * not be given a full mission (the field pool is used up). A mission is all or nothing.
    */
-  next(): ClassAssignment[][] | undefined {
+  next(clients = this.clientCount): ClassAssignment[][] | undefined {
     const { classesPerClient, shotsPerClass } = this.options;
     const taken = new Map<number, number>();
     const plan: ClassAssignment[][] = [];
-    for (let client = 0; client < this.clientCount; client++) {
+    for (let client = 0; client < clients; client++) {
       const eligible = this.fieldClasses.filter(
         (c) => this.pools.get(c)!.length - (taken.get(c) ?? 0) >= shotsPerClass,
       );

@@ -5,6 +5,7 @@ import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.js';
 import { isLearningTraffic, packU32, unpackU32, type ReportMessage, type Strategy } from '../shared/protocol.js';
 import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import { SeededRng } from '../shared/rng.js';
 import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
 import type { ClassAssignment, MissionSchedule } from './fed-recon-schedule.js';
@@ -57,6 +58,9 @@ export interface MissionRunnerOptions {
   downlink: VectorCodec;
   missionLimit: number;
   strategy: Strategy;
+  /** Fraction of the clients that take part in each mission (seeded draw). */
+  participation: number;
+  seed: number;
   phaseMs: number;
   connectMs: number;
   onMission?: (result: MissionResult) => void;
@@ -78,6 +82,8 @@ export class MissionRunner {
   private mission = -1;
   private phase: Phase = 'idle';
   private finished = false;
+  private participants: string[] = [];
+  private readonly participationRng: SeededRng;
   private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
   private evalClasses: number[] = [];
   private readonly contributedTo = new Map<string, number>();
@@ -87,6 +93,7 @@ export class MissionRunner {
 
   constructor(private readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
+    this.participationRng = new SeededRng(o.seed).fork('participation');
     new UpdateIntake(o.server, o.state, o.uplink).on('applied', (clientId, update) => {
       this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
       this.progress.emit('change');
@@ -115,7 +122,8 @@ export class MissionRunner {
     let endReason: RunOutcome['endReason'] = 'mission limit';
 
     while (missions.length < o.missionLimit) {
-      const plan = o.schedule.next();
+      const participants = this.drawParticipants();
+      const plan = o.schedule.next(participants.length);
       if (!plan) {
         endReason = 'field data exhausted';
         break;
@@ -125,37 +133,39 @@ export class MissionRunner {
       this.mission = o.schedule.missions - 1;
       const m = this.mission;
       assignments.push(plan);
+      this.participants = participants;
       const newClasses = [...new Set(plan.flat().map((a) => a.classId))].filter((c) => !known.has(c)).sort((a, b) => a - b);
       for (const c of newClasses) known.add(c);
       groups.push(newClasses);
       this.evalClasses = [...known].sort((a, b) => a - b);
-      this.missionMessages = new Map(o.clientIds.map((id, i) => [id, plan[i]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) }))]));
+      this.missionMessages = new Map(participants.map((id, i) => [id, plan[i]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) }))]));
       this.reports['before-merge'].clear();
       this.reports['after-merge'].clear();
 
       this.phase = 'learning';
-      for (const id of o.clientIds) this.sendMission(id);
+      for (const id of participants) this.sendMission(id);
       await this.waitFor(
-        () => o.clientIds.every((id) => this.contributed(id, m) && this.reports['before-merge'].has(id)),
+        () => participants.every((id) => this.contributed(id, m) && this.reports['before-merge'].has(id)),
         o.phaseMs, `to learn mission ${m}`,
         (id) => !this.contributed(id, m) || !this.reports['before-merge'].has(id),
       );
 
       this.phase = 'evaluating';
-      for (const id of o.clientIds) this.sendTableAndEvaluate(id);
+      // Clients that sat this mission out get nothing: their table catches up when they next take part.
+      for (const id of participants) this.sendTableAndEvaluate(id);
       const global = await o.evaluator.evaluate(o.state.global, this.evalClasses);
       groups.forEach((g, j) => {
         if (g.length > 0) matrix.set(m, j, accuracyOf(global, new Set(g)));
       });
       await this.waitFor(
-        () => o.clientIds.every((id) => this.reports['after-merge'].has(id)),
+        () => participants.every((id) => this.reports['after-merge'].has(id)),
         o.phaseMs, `to evaluate mission ${m}`,
         (id) => !this.reports['after-merge'].has(id),
       );
       this.phase = 'idle';
 
       const after = this.meterSnapshot();
-      const clients = o.clientIds.map((id) => ({
+      const clients = participants.map((id) => ({
         clientId: id,
         accuracyBefore: accuracyOf(this.reports['before-merge'].get(id)!),
         accuracyAfter: accuracyOf(this.reports['after-merge'].get(id)!),
@@ -169,7 +179,7 @@ export class MissionRunner {
         meanClientAccuracyBefore: mean(clients.map((c) => c.accuracyBefore)),
         meanClientAccuracyAfter: mean(clients.map((c) => c.accuracyAfter)),
         tableVersion: o.state.version,
-        bytes: sumBytes(clients.map((c) => c.bytes)),
+        bytes: sumBytes(o.clientIds.map((id) => diffBytes(before.get(id), after.get(id)!))),
         clients,
         wallMs: performance.now() - started,
       };
@@ -192,7 +202,7 @@ export class MissionRunner {
   private onJoined(session: ClientSession): void {
     const id = session.clientId!;
     this.progress.emit('change');
-    if (this.phase === 'idle') return;
+    if (this.phase === 'idle' || !this.participants.includes(id)) return;
     if (session.heldVersion < this.o.state.version) this.sendTable(session);
     if (this.phase === 'learning' && (!this.contributed(id, this.mission) || !this.reports['before-merge'].has(id))) this.sendMission(id);
     if (this.phase === 'evaluating' && !this.reports['after-merge'].has(id)) this.sendTableAndEvaluate(id);
@@ -244,6 +254,14 @@ export class MissionRunner {
     }));
   }
 
+  /** This mission's clients: all of them, or a seeded sample of `participation` of them. */
+  private drawParticipants(): string[] {
+    const { clientIds, participation } = this.o;
+    if (participation >= 1) return [...clientIds];
+    const n = Math.max(1, Math.round(participation * clientIds.length));
+    return this.participationRng.sample(clientIds.length, n).sort((a, b) => a - b).map((i) => clientIds[i]!);
+  }
+
   private waitFor(done: () => boolean, ms: number, what: string, missing: (clientId: string) => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
@@ -251,7 +269,7 @@ export class MissionRunner {
         else if (done()) finish();
       };
       const timer = setTimeout(() => {
-        const late = this.o.clientIds.filter(missing);
+        const late = this.participants.filter(missing);
         finish(new Error(`timed out after ${ms} ms waiting for client(s) ${late.join(', ')} ${what}`));
       }, ms);
       const finish = (err?: Error): void => {

@@ -173,7 +173,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
     server, state, schedule, evaluator, clientIds, uplink, downlink,
-    missionLimit: scenario.missions.count, strategy: scenario.strategy, phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs,
+    missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed, phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs,
     onMission: (r) => {
       out?.appendMission(r);
       options.onMission?.(r);

@@ -91,7 +91,9 @@ const scenarioSchema = z.strictObject({
     mode: z.enum(['process', 'virtual', 'remote']).default('process'),
     /** How often a client process that dies is replaced before the run fails. */
     maxRestarts: z.number().int().min(0).default(2),
-  }).default({ count: 4, mode: 'process', maxRestarts: 2 }),
+    /** Fraction of the clients that take part in each mission, drawn with the seed. */
+    participation: z.number().gt(0).max(1).default(1),
+  }).default({ count: 4, mode: 'process', maxRestarts: 2, participation: 1 }),
   missions: z.strictObject({
     /**
      * fed-recon: each client draws classes at random every mission, images without replacement (a

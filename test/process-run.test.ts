@@ -321,6 +321,21 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(exact.outcome.missions[0]!.meanClientAccuracyAfter).toBeGreaterThan(local.outcome.missions[0]!.meanClientAccuracyAfter + 0.3);
   }, 120_000);
 
+  it('partial participation: a seeded half of the clients takes part in each mission, and only they are sent anything', async () => {
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const missions = { count: 8, classesPerClient: 2, shotsPerClass: 5 };
+    const half = await runScenario(scenario({ missions, clients: { count: 4, mode: 'virtual', maxRestarts: 0, participation: 0.5 } }), { clientStderr: silent, launchers });
+    const taking = half.outcome.missions.map((m) => m.clients.map((c) => c.clientId).join(','));
+    for (const m of half.outcome.missions) expect(m.clients).toHaveLength(2);
+    for (const a of half.outcome.assignments) expect(a).toHaveLength(2);
+    expect(new Set(taking).size).toBeGreaterThan(1);
+    // Missions and evaluations go to participants only: 8 missions × 2 clients.
+    expect(half.summary.bytesByType.down.mission!.messages).toBe(16);
+    expect(half.summary.bytesByType.down.evaluate!.messages).toBe(16);
+    const again = await runScenario(scenario({ missions, clients: { count: 4, mode: 'virtual', maxRestarts: 0, participation: 0.5 } }), { clientStderr: silent, launchers });
+    expect(again.outcome.missions.map((m) => m.clients.map((c) => c.clientId).join(','))).toEqual(taking);
+  }, 120_000);
+
   it('fails with a clear error when a client dies and may not be replaced', async () => {
     const run = runScenario(
       scenario({ clients: { count: 2, mode: 'process', maxRestarts: 0 }, missions: { count: 4, classesPerClient: 1, shotsPerClass: 5 }, faults: { crash: [{ client: 1, mission: 1 }] } }),
