@@ -17,6 +17,7 @@ import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
 import { cpus } from 'node:os';
 import { CoordinatorServer } from './coordinator-server.js';
 import { ClassIncrementalSchedule } from './class-incremental-schedule.js';
+import { DirichletSchedule } from './dirichlet-schedule.js';
 import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
 import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
@@ -125,9 +126,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = options.token ?? randomBytes(24).toString('base64url');
   const state = new FederationState(backbone.dim);
-  const schedule = scenario.missions.schedule === 'class-incremental'
-    ? new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder)
-    : new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed);
+  const schedules = {
+    'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed),
+    'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
+    dirichlet: () => new DirichletSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.alpha),
+  };
+  const schedule = schedules[scenario.missions.schedule]();
   const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
   const store = new EmbeddingStore(backbone, data, { cacheDir });
   const evaluationMemo = new EvaluationMemo();

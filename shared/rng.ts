@@ -66,6 +66,45 @@ export class SeededRng {
     return Math.floor(this.next() * n);
   }
 
+  /** Standard normal (Box–Muller). */
+  normal(): number {
+    let u = this.next();
+    while (u === 0) u = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+
+  /** Gamma(shape, 1) (Marsaglia & Tsang 2000; shape < 1 by boosting to shape + 1). */
+  gamma(shape: number): number {
+    if (!(shape > 0)) throw new RangeError(`gamma shape must be positive, got ${shape}`);
+    if (shape < 1) return this.gamma(shape + 1) * this.next() ** (1 / shape);
+    const d = shape - 1 / 3;
+    const c = 1 / Math.sqrt(9 * d);
+    for (;;) {
+      let x: number;
+      let v: number;
+      do {
+        x = this.normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const u = this.next();
+      if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+    }
+  }
+
+  /** A draw from the symmetric Dirichlet(alpha) over k categories (sums to 1). */
+  dirichlet(alpha: number, k: number): Float64Array {
+    const g = Float64Array.from({ length: k }, () => this.gamma(alpha));
+    const total = g.reduce((a, b) => a + b, 0);
+    // Tiny alphas can underflow every gamma to 0: then all mass goes to one category.
+    if (total === 0) {
+      g[this.int(k)] = 1;
+      return g;
+    }
+    for (let i = 0; i < k; i++) g[i]! /= total;
+    return g;
+  }
+
   /** Shuffles in place (Fisher–Yates) and returns the array. */
   shuffle<T>(items: T[]): T[] {
     for (let i = items.length - 1; i > 0; i--) {

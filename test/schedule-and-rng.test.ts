@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClassIncrementalSchedule } from '../coordinator/class-incremental-schedule.js';
+import { DirichletSchedule } from '../coordinator/dirichlet-schedule.js';
 import { FedReconSchedule } from '../coordinator/fed-recon-schedule.js';
 import { SeededRng } from '../shared/rng.js';
 
@@ -88,5 +89,41 @@ describe('the class-incremental schedule', () => {
     const s = new ClassIncrementalSchedule(labels, [9, 1, 5], 1, { classesPerClient: 1, shotsPerClass: 5 }, 4, true);
     expect([s.next()![0]![0]!.classId, s.next()![0]![0]!.classId, s.next()![0]![0]!.classId]).toEqual([9, 1, 5]);
     expect(s.next()).toBeUndefined();
+  });
+});
+
+describe('Dirichlet label skew', () => {
+  it('draws gamma and Dirichlet variates with the right means', () => {
+    const rng = new SeededRng(8);
+    for (const shape of [0.3, 1, 4.5]) {
+      let sum = 0;
+      for (let i = 0; i < 20_000; i++) sum += rng.gamma(shape);
+      expect(sum / 20_000).toBeCloseTo(shape, 1);
+    }
+    const p = rng.dirichlet(0.5, 10);
+    expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+  });
+
+  it('small α concentrates each client on a few classes; large α spreads them; images are never reused', () => {
+    const labels = Array.from({ length: 10 * 400 }, (_, i) => i % 10);
+    const field = Array.from({ length: 10 }, (_, i) => i);
+    const topShare = (alpha: number): number => {
+      const s = new DirichletSchedule(labels, field, 6, { classesPerClient: 1, shotsPerClass: 2 }, 3, alpha);
+      const counts = Array.from({ length: 6 }, () => new Array<number>(10).fill(0));
+      const used: number[] = [];
+      for (let m = 0; m < 40; m++) {
+        const plan = s.next()!;
+        plan.forEach((client, c) => client.forEach((a) => {
+          counts[c]![a.classId]!++;
+          used.push(...a.indices);
+        }));
+      }
+      expect(new Set(used).size).toBe(used.length);
+      return counts.reduce((sum, row) => sum + Math.max(...row) / 40, 0) / 6;
+    };
+    const skewed = topShare(0.05);
+    const even = topShare(100);
+    expect(skewed).toBeGreaterThan(0.7);
+    expect(even).toBeLessThan(0.35);
   });
 });
