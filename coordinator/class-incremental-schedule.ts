@@ -1,5 +1,5 @@
 import { SeededRng } from '../shared/rng.js';
-import type { ClassAssignment, FedReconOptions, MissionSchedule } from './fed-recon-schedule.js';
+import { allClients, type ClassAssignment, type FedReconOptions, type MissionSchedule } from './fed-recon-schedule.js';
 
 /**
  * The class-incremental protocol (Javed & White 2019; Avalanche's split benchmarks): classes
@@ -49,11 +49,11 @@ export class ClassIncrementalSchedule implements MissionSchedule {
     return this.order;
   }
 
-  next(clients = this.clientCount): ClassAssignment[][] | undefined {
+  next(participants: readonly number[] = allClients(this.clientCount)): ClassAssignment[][] | undefined {
     const { classesPerClient, shotsPerClass } = this.options;
-    if (this.position + classesPerClient * clients > this.order.length) return undefined;
+    if (this.position + classesPerClient * participants.length > this.order.length) return undefined;
     const plan: ClassAssignment[][] = [];
-    for (let client = 0; client < clients; client++) {
+    for (let k = 0; k < participants.length; k++) {
       const classes = this.order.slice(this.position, this.position + classesPerClient);
       this.position += classesPerClient;
       plan.push(classes.map((classId) => ({ classId, indices: this.byClass.get(classId)!.slice(0, shotsPerClass) })));

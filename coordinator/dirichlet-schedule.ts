@@ -1,5 +1,6 @@
 import { SeededRng } from '../shared/rng.js';
-import type { ClassAssignment, FedReconOptions, MissionSchedule } from './fed-recon-schedule.js';
+import { allClients, type ClassAssignment, type FedReconOptions, type MissionSchedule } from './fed-recon-schedule.js';
+import { TrainPool } from './train-pool.js';
 
 /**
  * Non-IID label skew (Hsu et al. 2019): every client has its own class distribution drawn from
@@ -12,7 +13,7 @@ import type { ClassAssignment, FedReconOptions, MissionSchedule } from './fed-re
  * const s = new DirichletSchedule(labels, fieldClasses, 5, { classesPerClient: 2, shotsPerClass: 5 }, 7, 0.1);
  */
 export class DirichletSchedule implements MissionSchedule {
-  private readonly pools = new Map<number, number[]>();
+  private readonly pool: TrainPool;
   private readonly rng: SeededRng;
   /** Per client, its probability of each field class (same order as fieldClasses). */
   readonly preferences: Float64Array[];
@@ -27,10 +28,7 @@ export class DirichletSchedule implements MissionSchedule {
     readonly alpha: number,
   ) {
     this.rng = new SeededRng(seed).fork('dirichlet-schedule');
-    const field = new Set(fieldClasses);
-    for (const c of fieldClasses) this.pools.set(c, []);
-    for (let i = 0; i < trainLabels.length; i++) if (field.has(trainLabels[i]!)) this.pools.get(trainLabels[i]!)!.push(i);
-    for (const c of fieldClasses) this.rng.shuffle(this.pools.get(c)!);
+    this.pool = new TrainPool(trainLabels, fieldClasses, this.rng);
     this.preferences = Array.from({ length: clientCount }, () => this.rng.dirichlet(alpha, fieldClasses.length));
   }
 
@@ -38,43 +36,32 @@ export class DirichletSchedule implements MissionSchedule {
     return this.missionIndex;
   }
 
-  next(clients = this.clientCount): ClassAssignment[][] | undefined {
+  next(participants: readonly number[] = allClients(this.clientCount)): ClassAssignment[][] | undefined {
     const { classesPerClient, shotsPerClass } = this.options;
-    const taken = new Map<number, number>();
+    const draw = this.pool.draw();
     const plan: ClassAssignment[][] = [];
-    for (let client = 0; client < clients; client++) {
-      const weights = this.preferences[client % this.preferences.length]!;
-      const left = (slot: number): boolean => this.pools.get(this.fieldClasses[slot]!)!.length - (taken.get(this.fieldClasses[slot]!) ?? 0) >= shotsPerClass;
-      const eligible = this.fieldClasses.map((_, slot) => slot).filter(left);
+    for (const client of participants) {
+      const weights = this.preferences[client]!;
+      const eligible = this.fieldClasses.map((_, slot) => slot).filter((slot) => draw.has(this.fieldClasses[slot]!, shotsPerClass));
       if (eligible.length < classesPerClient) return undefined;
       const picks: number[] = [];
-      for (let k = 0; k < classesPerClient; k++) {
-        const open = eligible.filter((slot) => !picks.includes(slot));
-        const total = open.reduce((sum, slot) => sum + weights[slot]!, 0);
-        let chosen = open[open.length - 1]!;
-        if (total > 0) {
-          let r = this.rng.next() * total;
-          for (const slot of open) {
-            r -= weights[slot]!;
-            if (r < 0) {
-              chosen = slot;
-              break;
-            }
-          }
-        } else {
-          // The client's preferred classes are used up: any class with images left will do.
-          chosen = open[this.rng.int(open.length)]!;
-        }
-        picks.push(chosen);
-      }
-      plan.push(picks.map((slot) => this.fieldClasses[slot]!).sort((a, b) => a - b).map((classId) => {
-        const start = taken.get(classId) ?? 0;
-        taken.set(classId, start + shotsPerClass);
-        return { classId, indices: this.pools.get(classId)!.slice(start, start + shotsPerClass) };
-      }));
+      for (let k = 0; k < classesPerClient; k++) picks.push(this.pick(eligible.filter((slot) => !picks.includes(slot)), weights));
+      plan.push(picks.map((slot) => this.fieldClasses[slot]!).sort((a, b) => a - b).map((classId) => draw.take(classId, shotsPerClass)));
     }
-    for (const [classId, n] of taken) this.pools.get(classId)!.splice(0, n);
+    draw.commit();
     this.missionIndex++;
     return plan;
+  }
+
+  /** One class slot drawn by the client's weights; uniformly when its preferred classes are used up. */
+  private pick(open: number[], weights: Float64Array): number {
+    const total = open.reduce((sum, slot) => sum + weights[slot]!, 0);
+    if (total <= 0) return open[this.rng.int(open.length)]!;
+    let r = this.rng.next() * total;
+    for (const slot of open) {
+      r -= weights[slot]!;
+      if (r < 0) return slot;
+    }
+    return open[open.length - 1]!;
   }
 }

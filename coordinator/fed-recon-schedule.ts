@@ -1,4 +1,5 @@
 import { SeededRng } from '../shared/rng.js';
+import { TrainPool } from './train-pool.js';
 
 /** The examples one client learns in one mission: train-set indices per class. */
 export interface ClassAssignment {
@@ -15,8 +16,11 @@ export interface FedReconOptions {
 export interface MissionSchedule {
   /** Missions handed out so far. */
   readonly missions: number;
-  /** The next mission's assignment (one entry per taking-part client), or undefined when the data is used up. */
-  next(clients?: number): ClassAssignment[][] | undefined;
+  /**
+   * The next mission's assignment, one entry per taking-part client (the indices of the clients
+   * that take part, all of them when absent), or undefined when the data is used up.
+   */
+  next(participants?: readonly number[]): ClassAssignment[][] | undefined;
 }
 
 /**
@@ -31,7 +35,7 @@ export interface MissionSchedule {
  * s.next(); // [[{ classId, indices }, …] for client 0, … for client 1] or undefined once exhausted
  */
 export class FedReconSchedule implements MissionSchedule {
-  private readonly pools = new Map<number, number[]>();
+  private readonly pool: TrainPool;
   private readonly rng: SeededRng;
   private missionIndex = 0;
 
@@ -43,13 +47,7 @@ export class FedReconSchedule implements MissionSchedule {
     seed: number,
   ) {
     this.rng = new SeededRng(seed).fork('fed-recon-schedule');
-    const field = new Set(fieldClasses);
-    for (const c of fieldClasses) this.pools.set(c, []);
-    for (let i = 0; i < trainLabels.length; i++) {
-      const label = trainLabels[i]!;
-      if (field.has(label)) this.pools.get(label)!.push(i);
-    }
-    for (const c of fieldClasses) this.rng.shuffle(this.pools.get(c)!);
+    this.pool = new TrainPool(trainLabels, fieldClasses, this.rng);
   }
 
   /** The number of missions handed out so far. */
@@ -58,30 +56,26 @@ export class FedReconSchedule implements MissionSchedule {
   }
 
   /**
-   * The next mission's assignment, one entry per client, or undefined when some client could
-   * not be given a full mission (the field pool is used up). A mission is all or nothing.
+   * The next mission's assignment, one entry per taking-part client, or undefined when some
+   * client could not be given a full mission (the field pool is used up). All or nothing.
    */
-  next(clients = this.clientCount): ClassAssignment[][] | undefined {
+  next(participants: readonly number[] = allClients(this.clientCount)): ClassAssignment[][] | undefined {
     const { classesPerClient, shotsPerClass } = this.options;
-    const taken = new Map<number, number>();
+    const draw = this.pool.draw();
     const plan: ClassAssignment[][] = [];
-    for (let client = 0; client < clients; client++) {
-      const eligible = this.fieldClasses.filter(
-        (c) => this.pools.get(c)!.length - (taken.get(c) ?? 0) >= shotsPerClass,
-      );
+    for (let k = 0; k < participants.length; k++) {
+      const eligible = this.fieldClasses.filter((c) => draw.has(c, shotsPerClass));
       if (eligible.length < classesPerClient) return undefined;
-      const picks = this.rng.sample(eligible.length, classesPerClient).map((i) => eligible[i]!);
-      picks.sort((a, b) => a - b);
-      plan.push(
-        picks.map((classId) => {
-          const start = taken.get(classId) ?? 0;
-          taken.set(classId, start + shotsPerClass);
-          return { classId, indices: this.pools.get(classId)!.slice(start, start + shotsPerClass) };
-        }),
-      );
+      const picks = this.rng.sample(eligible.length, classesPerClient).map((i) => eligible[i]!).sort((a, b) => a - b);
+      plan.push(picks.map((classId) => draw.take(classId, shotsPerClass)));
     }
-    for (const [classId, n] of taken) this.pools.get(classId)!.splice(0, n);
+    draw.commit();
     this.missionIndex++;
     return plan;
   }
+}
+
+/** [0, 1, …, n − 1] */
+export function allClients(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
 }

@@ -123,7 +123,7 @@ export class MissionRunner {
 
     while (missions.length < o.missionLimit) {
       const participants = this.drawParticipants();
-      const plan = o.schedule.next(participants.length);
+      const plan = o.schedule.next(participants.map((id) => o.clientIds.indexOf(id)));
       if (!plan) {
         endReason = 'field data exhausted';
         break;

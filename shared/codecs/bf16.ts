@@ -5,6 +5,7 @@ import {
   assertDim,
   nonFiniteInputError,
   type VectorCodec,
+  floatFormatErrorBound,
 } from './vector-codec.js';
 
 const BYTES_PER_ELEMENT = 2;
@@ -122,14 +123,7 @@ function decode(bytes: Uint8Array, dim: number): Float64Array {
  * is <= 2^-134. |v| <= BFLOAT16_MAX is enforced, so nothing rounds to infinity. Decoding is exact.
  */
 function errorBound(vector: ArrayLike<number>): number {
-  let maxAbs = 0;
-  for (let i = 0; i < vector.length; i++) {
-    const v = vector[i]!;
-    const a = Math.abs(v);
-    if (!(a <= BFLOAT16_MAX)) throw rangeError(i, v);
-    if (a > maxAbs) maxAbs = a;
-  }
-  return maxAbs === 0 ? 0 : Math.max(maxAbs * 2 ** -8, 2 ** -134);
+  return floatFormatErrorBound('bf16', vector, BFLOAT16_MAX, 8, 2 ** -134, 'bfloat16');
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   assertDim,
   nonFiniteInputError,
   type VectorCodec,
+  floatFormatErrorBound,
 } from './vector-codec.js';
 
 const BYTES_PER_ELEMENT = 2;
@@ -117,14 +118,7 @@ function decode(bytes: Uint8Array, dim: number): Float64Array {
  * <= 2^-25. |v| <= 65504 is enforced, so nothing rounds to infinity. Decoding is exact.
  */
 function errorBound(vector: ArrayLike<number>): number {
-  let maxAbs = 0;
-  for (let i = 0; i < vector.length; i++) {
-    const v = vector[i]!;
-    const a = Math.abs(v);
-    if (!(a <= FLOAT16_MAX)) throw rangeError(i, v);
-    if (a > maxAbs) maxAbs = a;
-  }
-  return maxAbs === 0 ? 0 : Math.max(maxAbs * 2 ** -11, 2 ** -25);
+  return floatFormatErrorBound('f16', vector, FLOAT16_MAX, 11, 2 ** -25, 'float16');
 }
 
 /** IEEE-754 binary16 codec: 2 bytes per element, round-to-nearest-even, |v| <= 65504. */

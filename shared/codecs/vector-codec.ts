@@ -68,3 +68,29 @@ export function assertByteLength(codec: CodecName, bytes: Uint8Array, dim: numbe
 export function nonFiniteInputError(codec: CodecName, index: number, value: number): CodecError {
   return new CodecError(`${codec}: element ${index} is ${String(value)}; only finite values can be encoded`);
 }
+
+/**
+ * The error bound of a round-to-nearest float format: `max(max|v| · 2^-bits, floor)`, 0 for a zero
+ * vector, after checking that every element is within ±`limit` (a CodecError names the first that
+ * is not). `bits` is the significand precision; `floor` is half the smallest subnormal step.
+ */
+export function floatFormatErrorBound(
+  codec: CodecName,
+  vector: ArrayLike<number>,
+  limit: number,
+  bits: number,
+  floor: number,
+  rangeName: string,
+): number {
+  let maxAbs = 0;
+  for (let i = 0; i < vector.length; i++) {
+    const v = vector[i]!;
+    const a = Math.abs(v);
+    if (!(a <= limit)) {
+      if (!Number.isFinite(v)) throw nonFiniteInputError(codec, i, v);
+      throw new CodecError(`${codec}: element ${i} (${v}) exceeds the ${rangeName} range (|v| <= ${limit})`);
+    }
+    if (a > maxAbs) maxAbs = a;
+  }
+  return maxAbs === 0 ? 0 : Math.max(maxAbs * 2 ** -bits, floor);
+}
