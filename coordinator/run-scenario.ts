@@ -5,6 +5,7 @@ import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { isLearningTraffic, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { ByteMeter } from '../shared/byte-accounting.js';
 import type { Backbone } from '../shared/backbone.js';
 import { CONV4_NORMALIZATION } from '../shared/embedding/backbone-registry.js';
 import { basename, dirname } from 'node:path';
@@ -105,8 +106,9 @@ export interface RunResult {
 }
 
 /**
- * Runs a scenario in `process` mode: a socket.io coordinator on a free loopback port, and
- * one forked process per client.
+ * Runs a scenario: a socket.io coordinator (on a free loopback port unless told otherwise), its
+ * clients as forked processes, virtual clients in this process, or remote clients that join, and
+ * every mission; then the summary (and, with `outDir`, the results folder).
  *
  * @example
  * const { summary } = await runScenario(loadScenarioFile('scenarios/fashion-mnist.yaml'), { outDir: 'results/x' });
@@ -235,36 +237,23 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
   const last = outcome.missions.at(-1);
   const bytesByClient: RunSummary['bytesByClient'] = {};
-  let evaluationBytesUp = 0;
-  let evaluationBytesDown = 0;
-  const bytesByType: RunSummary['bytesByType'] = { up: {}, down: {} };
   for (const id of clientIds) {
-    const meter = server.meter(id);
-    const up = meter.totals('up', isLearningTraffic);
-    const down = meter.totals('down', isLearningTraffic);
+    const up = server.meter(id).totals('up', isLearningTraffic);
+    const down = server.meter(id).totals('down', isLearningTraffic);
     bytesByClient[id] = { up: up.encodedBytes, down: down.encodedBytes, payloadUp: up.payloadBytes, payloadDown: down.payloadBytes };
-    evaluationBytesUp += meter.totals('up', (t) => !isLearningTraffic(t)).encodedBytes;
-    evaluationBytesDown += meter.totals('down', (t) => !isLearningTraffic(t)).encodedBytes;
-    for (const [dir, types] of Object.entries(meter.byType()) as ['up' | 'down', Record<string, { messages: number; payloadBytes: number; encodedBytes: number }>][]) {
-      for (const [type, t] of Object.entries(types)) {
-        const acc = (bytesByType[dir][type] ??= { messages: 0, payloadBytes: 0, encodedBytes: 0 });
-        acc.messages += t.messages;
-        acc.payloadBytes += t.payloadBytes;
-        acc.encodedBytes += t.encodedBytes;
-      }
-    }
   }
-  const clientsTotal = Object.values(bytesByClient);
+  const all = ByteMeter.combine(clientIds.map((id) => server.meter(id)));
+  const evaluationTraffic = (type: string): boolean => !isLearningTraffic(type);
   const lastMission = outcome.missions.length - 1;
   const summary: RunSummary = {
     scenario: scenario.name,
     finalGlobalAccuracy: last?.globalAccuracy ?? NaN,
-    bytesUp: clientsTotal.reduce((s, b) => s + b.up, 0),
-    bytesDown: clientsTotal.reduce((s, b) => s + b.down, 0),
-    payloadBytesUp: clientsTotal.reduce((s, b) => s + b.payloadUp, 0),
-    payloadBytesDown: clientsTotal.reduce((s, b) => s + b.payloadDown, 0),
-    evaluationBytesUp,
-    evaluationBytesDown,
+    bytesUp: all.totals('up', isLearningTraffic).encodedBytes,
+    bytesDown: all.totals('down', isLearningTraffic).encodedBytes,
+    payloadBytesUp: all.totals('up', isLearningTraffic).payloadBytes,
+    payloadBytesDown: all.totals('down', isLearningTraffic).payloadBytes,
+    evaluationBytesUp: all.totals('up', evaluationTraffic).encodedBytes,
+    evaluationBytesDown: all.totals('down', evaluationTraffic).encodedBytes,
     wireBytesUp: wire.measured ? wire.up : null,
     wireBytesDown: wire.measured ? wire.down : null,
     missions: outcome.missions.length,
@@ -276,7 +265,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     accuracyMatrix: outcome.matrix.toJSON(),
     restarts,
     bytesByClient,
-    bytesByType,
+    bytesByType: all.byType(),
     dataset: datasetInfo,
     backbone: backboneInfo,
     codec: { uplink: uplink.name, downlink: downlink.name },

@@ -41,6 +41,21 @@ export class ByteMeter {
     return sum;
   }
 
+  /** A meter holding the sums of several meters (e.g. all clients of a run). */
+  static combine(meters: Iterable<ByteMeter>): ByteMeter {
+    const sum = new ByteMeter();
+    for (const m of meters) {
+      for (const [key, t] of m.tallies) {
+        const acc = sum.tallies.get(key) ?? { messages: 0, payloadBytes: 0, encodedBytes: 0 };
+        acc.messages += t.messages;
+        acc.payloadBytes += t.payloadBytes;
+        acc.encodedBytes += t.encodedBytes;
+        sum.tallies.set(key, acc);
+      }
+    }
+    return sum;
+  }
+
   /** `{ up: { update: {...}, ... }, down: {...} }` */
   byType(): Record<Direction, Record<string, ByteTally>> {
     const out: Record<Direction, Record<string, ByteTally>> = { up: {}, down: {} };
