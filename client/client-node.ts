@@ -24,6 +24,8 @@ export interface ClientNodeOptions {
   evaluationMemo?: EvaluationMemo | undefined;
   /** Called when a mission arrives, before any work on it (fault injection hooks in here). */
   onMission?: ((mission: number) => void) | undefined;
+  /** Simulated straggling: how long to hold back this mission's update (0 or absent: none). */
+  holdUpdateMs?: ((mission: number) => number) | undefined;
   log?: ((line: string) => void) | undefined;
 }
 
@@ -156,6 +158,8 @@ export class ClientNode {
     }
     await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
     if (this.strategy === 'local-only') return;
+    const hold = this.o.holdUpdateMs?.(m.mission) ?? 0;
+    if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     const delta = ledger.takeDelta();
     if (delta) {
       this.missionOfSeq.set(delta.seq, m.mission);

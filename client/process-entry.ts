@@ -6,6 +6,7 @@ import { loadDataset, type DatasetSpec } from '../shared/datasets/dataset-regist
 import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
+import { stragglerDelay, type StragglerConfig } from '../shared/straggler-model.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 
@@ -18,6 +19,9 @@ export interface ProcessClientConfig {
   cacheDir?: string | undefined;
   /** Exit abruptly when this mission arrives (fault injection). */
   crashAtMission?: number | undefined;
+  /** Simulated stragglers, drawn with the run's seed. */
+  stragglers?: StragglerConfig | undefined;
+  seed?: number | undefined;
 }
 
 function required(name: string): string {
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
     store,
     link: new SocketCoordinatorLink(url),
     testPerClass: config.testPerClass,
+    holdUpdateMs: stragglerDelay(config.stragglers, config.seed ?? 0, clientId),
     onMission: (mission) => {
       if (mission === config.crashAtMission) {
         process.stderr.write(`[${clientId}] fault injection: crashing at mission ${mission}\n`);

@@ -35,6 +35,8 @@ export interface MissionResult {
   /** All clients together, this mission: the learning traffic (evaluation reports are counted apart, in the summary). */
   bytes: MissionBytes;
   clients: ClientMissionResult[];
+  /** Taking-part clients whose update missed the deadline (merged later). */
+  late: string[];
   wallMs: number;
 }
 
@@ -46,6 +48,8 @@ export interface RunOutcome {
   /** assignments[mission][client] */
   assignments: ClassAssignment[][][];
   finalEvalClasses: number[];
+  /** The global accuracy once the late updates of the last missions were merged (when there were any). */
+  globalAccuracyAfterLateUpdates: number | undefined;
 }
 
 export interface MissionRunnerOptions {
@@ -63,6 +67,9 @@ export interface MissionRunnerOptions {
   seed: number;
   phaseMs: number;
   connectMs: number;
+  /** Close a mission this long after it starts once `quorum` of its clients delivered; absent: wait for all. */
+  deadlineMs?: number | undefined;
+  quorum: number;
   onMission?: (result: MissionResult) => void;
   log?: (line: string) => void;
 }
@@ -87,6 +94,8 @@ export class MissionRunner {
   private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
   private evalClasses: number[] = [];
   private readonly contributedTo = new Map<string, number>();
+  /** Clients that missed a deadline, and the mission whose update they still owe. */
+  private readonly owed = new Map<string, number>();
   /** Latest embedding counts each client reported (a replacement process starts again from 0). */
   readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
@@ -144,28 +153,43 @@ export class MissionRunner {
 
       this.phase = 'learning';
       for (const id of participants) this.sendMission(id);
-      await this.waitFor(
-        () => participants.every((id) => this.contributed(id, m) && this.reports['before-merge'].has(id)),
-        o.phaseMs, `to learn mission ${m}`,
-        (id) => !this.contributed(id, m) || !this.reports['before-merge'].has(id),
-      );
+      const onTime = (id: string): boolean => this.contributed(id, m) && this.reports['before-merge'].has(id);
+      const needed = Math.ceil(o.quorum * participants.length);
+      let pastDeadline = false;
+      const deadline = o.deadlineMs === undefined ? undefined : setTimeout(() => {
+        pastDeadline = true;
+        this.progress.emit('change');
+      }, o.deadlineMs);
+      try {
+        await this.waitFor(
+          () => participants.every(onTime) || (pastDeadline && participants.filter(onTime).length >= needed),
+          o.phaseMs, `to learn mission ${m}`,
+          (id) => !onTime(id),
+        );
+      } finally {
+        clearTimeout(deadline);
+      }
+      // Clients past the deadline are merged when their updates arrive; this mission goes on without them.
+      const merged = participants.filter(onTime);
+      const late = participants.filter((id) => !onTime(id));
+      for (const id of late) this.owed.set(id, m);
 
       this.phase = 'evaluating';
       // Clients that sat this mission out get nothing: their table catches up when they next take part.
-      for (const id of participants) this.sendTableAndEvaluate(id);
+      for (const id of merged) this.sendTableAndEvaluate(id);
       const global = await o.evaluator.evaluate(o.state.global, this.evalClasses);
       groups.forEach((g, j) => {
         if (g.length > 0) matrix.set(m, j, accuracyOf(global, new Set(g)));
       });
       await this.waitFor(
-        () => participants.every((id) => this.reports['after-merge'].has(id)),
+        () => merged.every((id) => this.reports['after-merge'].has(id)),
         o.phaseMs, `to evaluate mission ${m}`,
         (id) => !this.reports['after-merge'].has(id),
       );
       this.phase = 'idle';
 
       const after = this.meterSnapshot();
-      const clients = participants.map((id) => ({
+      const clients = merged.map((id) => ({
         clientId: id,
         accuracyBefore: accuracyOf(this.reports['before-merge'].get(id)!),
         accuracyAfter: accuracyOf(this.reports['after-merge'].get(id)!),
@@ -181,14 +205,20 @@ export class MissionRunner {
         tableVersion: o.state.version,
         bytes: sumBytes(o.clientIds.map((id) => diffBytes(before.get(id), after.get(id)!))),
         clients,
+        late,
         wallMs: performance.now() - started,
       };
       missions.push(result);
       o.onMission?.(result);
     }
+    // Updates still owed by clients that missed a deadline are waited for, so none is lost.
+    const owedBefore = this.owed.size;
+    const settled = (id: string): boolean => (this.contributedTo.get(id) ?? -1) >= this.owed.get(id)!;
+    await this.waitFor(() => [...this.owed.keys()].every(settled), o.phaseMs, 'to deliver late updates', (id) => this.owed.has(id) && !settled(id));
+    const lateMerged = owedBefore > 0 ? accuracyOf(await o.evaluator.evaluate(o.state.global, this.evalClasses)) : undefined;
     this.finished = true;
     for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
-    return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses };
+    return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: lateMerged };
   }
 
   private onReport(session: ClientSession, report: ReportMessage): void {

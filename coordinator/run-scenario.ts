@@ -58,7 +58,10 @@ export interface RunOptions {
 
 export interface RunSummary {
   scenario: string;
+  /** The global table's accuracy at the end, late updates included. */
   finalGlobalAccuracy: number;
+  /** Updates that missed their mission's deadline (merged later, never lost). */
+  lateUpdates: number;
   /** Encoded msgpack bytes of the learning traffic (everything but evaluation reports), all clients, whole run. */
   bytesUp: number;
   bytesDown: number;
@@ -179,7 +182,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
     server, state, schedule, evaluator, clientIds, uplink, downlink,
-    missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed, phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs,
+    missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
+    phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum,
     onMission: (r) => {
       out?.appendMission(r);
       options.onMission?.(r);
@@ -203,7 +207,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     evaluationMemo,
     clients: clientIds.map((clientId) => ({
       clientId,
-      config: { dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass, crashAtMission: crashAt.get(clientId) },
+      config: {
+        dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass,
+        crashAtMission: crashAt.get(clientId), stragglers: scenario.faults.stragglers, seed: scenario.seed,
+      },
     })),
   });
   const restarts: RunSummary['restarts'] = [];
@@ -247,7 +254,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const lastMission = outcome.missions.length - 1;
   const summary: RunSummary = {
     scenario: scenario.name,
-    finalGlobalAccuracy: last?.globalAccuracy ?? NaN,
+    finalGlobalAccuracy: outcome.globalAccuracyAfterLateUpdates ?? last?.globalAccuracy ?? NaN,
+    lateUpdates: outcome.missions.reduce((n, m) => n + m.late.length, 0),
     bytesUp: all.totals('up', isLearningTraffic).encodedBytes,
     bytesDown: all.totals('down', isLearningTraffic).encodedBytes,
     payloadBytesUp: all.totals('up', isLearningTraffic).payloadBytes,

@@ -129,10 +129,19 @@ const scenarioSchema = z.strictObject({
     phaseMs: positiveInt.default(120_000),
     /** How long the coordinator waits for all clients to connect. */
     connectMs: positiveInt.default(60_000),
-  }).default({ phaseMs: 120_000, connectMs: 60_000 }),
+    /**
+     * Sync missions with a deadline: once this long has passed and a `quorum` of the taking-part
+     * clients has delivered, the mission is merged without the rest. Their late updates are
+     * merged when they arrive (in a later mission), never lost. Absent: wait for every client.
+     */
+    deadlineMs: positiveInt.optional(),
+    quorum: z.number().gt(0).max(1).default(1),
+  }).default({ phaseMs: 120_000, connectMs: 60_000, quorum: 1 }),
   faults: z.strictObject({
     /** Kill a client process once, when it receives the given mission (0-based), to exercise replacement. */
     crash: z.array(z.strictObject({ client: z.number().int().min(0), mission: z.number().int().min(0) })).default([]),
+    /** Simulated stragglers: each client, in each mission, with this probability (seeded) holds its update back for delayMs. */
+    stragglers: z.strictObject({ probability: z.number().min(0).max(1), delayMs: positiveInt }).optional(),
   }).default({ crash: [] }),
 });
 

@@ -336,6 +336,24 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(again.outcome.missions.map((m) => m.clients.map((c) => c.clientId).join(','))).toEqual(taking);
   }, 120_000);
 
+  it('stragglers past the deadline: missions close on a quorum, late updates are merged later, and nothing is lost', async () => {
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const base = { missions: { count: 6, classesPerClient: 2, shotsPerClass: 5 }, clients: { count: 4, mode: 'virtual', maxRestarts: 0 } };
+    const punctual = await runScenario(scenario(base), { clientStderr: silent, launchers });
+    const slow = await runScenario(scenario({
+      ...base,
+      timeouts: { phaseMs: 60_000, connectMs: 60_000, deadlineMs: 150, quorum: 0.5 },
+      faults: { crash: [], stragglers: { probability: 0.35, delayMs: 600 } },
+    }), { clientStderr: silent, launchers });
+    expect(slow.summary.lateUpdates).toBeGreaterThan(0);
+    expect(slow.outcome.missions.some((m) => m.late.length > 0 && m.clients.length >= 2)).toBe(true);
+    // Every late update was merged in the end: the same table as without stragglers.
+    for (const id of punctual.state.global.classIds()) {
+      expect(slow.state.global.get(id)!.count).toBe(punctual.state.global.get(id)!.count);
+    }
+    expect(slow.summary.finalGlobalAccuracy).toBe(punctual.summary.finalGlobalAccuracy);
+  }, 120_000);
+
   it('fails with a clear error when a client dies and may not be replaced', async () => {
     const run = runScenario(
       scenario({ clients: { count: 2, mode: 'process', maxRestarts: 0 }, missions: { count: 4, classesPerClient: 1, shotsPerClass: 5 }, faults: { crash: [{ client: 1, mission: 1 }] } }),
