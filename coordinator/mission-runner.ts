@@ -6,6 +6,7 @@ import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.j
 import { isLearningTraffic, packU32, unpackU32, type ReportMessage, type Strategy } from '../shared/protocol.js';
 import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import { SeededRng } from '../shared/rng.js';
+import { transferSeconds, type LinkModel } from '../shared/link-model.js';
 import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
 import type { ClassAssignment, MissionSchedule } from './fed-recon-schedule.js';
@@ -37,6 +38,11 @@ export interface MissionResult {
   clients: ClientMissionResult[];
   /** Taking-part clients whose update missed the deadline (merged later). */
   late: string[];
+  /**
+   * With a link model: the simulated seconds this mission's traffic takes, for the slowest client
+   * (clients transfer in parallel). Learning traffic only.
+   */
+  simulatedTransferSeconds?: number;
   wallMs: number;
 }
 
@@ -70,6 +76,7 @@ export interface MissionRunnerOptions {
   /** Close a mission this long after it starts once `quorum` of its clients delivered; absent: wait for all. */
   deadlineMs?: number | undefined;
   quorum: number;
+  link?: LinkModel | undefined;
   onMission?: (result: MissionResult) => void;
   log?: (line: string) => void;
 }
@@ -208,6 +215,13 @@ export class MissionRunner {
         late,
         wallMs: performance.now() - started,
       };
+      if (o.link) {
+        const link = o.link;
+        result.simulatedTransferSeconds = Math.max(0, ...o.clientIds.map((id) => {
+          const b = diffBytes(before.get(id), after.get(id)!);
+          return transferSeconds(addTallies(b.up, b.down), link);
+        }));
+      }
       missions.push(result);
       o.onMission?.(result);
     }
@@ -338,6 +352,10 @@ function sumBytes(list: MissionBytes[]): MissionBytes {
     }
   }
   return total;
+}
+
+function addTallies(a: ByteTally, b: ByteTally): ByteTally {
+  return { messages: a.messages + b.messages, payloadBytes: a.payloadBytes + b.payloadBytes, encodedBytes: a.encodedBytes + b.encodedBytes };
 }
 
 function mean(values: number[]): number {

@@ -26,7 +26,7 @@ export class ResultsWriter {
     const lines = [
       { record: 'global', mission: r.mission, classesKnown: r.classesKnown, newClasses: r.newClasses, globalAccuracy: r.globalAccuracy,
         meanClientAccuracyBefore: r.meanClientAccuracyBefore, meanClientAccuracyAfter: r.meanClientAccuracyAfter,
-        tableVersion: r.tableVersion, bytes: r.bytes, late: r.late, wallMs: r.wallMs },
+        tableVersion: r.tableVersion, bytes: r.bytes, late: r.late, wallMs: r.wallMs, simulatedTransferSeconds: r.simulatedTransferSeconds },
       ...r.clients.map((c) => ({ record: 'client', mission: r.mission, clientId: c.clientId, accuracyBefore: c.accuracyBefore,
         accuracyAfter: c.accuracyAfter, bytes: c.bytes })),
     ];

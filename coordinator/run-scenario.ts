@@ -62,6 +62,8 @@ export interface RunSummary {
   finalGlobalAccuracy: number;
   /** Updates that missed their mission's deadline (merged later, never lost). */
   lateUpdates: number;
+  /** With a link model: the simulated transfer time of the whole run (slowest client per mission), beside wallSeconds. */
+  simulatedTransferSeconds: number | null;
   /** Encoded msgpack bytes of the learning traffic (everything but evaluation reports), all clients, whole run. */
   bytesUp: number;
   bytesDown: number;
@@ -183,7 +185,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const runner = new MissionRunner({
     server, state, schedule, evaluator, clientIds, uplink, downlink,
     missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
-    phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum,
+    phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, link: scenario.link,
     onMission: (r) => {
       out?.appendMission(r);
       options.onMission?.(r);
@@ -256,6 +258,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     scenario: scenario.name,
     finalGlobalAccuracy: outcome.globalAccuracyAfterLateUpdates ?? last?.globalAccuracy ?? NaN,
     lateUpdates: outcome.missions.reduce((n, m) => n + m.late.length, 0),
+    simulatedTransferSeconds: scenario.link ? outcome.missions.reduce((s, m) => s + (m.simulatedTransferSeconds ?? 0), 0) : null,
     bytesUp: all.totals('up', isLearningTraffic).encodedBytes,
     bytesDown: all.totals('down', isLearningTraffic).encodedBytes,
     payloadBytesUp: all.totals('up', isLearningTraffic).payloadBytes,

@@ -137,6 +137,15 @@ const scenarioSchema = z.strictObject({
     deadlineMs: positiveInt.optional(),
     quorum: z.number().gt(0).max(1).default(1),
   }).default({ phaseMs: 120_000, connectMs: 60_000, quorum: 1 }),
+  /**
+   * A link model per client (the same for all): the counted bytes become simulated transfer time,
+   * reported beside the measured wall time. Absent: no simulated time.
+   */
+  link: z.strictObject({
+    bandwidthMbps: z.number().positive(),
+    latencyMs: z.number().min(0).default(0),
+    loss: z.number().min(0).lt(1).default(0),
+  }).optional(),
   faults: z.strictObject({
     /** Kill a client process once, when it receives the given mission (0-based), to exercise replacement. */
     crash: z.array(z.strictObject({ client: z.number().int().min(0), mission: z.number().int().min(0) })).default([]),

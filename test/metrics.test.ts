@@ -3,6 +3,7 @@ import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, countByClass } from '../shared/metrics/class-accuracy.js';
 import { predictNearest, predictNearestOnTensors, prototypeMatrix } from '../shared/nearest-prototype.js';
 import { SeededRng } from '../shared/rng.js';
+import { transferSeconds } from '../shared/link-model.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 
@@ -81,5 +82,14 @@ describe('nearest prototype on tensors', () => {
     for (let i = 0; i < rows; i++) if (fast[i] === exact[i]) same++;
     // float32 may break a near-tie differently; on random data that is (almost) never.
     expect(same).toBeGreaterThanOrEqual(rows - 2);
+  });
+});
+
+describe('the link model', () => {
+  it('charges latency per message and bytes at the bandwidth, inflated by loss', () => {
+    const traffic = { messages: 3, payloadBytes: 0, encodedBytes: 30_000 };
+    expect(transferSeconds(traffic, { bandwidthMbps: 10, latencyMs: 40, loss: 0 })).toBeCloseTo(0.12 + 0.024, 12);
+    expect(transferSeconds(traffic, { bandwidthMbps: 10, latencyMs: 40, loss: 0.5 })).toBeCloseTo(2 * 0.144, 12);
+    expect(transferSeconds({ messages: 0, payloadBytes: 0, encodedBytes: 0 }, { bandwidthMbps: 1, latencyMs: 100, loss: 0.1 })).toBe(0);
   });
 });

@@ -342,6 +342,7 @@ describe('a federated run with real client processes over socket.io', () => {
     const punctual = await runScenario(scenario(base), { clientStderr: silent, launchers });
     const slow = await runScenario(scenario({
       ...base,
+      link: { bandwidthMbps: 1, latencyMs: 50, loss: 0.1 },
       timeouts: { phaseMs: 60_000, connectMs: 60_000, deadlineMs: 150, quorum: 0.5 },
       faults: { crash: [], stragglers: { probability: 0.35, delayMs: 600 } },
     }), { clientStderr: silent, launchers });
@@ -352,6 +353,10 @@ describe('a federated run with real client processes over socket.io', () => {
       expect(slow.state.global.get(id)!.count).toBe(punctual.state.global.get(id)!.count);
     }
     expect(slow.summary.finalGlobalAccuracy).toBe(punctual.summary.finalGlobalAccuracy);
+    // The link model turns each mission's bytes into simulated seconds; without one there are none.
+    expect(punctual.summary.simulatedTransferSeconds).toBeNull();
+    expect(slow.summary.simulatedTransferSeconds!).toBeGreaterThan(6 * 2 * 0.05);
+    for (const m of slow.outcome.missions) expect(m.simulatedTransferSeconds).toBeGreaterThan(0);
   }, 120_000);
 
   it('fails with a clear error when a client dies and may not be replaced', async () => {

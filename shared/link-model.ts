@@ -1,0 +1,25 @@
+import type { ByteTally } from './byte-accounting.js';
+
+/** A client's network link, for turning counted bytes into simulated transfer time. */
+export interface LinkModel {
+  /** Bandwidth in megabits per second (both directions). */
+  bandwidthMbps: number;
+  /** One-way latency per message, in milliseconds. */
+  latencyMs: number;
+  /** Probability that a message is lost and sent again (0 ≤ loss < 1). */
+  loss: number;
+}
+
+/**
+ * Seconds a client's messages would take over its link: each message pays the latency once per
+ * attempt, and its bytes at the bandwidth; a loss rate p makes each message take 1 / (1 − p)
+ * attempts on average. Up and down share the time (half-duplex, the cautious choice).
+ *
+ * @example
+ * transferSeconds({ messages: 3, payloadBytes: 0, encodedBytes: 30_000 }, { bandwidthMbps: 10, latencyMs: 40, loss: 0 });
+ * // 3 × 0.04 + 240 000 bits / 10 Mbit/s = 0.144 s
+ */
+export function transferSeconds(traffic: ByteTally, link: LinkModel): number {
+  const attempts = 1 / (1 - link.loss);
+  return attempts * (traffic.messages * link.latencyMs / 1000 + (traffic.encodedBytes * 8) / (link.bandwidthMbps * 1e6));
+}
