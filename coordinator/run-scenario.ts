@@ -19,6 +19,7 @@ import { cpus } from 'node:os';
 import { CoordinatorServer } from './coordinator-server.js';
 import { ClassIncrementalSchedule } from './class-incremental-schedule.js';
 import { DirichletSchedule } from './dirichlet-schedule.js';
+import { OverlappingSchedule } from './overlapping-schedule.js';
 import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
 import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
@@ -137,6 +138,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed),
     'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
     dirichlet: () => new DirichletSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.alpha),
+    overlapping: () => new OverlappingSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.lag),
   };
   const schedule = schedules[scenario.missions.schedule]();
   const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;

@@ -99,8 +99,11 @@ const scenarioSchema = z.strictObject({
      * fed-recon: each client draws classes at random every mission, images without replacement (a
      * class comes back with fresh images). class-incremental: each class is learned once, in order.
      * dirichlet: like fed-recon, but each client draws classes by its own Dirichlet(α) distribution.
+     * overlapping: every client learns every class, `lag` missions after the previous client.
      */
-    schedule: z.enum(['fed-recon', 'class-incremental', 'dirichlet']).default('fed-recon'),
+    schedule: z.enum(['fed-recon', 'class-incremental', 'dirichlet', 'overlapping']).default('fed-recon'),
+    /** overlapping: missions between two clients learning the same block of classes. */
+    lag: positiveInt.default(2),
     /** dirichlet: concentration α of each client's class distribution (small: few classes per client). */
     alpha: z.number().positive().default(0.5),
     /** class-incremental: take the field classes in the listed (or dataset) order instead of a seeded shuffle. */

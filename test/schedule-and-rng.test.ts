@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ClassIncrementalSchedule } from '../coordinator/class-incremental-schedule.js';
 import { DirichletSchedule } from '../coordinator/dirichlet-schedule.js';
+import { OverlappingSchedule } from '../coordinator/overlapping-schedule.js';
 import { FedReconSchedule } from '../coordinator/fed-recon-schedule.js';
 import { SeededRng } from '../shared/rng.js';
 
@@ -125,5 +126,28 @@ describe('Dirichlet label skew', () => {
     const even = topShare(100);
     expect(skewed).toBeGreaterThan(0.7);
     expect(even).toBeLessThan(0.35);
+  });
+});
+
+describe('the overlapping schedule', () => {
+  it('gives every block of classes to every client, lag missions apart, with fresh images', () => {
+    const labels = Array.from({ length: 6 * 100 }, (_, i) => i % 6);
+    const s = new OverlappingSchedule(labels, [0, 1, 2, 3, 4, 5], 3, { classesPerClient: 2, shotsPerClass: 4 }, 2, 2);
+    const blockAt: string[][] = [[], [], []];
+    const used: number[] = [];
+    for (let m = 0; m < 9; m++) {
+      s.next()!.forEach((client, c) => {
+        expect(client).toHaveLength(2);
+        blockAt[c]![m] = client.map((a) => a.classId).join(',');
+        client.forEach((a) => used.push(...a.indices));
+      });
+    }
+    expect(new Set(used).size).toBe(used.length);
+    for (let c = 0; c < 3; c++) expect(new Set(blockAt[c]).size).toBe(3);
+    // What client c learns in mission m, client c + 1 learns two missions later.
+    for (let m = 0; m < 7; m++) {
+      expect(blockAt[1]![m + 2]).toBe(blockAt[0]![m]);
+      expect(blockAt[2]![m + 2]).toBe(blockAt[1]![m]);
+    }
   });
 });
