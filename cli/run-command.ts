@@ -44,7 +44,7 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   let header = false;
   const onMission = (r: MissionResult): void => {
     if (!header) {
-      say('mission  classes  global   clients:before  after   up: message (payload)      down: message (payload)');
+      say(`${scenario.missions.merge === 'async' ? 'bcast  ' : 'mission'}  classes  global   clients:before  after   up: message (payload)      down: message (payload)`);
       header = true;
     }
     say(
@@ -72,7 +72,8 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   });
   say(`data: ${summary.dataset.name} (${summary.dataset.kind}, ${summary.dataset.train} train / ${summary.dataset.test} test) from ${summary.dataset.source}`);
   say(`backbone: ${summary.backbone.name} (${summary.backbone.dim}-d); tensor backend: ${summary.backbone.tensorBackend}`);
-  say(`finished after ${summary.missions} missions (${summary.endReason}) in ${summary.wallSeconds.toFixed(1)} s`);
+  const records = scenario.missions.merge === 'async' ? `${summary.missions} broadcasts (asynchronous merging)` : `${summary.missions} missions`;
+  say(`finished after ${records} (${summary.endReason}) in ${summary.wallSeconds.toFixed(1)} s`);
   say(`final global accuracy ${formatAccuracy(summary.finalGlobalAccuracy)} over ${summary.classesKnown} classes; ` +
     `average incremental accuracy ${formatAccuracy(summary.averageIncrementalAccuracy)}; forgetting (Chaudhry, max) ${formatAccuracy(summary.forgetting.value)}`);
   say(`bytes up ${formatBytes(summary.bytesUp)} (payload ${formatBytes(summary.payloadBytesUp)}), ` +

@@ -77,6 +77,8 @@ export interface MissionRunnerOptions {
   deadlineMs?: number | undefined;
   quorum: number;
   link?: LinkModel | undefined;
+  /** Asynchronous merging: no mission barrier; the table goes out every `everyMs` or every `everyUpdates` merged updates. */
+  async?: { everyMs?: number | undefined; everyUpdates?: number | undefined } | undefined;
   onMission?: (result: MissionResult) => void;
   log?: (line: string) => void;
 }
@@ -106,6 +108,8 @@ export class MissionRunner {
   /** Latest embedding counts each client reported (a replacement process starts again from 0). */
   readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
+  private onAsyncUpdate: ((clientId: string, mission: number) => void) | undefined;
+  private asyncJoin: ((session: ClientSession) => void) | undefined;
 
   constructor(private readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
@@ -113,6 +117,7 @@ export class MissionRunner {
     new UpdateIntake(o.server, o.state, o.uplink).on('applied', (clientId, update) => {
       this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
       this.progress.emit('change');
+      this.onAsyncUpdate?.(clientId, update.mission);
     });
     o.server.on('report', (session, report) => this.onReport(session, report));
     o.server.on('joined', (session) => this.onJoined(session));
@@ -128,6 +133,7 @@ export class MissionRunner {
   }
 
   async run(): Promise<RunOutcome> {
+    if (this.o.async) return this.runAsync(this.o.async);
     const o = this.o;
     await this.waitFor(() => o.clientIds.every((id) => o.server.session(id)?.connected), o.connectMs, 'to connect', (id) => !o.server.session(id)?.connected);
     const matrix = new AccuracyMatrix();
@@ -246,10 +252,129 @@ export class MissionRunner {
   private onJoined(session: ClientSession): void {
     const id = session.clientId!;
     this.progress.emit('change');
+    if (this.asyncJoin) {
+      this.asyncJoin(session);
+      return;
+    }
     if (this.phase === 'idle' || !this.participants.includes(id)) return;
     if (session.heldVersion < this.o.state.version) this.sendTable(session);
     if (this.phase === 'learning' && (!this.contributed(id, this.mission) || !this.reports['before-merge'].has(id))) this.sendMission(id);
     if (this.phase === 'evaluating' && !this.reports['after-merge'].has(id)) this.sendTableAndEvaluate(id);
+  }
+
+  /**
+   * Asynchronous federated reconnaissance: each client gets its next mission as soon as its last
+   * update is merged, with no barrier between clients; the coordinator merges on arrival and sends
+   * every client the changed classes every `everyMs` or every `everyUpdates` merged updates,
+   * evaluating the global table each time (one record per broadcast). At the end every client
+   * gets the final table and evaluates it.
+   */
+  private async runAsync(cadence: { everyMs?: number | undefined; everyUpdates?: number | undefined }): Promise<RunOutcome> {
+    const o = this.o;
+    await this.waitFor(() => o.clientIds.every((id) => o.server.session(id)?.connected), o.connectMs, 'to connect', (id) => !o.server.session(id)?.connected);
+    const rounds: ClassAssignment[][][] = [];
+    while (rounds.length < o.missionLimit) {
+      const plan = o.schedule.next();
+      if (!plan) break;
+      rounds.push(plan);
+    }
+    const endReason: RunOutcome['endReason'] = rounds.length < o.missionLimit ? 'field data exhausted' : 'mission limit';
+    const knownBy: number[][] = [];
+    const seen = new Set<number>();
+    for (const plan of rounds) {
+      for (const a of plan.flat()) seen.add(a.classId);
+      knownBy.push([...seen].sort((a, b) => a - b));
+    }
+    const matrix = new AccuracyMatrix();
+    const records: MissionResult[] = [];
+    const groups: number[][] = [];
+    const recorded = new Set<number>();
+    let snapshot = this.meterSnapshot();
+    let lastVersion = -1;
+    let sinceBroadcast = 0;
+    let queue: Promise<void> = Promise.resolve();
+    const index = new Map(o.clientIds.map((id, i) => [id, i]));
+    this.participants = [...o.clientIds];
+    this.phase = 'learning';
+
+    const sendNext = (id: string): void => {
+      const k = (this.contributedTo.get(id) ?? -1) + 1;
+      if (k >= rounds.length) return;
+      o.server.session(id)?.send('mission', {
+        mission: k,
+        assignment: rounds[k]![index.get(id)!]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
+        evalClasses: packU32(knownBy[k]!),
+      });
+    };
+    const broadcast = (): Promise<void> => (queue = queue.then(async () => {
+      if (o.state.version === lastVersion) return;
+      lastVersion = o.state.version;
+      sinceBroadcast = 0;
+      const started = performance.now();
+      for (const id of o.clientIds) {
+        const session = o.server.session(id);
+        if (session) this.sendTable(session);
+      }
+      const classes = o.state.global.classIds();
+      const fresh = classes.filter((c) => !recorded.has(c));
+      for (const c of fresh) recorded.add(c);
+      groups.push(fresh);
+      const global = await o.evaluator.evaluate(o.state.global, classes);
+      const b = records.length;
+      groups.forEach((g, j) => {
+        if (g.length > 0) matrix.set(b, j, accuracyOf(global, new Set(g)));
+      });
+      const after = this.meterSnapshot();
+      const result: MissionResult = {
+        mission: b, classesKnown: classes.length, newClasses: fresh, globalAccuracy: accuracyOf(global),
+        meanClientAccuracyBefore: NaN, meanClientAccuracyAfter: NaN, tableVersion: o.state.version,
+        bytes: sumBytes(o.clientIds.map((id) => diffBytes(snapshot.get(id), after.get(id)!))), clients: [], late: [],
+        wallMs: performance.now() - started,
+      };
+      snapshot = after;
+      records.push(result);
+      o.onMission?.(result);
+    }));
+    this.onAsyncUpdate = (id) => {
+      sendNext(id);
+      sinceBroadcast++;
+      if (cadence.everyUpdates !== undefined && sinceBroadcast >= cadence.everyUpdates) void broadcast();
+    };
+    this.asyncJoin = (session) => {
+      this.sendTable(session);
+      if (this.phase === 'learning') sendNext(session.clientId!);
+      else if (!this.reports['after-merge'].has(session.clientId!)) this.sendTableAndEvaluate(session.clientId!);
+    };
+    const timer = cadence.everyMs === undefined ? undefined : setInterval(() => void broadcast(), cadence.everyMs);
+    try {
+      for (const id of o.clientIds) sendNext(id);
+      const finished = (id: string): boolean => (this.contributedTo.get(id) ?? -1) >= rounds.length - 1;
+      await this.waitFor(() => o.clientIds.every(finished), o.phaseMs * Math.max(1, rounds.length), 'to finish their missions', (id) => !finished(id));
+    } finally {
+      clearInterval(timer);
+    }
+    await broadcast();
+    await queue;
+
+    // The final table, evaluated by every client.
+    this.phase = 'evaluating';
+    this.mission = rounds.length;
+    this.evalClasses = knownBy.at(-1) ?? [];
+    this.reports['after-merge'].clear();
+    for (const id of o.clientIds) this.sendTableAndEvaluate(id);
+    await this.waitFor(() => o.clientIds.every((id) => this.reports['after-merge'].has(id)), o.phaseMs, 'to evaluate the final table', (id) => !this.reports['after-merge'].has(id));
+    const last = records.at(-1);
+    if (last) {
+      last.clients = o.clientIds.map((id) => {
+        const counts = this.reports['after-merge'].get(id)!;
+        return { clientId: id, accuracyBefore: NaN, accuracyAfter: accuracyOf(counts), bytes: { up: zeroTally(), down: zeroTally() } };
+      });
+      last.meanClientAccuracyAfter = mean(last.clients.map((c) => c.accuracyAfter));
+    }
+    this.phase = 'idle';
+    this.finished = true;
+    for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
+    return { missions: records, endReason, matrix, assignments: rounds, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: undefined };
   }
 
   /** Whether a client's update for mission m is applied (local-only clients send none). */
@@ -352,6 +477,10 @@ function sumBytes(list: MissionBytes[]): MissionBytes {
     }
   }
   return total;
+}
+
+function zeroTally(): ByteTally {
+  return { messages: 0, payloadBytes: 0, encodedBytes: 0 };
 }
 
 function addTallies(a: ByteTally, b: ByteTally): ByteTally {

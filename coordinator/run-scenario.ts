@@ -80,6 +80,7 @@ export interface RunSummary {
   /** Codec payload bytes (the encoded vectors), all clients, whole run. */
   payloadBytesUp: number;
   payloadBytesDown: number;
+  /** Records in metrics.jsonl: missions (sync), or table broadcasts (async merging). */
   missions: number;
   endReason: RunOutcome['endReason'];
   classesKnown: number;
@@ -188,6 +189,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     server, state, schedule, evaluator, clientIds, uplink, downlink,
     missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
     phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, link: scenario.link,
+    async: scenario.missions.merge === 'async'
+      ? { everyMs: scenario.missions.broadcastEveryMs, everyUpdates: scenario.missions.broadcastEveryUpdates ?? (scenario.missions.broadcastEveryMs ? undefined : clientIds.length) }
+      : undefined,
     onMission: (r) => {
       out?.appendMission(r);
       options.onMission?.(r);

@@ -102,6 +102,13 @@ const scenarioSchema = z.strictObject({
      * overlapping: every client learns every class, `lag` missions after the previous client.
      */
     schedule: z.enum(['fed-recon', 'class-incremental', 'dirichlet', 'overlapping']).default('fed-recon'),
+    /**
+     * sync: a mission ends when its clients have delivered (see timeouts.deadlineMs); async: no
+     * barrier, merge on arrival, and send the table every broadcastEveryMs or broadcastEveryUpdates.
+     */
+    merge: z.enum(['sync', 'async']).default('sync'),
+    broadcastEveryMs: positiveInt.optional(),
+    broadcastEveryUpdates: positiveInt.optional(),
     /** overlapping: missions between two clients learning the same block of classes. */
     lag: positiveInt.default(2),
     /** dirichlet: concentration α of each client's class distribution (small: few classes per client). */

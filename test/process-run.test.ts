@@ -359,6 +359,27 @@ describe('a federated run with real client processes over socket.io', () => {
     for (const m of slow.outcome.missions) expect(m.simulatedTransferSeconds).toBeGreaterThan(0);
   }, 120_000);
 
+  it('asynchronous merging: no mission barrier, periodic broadcasts, and the same final table as the synchronous run', async () => {
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const base = { clients: { count: 4, mode: 'virtual', maxRestarts: 0 } };
+    const sync = await runScenario(scenario({ ...base, missions: { count: 6, classesPerClient: 2, shotsPerClass: 5 } }), { clientStderr: silent, launchers });
+    const records: number[] = [];
+    const asyncRun = await runScenario(
+      scenario({ ...base, missions: { count: 6, classesPerClient: 2, shotsPerClass: 5, merge: 'async', broadcastEveryUpdates: 3 } }),
+      { clientStderr: silent, launchers, onMission: (r) => records.push(r.classesKnown) },
+    );
+    expect(asyncRun.outcome.assignments).toEqual(sync.outcome.assignments);
+    for (const id of sync.state.global.classIds()) expect(asyncRun.state.global.get(id)!.count).toBe(sync.state.global.get(id)!.count);
+    expect(asyncRun.summary.finalGlobalAccuracy).toBe(sync.summary.finalGlobalAccuracy);
+    // 24 updates, a broadcast every 3: about 8 records, the known classes never shrinking.
+    expect(records.length).toBeGreaterThanOrEqual(4);
+    expect(records).toEqual([...records].sort((a, b) => a - b));
+    expect(asyncRun.summary.bytesByType.down.mission!.messages).toBe(24);
+    const last = asyncRun.outcome.missions.at(-1)!;
+    expect(last.clients).toHaveLength(4);
+    for (const c of last.clients) expect(c.accuracyAfter).toBeGreaterThan(0.3);
+  }, 120_000);
+
   it('fails with a clear error when a client dies and may not be replaced', async () => {
     const run = runScenario(
       scenario({ clients: { count: 2, mode: 'process', maxRestarts: 0 }, missions: { count: 4, classesPerClient: 1, shotsPerClass: 5 }, faults: { crash: [{ client: 1, mission: 1 }] } }),
