@@ -5,6 +5,7 @@ import { packageRoot } from '../shared/datasets/data-home.js';
 import { BACKEND_CHOICES } from '../shared/tensor/tensor-backend.js';
 import { registerDataCommands } from './data-command.js';
 import { clientCommand, coordinatorCommand } from './remote-commands.js';
+import { reportCommand, sweepCommand } from './sweep-command.js';
 import { pretrainCommand } from './pretrain-command.js';
 import { runCommand } from './run-command.js';
 
@@ -61,6 +62,25 @@ program
   .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
   .option('--no-cache', 'do not cache embeddings on disk')
   .action(clientCommand);
+
+program
+  .command('sweep')
+  .description('run a grid of codecs, strategies, shots and seeds on all cores; write sweep.csv and an HTML report')
+  .argument('<scenario>', 'the scenario every run starts from')
+  .option('--codec <list>', 'codecs, e.g. f32,int8,int4-b32 (used up and down)')
+  .option('--strategy <list>', 'strategies, e.g. protofed,fedrecon-reference,local-only')
+  .option('--seeds <range>', 'seeds, e.g. 1..5 or 1,4,9')
+  .option('--shots <list>', 'shots per class per mission, e.g. 2,5,30')
+  .option('-o, --out <dir>', 'sweep folder (default: sweeps/<scenario>)')
+  .option('-j, --jobs <n>', 'runs at a time (default: one per core)')
+  .addOption(new Option('-m, --mode <mode>', 'how each run\'s clients run').choices(['process', 'virtual']))
+  .action(sweepCommand);
+
+program
+  .command('report')
+  .description('re-render a sweep\'s report.html and sweep.csv from its runs')
+  .argument('<dir>', 'a sweep folder')
+  .action(reportCommand);
 
 registerDataCommands(program);
 

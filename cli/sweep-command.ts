@@ -1,0 +1,51 @@
+import { resolve } from 'node:path';
+import { CODEC_NAMES } from '../shared/codecs/index.js';
+import { STRATEGIES } from '../shared/protocol.js';
+import { loadScenarioFile } from '../shared/scenario-config.js';
+import { writeSweepReport } from '../simulation/sweep-report.js';
+import { expandGrid, parseIntegerList, runSweep } from '../simulation/sweep.js';
+
+export interface SweepCommandOptions {
+  codec?: string;
+  strategy?: string;
+  seeds?: string;
+  shots?: string;
+  out?: string;
+  jobs?: string;
+  mode?: 'process' | 'virtual';
+}
+
+function list(text: string | undefined, known: readonly string[], what: string): string[] | undefined {
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((v) => v.trim()).filter(Boolean);
+  const bad = values.filter((v) => !known.includes(v));
+  if (bad.length > 0) throw new Error(`--${what}: unknown ${bad.join(', ')}; known: ${known.join(', ')}`);
+  return values;
+}
+
+/** `protofed sweep SCENARIO`: runs the grid on all cores, then writes sweep.csv and report.html. */
+export async function sweepCommand(scenarioPath: string, options: SweepCommandOptions): Promise<void> {
+  const loaded = loadScenarioFile(scenarioPath);
+  const scenario = options.mode ? { ...loaded, clients: { ...loaded.clients, mode: options.mode } } : loaded;
+  const outDir = resolve(options.out ?? `sweeps/${scenario.name}`);
+  const cells = expandGrid(scenario, {
+    codecs: list(options.codec, CODEC_NAMES, 'codec'),
+    strategies: list(options.strategy, STRATEGIES, 'strategy'),
+    seeds: options.seeds === undefined ? undefined : parseIntegerList(options.seeds, '--seeds'),
+    shots: options.shots === undefined ? undefined : parseIntegerList(options.shots, '--shots'),
+  }, outDir);
+  const jobs = options.jobs === undefined ? undefined : parseIntegerList(options.jobs, '--jobs')[0];
+  process.stdout.write(`sweep ${scenarioPath}: ${cells.length} runs into ${outDir}\n`);
+  await runSweep(scenario, cells, {
+    jobs,
+    onCell: (cell, done, total, error) => process.stdout.write(`[${done}/${total}] ${cell.id}${error ? ` FAILED: ${error}` : ''}\n`),
+  });
+  const report = await writeSweepReport(outDir, `protofed sweep: ${scenario.name}`);
+  process.stdout.write(`report: ${report.html}\ndata: ${report.csv}\n`);
+}
+
+/** `protofed report DIR`: re-renders a sweep's report from its runs. */
+export async function reportCommand(dir: string): Promise<void> {
+  const report = await writeSweepReport(resolve(dir));
+  process.stdout.write(`${report.runs} runs; report: ${report.html}\ndata: ${report.csv}\n`);
+}
