@@ -16,7 +16,7 @@ export interface SweepRun {
     averageIncrementalAccuracy: number; forgetting: { value: number }; backwardTransfer: number; wallSeconds: number;
     accuracyMatrix: (number | null)[][]; bytesByClient: Record<string, { up: number; down: number }>; classesKnown: number;
   };
-  missions: { mission: number; globalAccuracy: number; bytes: { up: { encodedBytes: number }; down: { encodedBytes: number } } }[];
+  missions: { mission: number; globalAccuracy: number; meanClientAccuracyAfter: number; bytes: { up: { encodedBytes: number }; down: { encodedBytes: number } } }[];
 }
 
 /** Reads every finished run under `outDir/runs/` (a run without a summary is skipped). */
