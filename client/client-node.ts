@@ -24,6 +24,8 @@ export interface ClientNodeOptions {
   evaluationMemo?: EvaluationMemo | undefined;
   /** Called when a mission arrives, before any work on it (fault injection hooks in here). */
   onMission?: ((mission: number) => void) | undefined;
+  /** Simulated dropout: whether to ignore this mission altogether. */
+  dropsMission?: ((mission: number) => boolean) | undefined;
   /** Simulated straggling: how long to hold back this mission's update (0 or absent: none). */
   holdUpdateMs?: ((mission: number) => number) | undefined;
   log?: ((line: string) => void) | undefined;
@@ -135,6 +137,7 @@ export class ClientNode {
 
   private async mission(m: CoordinatorToClient['mission']): Promise<void> {
     this.o.onMission?.(m.mission);
+    if (this.o.dropsMission?.(m.mission)) return;
     const ledger = this.requireLedger();
     // The coordinator repeats a mission to a client that rejoins before its update arrived. This
     // node still has that update (it resends it after the welcome), so learning the examples again

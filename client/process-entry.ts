@@ -6,7 +6,7 @@ import { loadDataset, type DatasetSpec } from '../shared/datasets/dataset-regist
 import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { stragglerDelay, type StragglerConfig } from '../shared/straggler-model.js';
+import { dropsMission, stragglerDelay, type StragglerConfig } from '../shared/client-faults.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 
@@ -21,6 +21,7 @@ export interface ProcessClientConfig {
   crashAtMission?: number | undefined;
   /** Simulated stragglers, drawn with the run's seed. */
   stragglers?: StragglerConfig | undefined;
+  dropoutProbability?: number | undefined;
   seed?: number | undefined;
 }
 
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     link: new SocketCoordinatorLink(url),
     testPerClass: config.testPerClass,
     holdUpdateMs: stragglerDelay(config.stragglers, config.seed ?? 0, clientId),
+    dropsMission: dropsMission(config.dropoutProbability, config.seed ?? 0, clientId),
     onMission: (mission) => {
       if (mission === config.crashAtMission) {
         process.stderr.write(`[${clientId}] fault injection: crashing at mission ${mission}\n`);

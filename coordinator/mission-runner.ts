@@ -56,6 +56,8 @@ export interface RunOutcome {
   finalEvalClasses: number[];
   /** The global accuracy once the late updates of the last missions were merged (when there were any). */
   globalAccuracyAfterLateUpdates: number | undefined;
+  /** Owed updates that never came before the end (clients that dropped out of a mission). */
+  lostUpdates: { clientId: string; mission: number }[];
 }
 
 export interface MissionRunnerOptions {
@@ -76,6 +78,8 @@ export interface MissionRunnerOptions {
   /** Close a mission this long after it starts once `quorum` of its clients delivered; absent: wait for all. */
   deadlineMs?: number | undefined;
   quorum: number;
+  /** How long the end of the run waits for owed late updates (default phaseMs). */
+  drainMs?: number | undefined;
   link?: LinkModel | undefined;
   /** Asynchronous merging: no mission barrier; the table goes out every `everyMs` or every `everyUpdates` merged updates. */
   async?: { everyMs?: number | undefined; everyUpdates?: number | undefined } | undefined;
@@ -103,8 +107,10 @@ export class MissionRunner {
   private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
   private evalClasses: number[] = [];
   private readonly contributedTo = new Map<string, number>();
-  /** Clients that missed a deadline, and the mission whose update they still owe. */
-  private readonly owed = new Map<string, number>();
+  /** Updates owed by clients that missed a deadline, as (client, mission). */
+  private readonly owed: { clientId: string; mission: number }[] = [];
+  /** Every (client, mission) whose update has been applied, as "client:mission". */
+  private readonly delivered = new Set<string>();
   /** Latest embedding counts each client reported (a replacement process starts again from 0). */
   readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
@@ -116,6 +122,7 @@ export class MissionRunner {
     this.participationRng = new SeededRng(o.seed).fork('participation');
     new UpdateIntake(o.server, o.state, o.uplink).on('applied', (clientId, update) => {
       this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
+      this.delivered.add(`${clientId}:${update.mission}`);
       this.progress.emit('change');
       this.onAsyncUpdate?.(clientId, update.mission);
     });
@@ -185,7 +192,7 @@ export class MissionRunner {
       // Clients past the deadline are merged when their updates arrive; this mission goes on without them.
       const merged = participants.filter(onTime);
       const late = participants.filter((id) => !onTime(id));
-      for (const id of late) this.owed.set(id, m);
+      for (const id of late) this.owed.push({ clientId: id, mission: m });
 
       this.phase = 'evaluating';
       // Clients that sat this mission out get nothing: their table catches up when they next take part.
@@ -231,14 +238,19 @@ export class MissionRunner {
       missions.push(result);
       o.onMission?.(result);
     }
-    // Updates still owed by clients that missed a deadline are waited for, so none is lost.
-    const owedBefore = this.owed.size;
-    const settled = (id: string): boolean => (this.contributedTo.get(id) ?? -1) >= this.owed.get(id)!;
-    await this.waitFor(() => [...this.owed.keys()].every(settled), o.phaseMs, 'to deliver late updates', (id) => this.owed.has(id) && !settled(id));
-    const lateMerged = owedBefore > 0 ? accuracyOf(await o.evaluator.evaluate(o.state.global, this.evalClasses)) : undefined;
+    // Updates still owed by clients that missed a deadline are waited for (up to drainMs); what
+    // never comes (a client that dropped out of the mission) is reported, not waited for forever.
+    const came = (o: { clientId: string; mission: number }): boolean => this.delivered.has(`${o.clientId}:${o.mission}`);
+    try {
+      await this.waitFor(() => this.owed.every(came), o.drainMs ?? o.phaseMs, 'to deliver late updates', (id) => this.owed.some((x) => x.clientId === id && !came(x)));
+    } catch (err) {
+      if (this.failure) throw err;
+    }
+    const lostUpdates = this.owed.filter((x) => !came(x));
+    const lateMerged = this.owed.length > 0 ? accuracyOf(await o.evaluator.evaluate(o.state.global, this.evalClasses)) : undefined;
     this.finished = true;
     for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
-    return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: lateMerged };
+    return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: lateMerged, lostUpdates };
   }
 
   private onReport(session: ClientSession, report: ReportMessage): void {
@@ -374,7 +386,7 @@ export class MissionRunner {
     this.phase = 'idle';
     this.finished = true;
     for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
-    return { missions: records, endReason, matrix, assignments: rounds, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: undefined };
+    return { missions: records, endReason, matrix, assignments: rounds, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: undefined, lostUpdates: [] };
   }
 
   /** Whether a client's update for mission m is applied (local-only clients send none). */

@@ -61,8 +61,10 @@ export interface RunSummary {
   scenario: string;
   /** The global table's accuracy at the end, late updates included. */
   finalGlobalAccuracy: number;
-  /** Updates that missed their mission's deadline (merged later, never lost). */
+  /** Updates that missed their mission's deadline (merged when they came). */
   lateUpdates: number;
+  /** Owed updates that never came (dropped-out clients), by client and mission. */
+  lostUpdates: { clientId: string; mission: number }[];
   /** With a link model: the simulated transfer time of the whole run (slowest client per mission), beside wallSeconds. */
   simulatedTransferSeconds: number | null;
   /** Encoded msgpack bytes of the learning traffic (everything but evaluation reports), all clients, whole run. */
@@ -188,7 +190,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const runner = new MissionRunner({
     server, state, schedule, evaluator, clientIds, uplink, downlink,
     missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
-    phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, link: scenario.link,
+    phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, drainMs: scenario.timeouts.drainMs, link: scenario.link,
     async: scenario.missions.merge === 'async'
       ? { everyMs: scenario.missions.broadcastEveryMs, everyUpdates: scenario.missions.broadcastEveryUpdates ?? (scenario.missions.broadcastEveryMs ? undefined : clientIds.length) }
       : undefined,
@@ -217,7 +219,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       clientId,
       config: {
         dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass,
-        crashAtMission: crashAt.get(clientId), stragglers: scenario.faults.stragglers, seed: scenario.seed,
+        crashAtMission: crashAt.get(clientId), stragglers: scenario.faults.stragglers, dropoutProbability: scenario.faults.dropouts?.probability,
+        seed: scenario.seed,
       },
     })),
   });
@@ -264,6 +267,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     scenario: scenario.name,
     finalGlobalAccuracy: outcome.globalAccuracyAfterLateUpdates ?? last?.globalAccuracy ?? NaN,
     lateUpdates: outcome.missions.reduce((n, m) => n + m.late.length, 0),
+    lostUpdates: outcome.lostUpdates,
     simulatedTransferSeconds: scenario.link ? outcome.missions.reduce((s, m) => s + (m.simulatedTransferSeconds ?? 0), 0) : null,
     bytesUp: all.totals('up', isLearningTraffic).encodedBytes,
     bytesDown: all.totals('down', isLearningTraffic).encodedBytes,

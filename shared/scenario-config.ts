@@ -146,6 +146,8 @@ const scenarioSchema = z.strictObject({
      */
     deadlineMs: positiveInt.optional(),
     quorum: z.number().gt(0).max(1).default(1),
+    /** At the end, how long to wait for updates still owed by late clients; what has not come by then is reported lost. */
+    drainMs: positiveInt.optional(),
   }).default({ phaseMs: 120_000, connectMs: 60_000, quorum: 1 }),
   /**
    * A link model per client (the same for all): the counted bytes become simulated transfer time,
@@ -161,6 +163,8 @@ const scenarioSchema = z.strictObject({
     crash: z.array(z.strictObject({ client: z.number().int().min(0), mission: z.number().int().min(0) })).default([]),
     /** Simulated stragglers: each client, in each mission, with this probability (seeded) holds its update back for delayMs. */
     stragglers: z.strictObject({ probability: z.number().min(0).max(1), delayMs: positiveInt }).optional(),
+    /** Simulated dropouts: each client, in each mission, with this probability (seeded) ignores the mission. Needs timeouts.deadlineMs. */
+    dropouts: z.strictObject({ probability: z.number().min(0).max(1) }).optional(),
   }).default({ crash: [] }),
 });
 
@@ -180,6 +184,9 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
     throw new ScenarioError(`${source} is invalid:\n${lines.join('\n')}`);
   }
   const s = result.data;
+  if (s.faults.dropouts && s.faults.dropouts.probability > 0 && s.timeouts.deadlineMs === undefined) {
+    throw new ScenarioError(`${source} is invalid:\n  faults.dropouts: a mission with dropouts can only end at a deadline; set timeouts.deadlineMs`);
+  }
   if (s.faults.crash.length > 0 && s.clients.mode !== 'process') {
     throw new ScenarioError(`${source} is invalid:\n  faults.crash: crashing a client process needs clients.mode: process`);
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ClientNode } from '../client/client-node.js';
 import { InMemoryCoordinatorLink } from '../client/coordinator-link.js';
 import type { ClientLauncher, ClientLauncherEvents, LaunchContext } from '../coordinator/client-launcher.js';
-import { stragglerDelay } from '../shared/straggler-model.js';
+import { dropsMission, stragglerDelay } from '../shared/client-faults.js';
 
 /**
  * `clients.mode: virtual`: every client is a ClientNode in this process, talking to the
@@ -35,6 +35,7 @@ export class VirtualClients extends EventEmitter<ClientLauncherEvents> implement
         testPerClass: spec.config.testPerClass,
         evaluationMemo,
         holdUpdateMs: stragglerDelay(spec.config.stragglers, spec.config.seed ?? 0, spec.clientId),
+        dropsMission: dropsMission(spec.config.dropoutProbability, spec.config.seed ?? 0, spec.clientId),
         log: (line) => this.context.stderr?.write(`${line}\n`),
       });
       this.running.push(node.run().catch((err: Error) => {

@@ -359,6 +359,25 @@ describe('a federated run with real client processes over socket.io', () => {
     for (const m of slow.outcome.missions) expect(m.simulatedTransferSeconds).toBeGreaterThan(0);
   }, 120_000);
 
+  it('dropouts: a client that ignores a mission is left behind at the deadline, and exactly its examples are missing', async () => {
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const run = await runScenario(scenario({
+      missions: { count: 6, classesPerClient: 2, shotsPerClass: 5 }, clients: { count: 4, mode: 'virtual', maxRestarts: 0 },
+      timeouts: { phaseMs: 60_000, connectMs: 60_000, deadlineMs: 300, quorum: 0.5, drainMs: 3000 },
+      faults: { crash: [], dropouts: { probability: 0.3 } },
+    }), { clientStderr: silent, launchers });
+    expect(run.summary.lostUpdates.length).toBeGreaterThan(0);
+    const lost = new Set(run.summary.lostUpdates.map((x) => `${x.clientId}:${x.mission}`));
+    let expected = 0;
+    run.outcome.assignments.forEach((plan, m) => plan.forEach((client, i) => {
+      if (!lost.has(`c${i}:${m}`)) expected += client.reduce((n, a) => n + a.indices.length, 0);
+    }));
+    const merged = run.state.global.classIds().reduce((n, id) => n + run.state.global.get(id)!.count, 0);
+    expect(merged).toBe(expected);
+    expect(() => parseScenario({ name: 'x', dataset: { name: 'fashion-mnist' }, missions: { count: 1, classesPerClient: 1, shotsPerClass: 1 }, faults: { dropouts: { probability: 0.1 } } }))
+      .toThrow(/faults\.dropouts: .*timeouts\.deadlineMs/);
+  }, 120_000);
+
   it('asynchronous merging: no mission barrier, periodic broadcasts, and the same final table as the synchronous run', async () => {
     const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
     const base = { clients: { count: 4, mode: 'virtual', maxRestarts: 0 } };

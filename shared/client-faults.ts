@@ -17,3 +17,16 @@ export function stragglerDelay(config: StragglerConfig | undefined, seed: number
   if (!config || config.probability <= 0) return () => 0;
   return (mission) => (new SeededRng(`${seed}/straggler/${clientId}/${mission}`).next() < config.probability ? config.delayMs : 0);
 }
+
+/**
+ * Which client drops out of which mission (it ignores the mission: its examples are never
+ * learned, as with a device gone offline), drawn like stragglerDelay.
+ *
+ * @example
+ * const drops = dropsMission(0.1, 7, 'c3');
+ * drops(4); // true for about one mission in ten
+ */
+export function dropsMission(probability: number | undefined, seed: number, clientId: string): (mission: number) => boolean {
+  if (!probability || probability <= 0) return () => false;
+  return (mission) => new SeededRng(`${seed}/dropout/${clientId}/${mission}`).next() < probability;
+}
