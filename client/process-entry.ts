@@ -2,28 +2,14 @@
  * Entry point of a client process forked by the coordinator (`clients.mode: process`).
  * Everything it needs comes through the environment; see coordinator/process-spawner.ts.
  */
-import { loadDataset, type DatasetSpec } from '../shared/datasets/dataset-registry.js';
-import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
-import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
+import { loadDataset } from '../shared/datasets/dataset-registry.js';
+import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { dropsMission, stragglerDelay, type StragglerConfig } from '../shared/client-faults.js';
+import { dropsMission, stragglerDelay } from '../shared/client-faults.js';
+import type { ProcessClientConfig } from '../shared/client-config.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 
-export interface ProcessClientConfig {
-  dataset: DatasetSpec;
-  backbone: BackboneSpec;
-  backend: BackendChoice;
-  testPerClass?: number | undefined;
-  /** Embedding cache folder; no disk cache when absent. */
-  cacheDir?: string | undefined;
-  /** Exit abruptly when this mission arrives (fault injection). */
-  crashAtMission?: number | undefined;
-  /** Simulated stragglers, drawn with the run's seed. */
-  stragglers?: StragglerConfig | undefined;
-  dropoutProbability?: number | undefined;
-  seed?: number | undefined;
-}
 
 function required(name: string): string {
   const v = process.env[name];

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { ProcessClientConfig } from '../client/process-entry.js';
+import type { ProcessClientConfig } from '../shared/client-config.js';
 import type { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import type { ChannelEnd } from '../shared/in-memory-channel.js';
 import type { EvaluationMemo } from '../shared/evaluation-memo.js';

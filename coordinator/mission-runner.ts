@@ -142,7 +142,7 @@ export class MissionRunner {
   async run(): Promise<RunOutcome> {
     if (this.o.async) return this.runAsync(this.o.async);
     const o = this.o;
-    await this.waitFor(() => o.clientIds.every((id) => o.server.session(id)?.connected), o.connectMs, 'to connect', (id) => !o.server.session(id)?.connected);
+    await this.allConnected();
     const matrix = new AccuracyMatrix();
     const missions: MissionResult[] = [];
     const assignments: ClassAssignment[][][] = [];
@@ -184,7 +184,7 @@ export class MissionRunner {
         await this.waitFor(
           () => participants.every(onTime) || (pastDeadline && participants.filter(onTime).length >= needed),
           o.phaseMs, `to learn mission ${m}`,
-          (id) => !onTime(id),
+          (id) => participants.includes(id) && !onTime(id),
         );
       } finally {
         clearTimeout(deadline);
@@ -204,7 +204,7 @@ export class MissionRunner {
       await this.waitFor(
         () => merged.every((id) => this.reports['after-merge'].has(id)),
         o.phaseMs, `to evaluate mission ${m}`,
-        (id) => !this.reports['after-merge'].has(id),
+        (id) => merged.includes(id) && !this.reports['after-merge'].has(id),
       );
       this.phase = 'idle';
 
@@ -283,7 +283,7 @@ export class MissionRunner {
    */
   private async runAsync(cadence: { everyMs?: number | undefined; everyUpdates?: number | undefined }): Promise<RunOutcome> {
     const o = this.o;
-    await this.waitFor(() => o.clientIds.every((id) => o.server.session(id)?.connected), o.connectMs, 'to connect', (id) => !o.server.session(id)?.connected);
+    await this.allConnected();
     const rounds: ClassAssignment[][][] = [];
     while (rounds.length < o.missionLimit) {
       const plan = o.schedule.next();
@@ -389,6 +389,12 @@ export class MissionRunner {
     return { missions: records, endReason, matrix, assignments: rounds, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: undefined, lostUpdates: [] };
   }
 
+  private allConnected(): Promise<void> {
+    const { clientIds, server, connectMs } = this.o;
+    const connected = (id: string): boolean => server.session(id)?.connected === true;
+    return this.waitFor(() => clientIds.every(connected), connectMs, 'to connect', (id) => !connected(id));
+  }
+
   /** Whether a client's update for mission m is applied (local-only clients send none). */
   private contributed(clientId: string, m: number): boolean {
     return this.o.strategy === 'local-only' || this.contributedTo.get(clientId) === m;
@@ -443,6 +449,7 @@ export class MissionRunner {
     return this.participationRng.sample(clientIds.length, n).sort((a, b) => a - b).map((i) => clientIds[i]!);
   }
 
+  /** Resolves when `done()` holds; on timeout, the error names the clients `missing` picks out. */
   private waitFor(done: () => boolean, ms: number, what: string, missing: (clientId: string) => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
@@ -450,7 +457,7 @@ export class MissionRunner {
         else if (done()) finish();
       };
       const timer = setTimeout(() => {
-        const late = this.participants.filter(missing);
+        const late = this.o.clientIds.filter(missing);
         finish(new Error(`timed out after ${ms} ms waiting for client(s) ${late.join(', ')} ${what}`));
       }, ms);
       const finish = (err?: Error): void => {

@@ -93,7 +93,14 @@ export async function pretrainConv4(
   };
   const optimizer = tf.train.adam(config.learningRate);
   const resumedFrom = existsSync(join(outDir, STATE_FILE)) ? await loadCheckpoint() : 0;
-  const net = resumedFrom > 0 ? await loadCheckpointModel() : TrainableConv4.fromModel(buildConv4(input, config.seed), input);
+  const net = resumedFrom > 0 ? await loadCheckpointModel() : freshNet();
+
+  function freshNet(): TrainableConv4 {
+    const model = buildConv4(input, config.seed);
+    const fresh = TrainableConv4.fromModel(model, input);
+    model.dispose();
+    return fresh;
+  }
 
   async function loadCheckpointModel(): Promise<TrainableConv4> {
     const model = await tf.loadLayersModel(`file://${join(outDir, 'model.json')}`);

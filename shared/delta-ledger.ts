@@ -72,17 +72,8 @@ export class DeltaLedger {
     return this.inflight;
   }
 
-  /** Everything this client has learned: acknowledged, in flight and unsent. */
-  total(): PrototypeTable {
-    const t = this.acked.clone();
-    for (const d of this.ackedUnseen) t.merge(d.stats);
-    for (const d of this.inflight) t.merge(d.stats);
-    t.merge(this.unsent);
-    return t;
-  }
-
   /** What the coordinator has not acknowledged yet: in flight plus unsent. */
-  sinceLastAck(): PrototypeTable {
+  private sinceLastAck(): PrototypeTable {
     const t = this.unsent.clone();
     for (const d of this.inflight) t.merge(d.stats);
     return t;

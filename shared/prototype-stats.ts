@@ -133,14 +133,6 @@ export class PrototypeTable {
     this.stats.delete(classId);
   }
 
-  clear(): void {
-    this.stats.clear();
-  }
-
-  entries(): IterableIterator<[number, ClassStats]> {
-    return this.stats.entries();
-  }
-
   private entry(classId: number): ClassStats {
     let s = this.stats.get(classId);
     if (!s) {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,9 +106,4 @@ function runCell(scenarioFile: string, out: string): Promise<string | undefined>
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('exit', (code) => resolve(code === 0 ? undefined : (stderr.trim().split('\n').at(-1) ?? `exit ${code}`)));
   });
-}
-
-/** The summary of a finished cell. */
-export function readCellSummary(cell: SweepCell): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(cell.dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { expectEveryFinitePatternDecodes, expectExactRoundTripsAndTiesToEven } from './support/sixteen-bit-formats.js';
 import {
   BFLOAT16_MAX,
   CODECS,
@@ -111,35 +112,11 @@ describe('bf16', () => {
   });
 
   it('round-trips every finite bfloat16 exactly and rounds midpoints to even', () => {
-    for (let h = 0; h < 0x7f80; h++) {
-      const x = fromBfloat16Bits(h);
-      if (toBfloat16Bits(x) !== h || toBfloat16Bits(-x) !== (h | 0x8000)) {
-        throw new Error(`round trip failed for 0x${h.toString(16)}`);
-      }
-      if (h === 0x7f7f) continue;
-      const next = fromBfloat16Bits(h + 1);
-      const mid = (x + next) / 2;
-      const even = h % 2 === 0 ? h : h + 1;
-      const below = mid - (next - x) * 2 ** -20;
-      const above = mid + (next - x) * 2 ** -20;
-      if (toBfloat16Bits(mid) !== even || toBfloat16Bits(below) !== h || toBfloat16Bits(above) !== h + 1) {
-        throw new Error(`rounding failed between 0x${h.toString(16)} and 0x${(h + 1).toString(16)}`);
-      }
-    }
+    expectExactRoundTripsAndTiesToEven({ toBits: toBfloat16Bits, fromBits: fromBfloat16Bits, exponentMask: 0x7f80 });
   });
 
   it('decodes all finite bit patterns through the codec', () => {
-    const bytes = new Uint8Array(2 * 0xff00);
-    let n = 0;
-    for (let h = 0; h <= 0xffff; h++) {
-      if ((h & 0x7f80) === 0x7f80) continue;
-      bytes[2 * n] = h & 0xff;
-      bytes[2 * n + 1] = h >>> 8;
-      n++;
-    }
-    expect(n).toBe(0xff00);
-    const reencoded = codec.encode(codec.decode(bytes, n));
-    expect(Buffer.compare(reencoded, bytes)).toBe(0);
+    expectEveryFinitePatternDecodes(codec, 0x7f80, 0xff00);
   });
 
   it('throws instead of overflowing to Infinity', () => {

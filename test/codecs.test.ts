@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { expectEveryFinitePatternDecodes, expectExactRoundTripsAndTiesToEven } from './support/sixteen-bit-formats.js';
 import {
   CODECS,
   CODEC_NAMES,
@@ -362,36 +363,11 @@ describe('f16', () => {
   });
 
   it('round-trips every finite half exactly and rounds midpoints to even', () => {
-    for (let h = 0; h < 0x7c00; h++) {
-      const x = fromFloat16Bits(h);
-      if (toFloat16Bits(x) !== h || toFloat16Bits(-x) !== (h | 0x8000)) {
-        throw new Error(`round trip failed for 0x${h.toString(16)}`);
-      }
-      if (h === 0x7bff) continue;
-      const next = fromFloat16Bits(h + 1);
-      const mid = (x + next) / 2;
-      const even = h % 2 === 0 ? h : h + 1;
-      const below = mid - (next - x) * 2 ** -20;
-      const above = mid + (next - x) * 2 ** -20;
-      if (toFloat16Bits(mid) !== even || toFloat16Bits(below) !== h || toFloat16Bits(above) !== h + 1) {
-        throw new Error(`rounding failed between 0x${h.toString(16)} and 0x${(h + 1).toString(16)}`);
-      }
-    }
+    expectExactRoundTripsAndTiesToEven({ toBits: toFloat16Bits, fromBits: fromFloat16Bits, exponentMask: 0x7c00 });
   });
 
   it('decodes all finite bit patterns through the codec', () => {
-    const bytes = new Uint8Array(2 * 0xf800);
-    let n = 0;
-    for (let h = 0; h <= 0xffff; h++) {
-      if ((h & 0x7c00) === 0x7c00) continue;
-      bytes[2 * n] = h & 0xff;
-      bytes[2 * n + 1] = h >>> 8;
-      n++;
-    }
-    expect(n).toBe(0xf800);
-    const decoded = codec.decode(bytes, n);
-    const reencoded = codec.encode(decoded);
-    expect(Buffer.compare(reencoded, bytes)).toBe(0);
+    expectEveryFinitePatternDecodes(codec, 0x7c00, 0xf800);
   });
 
   it('throws instead of overflowing to Infinity', () => {

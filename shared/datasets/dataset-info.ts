@@ -3,6 +3,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { findCifarDir, locateCifar, readCifarLabels, type CifarVariant } from './cifar.js';
 import { packageRoot, protofedDataDir } from './data-home.js';
+import { findIdxFiles, IDX_FILE_BASES } from './idx-folder.js';
 import { isImagePack, readImagePack } from './image-pack.js';
 import { FASHION_MNIST_SYSTEM_DIR, fashionMnistSubsetDir, locateFashionMnist } from './fashion-mnist.js';
 import { isGzip, readIdxFile } from './idx.js';
@@ -33,23 +34,10 @@ export interface DatasetInfo {
   groups?: number;
 }
 
-const IDX_FILES = {
-  trainImages: 'train-images-idx3-ubyte',
-  trainLabels: 'train-labels-idx1-ubyte',
-  testImages: 't10k-images-idx3-ubyte',
-  testLabels: 't10k-labels-idx1-ubyte',
-} as const;
-
-
-
-function idxFiles(dir: string): Record<keyof typeof IDX_FILES, string> | undefined {
-  const found: Partial<Record<keyof typeof IDX_FILES, string>> = {};
-  for (const [key, base] of Object.entries(IDX_FILES) as [keyof typeof IDX_FILES, string][]) {
-    const path = [join(dir, base), join(dir, `${base}.gz`)].find(isFile);
-    if (path === undefined) return undefined;
-    found[key] = path;
-  }
-  return found as Record<keyof typeof IDX_FILES, string>;
+/** The four IDX files of an MNIST-style folder, or undefined when any is missing. */
+function idxFiles(dir: string): Record<keyof typeof IDX_FILE_BASES, string> | undefined {
+  const { found, missing } = findIdxFiles(dir);
+  return missing.length === 0 ? (found as Record<keyof typeof IDX_FILE_BASES, string>) : undefined;
 }
 
 function cifarVariantIn(dir: string): CifarVariant | undefined {

@@ -250,16 +250,6 @@ export function readImagePack(dir: string): ImagePackDataset {
   };
 }
 
-/**
- * Reads and checks an image pack's `dataset.json` alone (no pixels).
- *
- * @example
- * const { classNames, classGroups } = readImagePackManifest('data/glyphs-28/dataset.json');
- */
-export function readImagePackManifest(path: string): ImagePackManifest {
-  return readManifest(resolve(path));
-}
-
 function readManifest(path: string): ImagePackManifest {
   if (!existsSync(path)) {
     throw new DataFileError(path, 'missing: an image pack needs dataset.json next to its .idx.gz files');
