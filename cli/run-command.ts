@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { runScenario } from '../coordinator/run-scenario.js';
 import type { MissionResult } from '../coordinator/mission-runner.js';
-import { loadScenarioFile } from '../shared/scenario-config.js';
+import { loadScenarioFile, type Scenario } from '../shared/scenario-config.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
+import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 import { formatAccuracy, formatBytes } from './format.js';
 
@@ -12,7 +13,7 @@ export interface RunCommandOptions {
   quiet?: boolean;
   backend?: BackendChoice;
   pixels?: boolean;
-  mode?: 'process' | 'virtual' | 'remote';
+  mode?: 'process' | 'virtual' | 'remote' | 'population';
   /** Remote mode: where to listen, the run's token, and how long to wait for the clients. */
   remote?: { host: string; port: number; token: string; waitMs?: number | undefined };
 }
@@ -37,6 +38,10 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
+  if (scenario.clients.mode === 'population') {
+    await runPopulationCommand(scenario, scenarioPath, outDir, say);
+    return;
+  }
   const kind = { process: 'client processes', virtual: 'virtual clients', remote: 'remote clients' }[scenario.clients.mode];
   say(`protofed run ${scenarioPath}: ${scenario.clients.count} ${kind}, up to ${scenario.missions.count} missions, ` +
     `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
@@ -82,5 +87,32 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   if (summary.wireBytesUp !== null && summary.wireBytesDown !== null) {
     say(`on the wire (TCP, all traffic and framing): ${formatBytes(summary.wireBytesUp)} up, ${formatBytes(summary.wireBytesDown)} down`);
   }
+  say(`results: ${outDir}`);
+}
+
+async function runPopulationCommand(scenario: Scenario, scenarioPath: string, outDir: string, say: (line: string) => void): Promise<void> {
+  const perMission = scenario.clients.perMission ?? scenario.clients.count;
+  say(`protofed run ${scenarioPath}: a population of ${scenario.clients.count.toLocaleString('en')} virtual clients, ` +
+    `${perMission.toLocaleString('en')} per mission, ${scenario.missions.count} missions, ` +
+    `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
+    `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
+  say('mission  classes  global  clients   seconds  up: message (payload)   down: message (payload)   RSS');
+  const { summary } = await runPopulationScenario(scenario, {
+    outDir, source: scenarioPath,
+    log: (line) => process.stderr.write(`protofed: ${line}\n`),
+    onMission: (m) => say(
+      `${String(m.mission + 1).padStart(7)}  ${String(m.classesKnown).padStart(7)}  ${m.globalAccuracy === null ? '   -  ' : formatAccuracy(m.globalAccuracy)}  ` +
+      `${m.sampledClientAccuracy === null ? '   -  ' : formatAccuracy(m.sampledClientAccuracy)}  ${m.seconds.toFixed(2).padStart(8)}  ` +
+      `${`${formatBytes(m.bytes.up.encodedBytes)} (${formatBytes(m.bytes.up.payloadBytes)})`.padEnd(22)}  ` +
+      `${`${formatBytes(m.bytes.down.encodedBytes)} (${formatBytes(m.bytes.down.payloadBytes)})`.padEnd(24)}  ${formatBytes(m.rssBytes)}`,
+    ),
+  });
+  say(`data: ${summary.dataset.name} (${summary.dataset.kind}); backbone: ${summary.backbone.name} (${summary.backbone.dim}-d); tensor backend: ${summary.backbone.tensorBackend}; ${summary.workers} worker thread(s)`);
+  say(`finished ${summary.missions} missions in ${summary.wallSeconds.toFixed(1)} s (${summary.secondsPerMission.mean.toFixed(2)} s per mission); peak RSS ${formatBytes(summary.peakRssBytes)}`);
+  say(`final global accuracy ${summary.finalGlobalAccuracy === null ? '-' : formatAccuracy(summary.finalGlobalAccuracy)} over ${summary.classesKnown} classes; ` +
+    `${summary.perClient.clientsReached.toLocaleString('en')} clients took part at least once`);
+  say(`bytes up ${formatBytes(summary.bytes.up.encodedBytes)} (payload ${formatBytes(summary.bytes.up.payloadBytes)}), ` +
+    `down ${formatBytes(summary.bytes.down.encodedBytes)} (payload ${formatBytes(summary.bytes.down.payloadBytes)}); ` +
+    `per client that took part: ${formatBytes(summary.perClient.up.mean)} up, ${formatBytes(summary.perClient.down.mean)} down on average`);
   say(`results: ${outDir}`);
 }

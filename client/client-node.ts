@@ -1,4 +1,4 @@
-import { CODEC_NAMES, getCodec } from '../shared/codecs/index.js';
+import { CODEC_CAPABILITIES, parseCodecSpec, type CodecSpec } from '../shared/codec-spec.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
 import type { EmbeddingStore, EmbeddingStoreStats } from '../shared/embedding/embedding-store.js';
 import { DeltaLedger } from '../shared/delta-ledger.js';
@@ -11,6 +11,7 @@ import {
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { EvaluationMemo } from '../shared/evaluation-memo.js';
 import type { CoordinatorLink } from './coordinator-link.js';
+import { applyTableMessage, encodeUpdateClasses } from './update-codec.js';
 
 export interface ClientNodeOptions {
   clientId: string;
@@ -48,7 +49,7 @@ export class ClientNode {
   private ledger: DeltaLedger | undefined;
   private readonly held: PrototypeTable;
   private heldVersion = 0;
-  private uplink: VectorCodec | undefined;
+  private uplink: CodecSpec | undefined;
   private strategy: Strategy = 'protofed';
   private downlink: VectorCodec | undefined;
   private readonly evaluator: TestSetEvaluator;
@@ -89,7 +90,7 @@ export class ClientNode {
     this.o.link.send('hello', {
       clientId: this.o.clientId,
       token: this.o.token,
-      codecs: [...CODEC_NAMES],
+      codecs: [...CODEC_CAPABILITIES],
       dim: this.o.store.dim,
       modelHash: this.o.store.backbone.modelHash,
       tableVersion: this.heldVersion,
@@ -127,9 +128,9 @@ export class ClientNode {
   }
 
   private welcome(w: CoordinatorToClient['welcome']): void {
-    this.uplink = getCodec(w.uplinkCodec);
+    this.uplink = parseCodecSpec(w.uplinkCodec);
     this.strategy = w.strategy;
-    this.downlink = getCodec(w.downlinkCodec);
+    this.downlink = parseCodecSpec(w.downlinkCodec).codec;
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
     this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
     for (const pending of this.ledger.unacknowledged()) this.sendDelta(pending.seq, pending.stats);
@@ -171,30 +172,17 @@ export class ClientNode {
   }
 
   private sendDelta(seq: number, stats: PrototypeTable): void {
-    const codec = this.uplink!;
+    const blended = this.strategy === 'fedrecon-reference';
     this.o.link.send('update', {
-      clientId: this.o.clientId,
       seq,
-      baseVersion: this.heldVersion,
+      base: this.heldVersion,
       mission: this.missionOfSeq.get(seq) ?? 0,
-      codec: codec.name,
-      classes: stats.classIds().map((classId) => ({
-        classId,
-        count: stats.get(classId)!.count,
-        vector: codec.encode(this.strategy === 'fedrecon-reference' ? this.blended(classId, stats) : stats.prototype(classId)!),
-      })),
+      classes: encodeUpdateClasses(stats, this.uplink!, (classId) => (blended ? this.blended(classId, stats) : stats.prototype(classId)!)),
     });
   }
 
   private table(t: CoordinatorToClient['table']): void {
-    const codec = this.downlink!;
-    if (t.codec !== codec.name) throw new Error(`table arrived in codec "${t.codec}", but the negotiated downlink codec is "${codec.name}"`);
-    if (t.fromVersion > this.heldVersion) {
-      throw new Error(`table update from version ${t.fromVersion} cannot apply: this client holds version ${this.heldVersion}`);
-    }
-    const decoded = t.classes.map((c) => ({ c, mean: codec.decode(c.vector, this.held.dim) }));
-    for (const { c, mean } of decoded) this.held.setMean(c.classId, c.count, mean);
-    for (const id of unpackU32(t.removed)) this.held.delete(id);
+    applyTableMessage(this.held, this.heldVersion, t, this.downlink!);
     this.heldVersion = t.version;
   }
 

@@ -3,8 +3,9 @@ import { ByteMeter } from '../shared/byte-accounting.js';
 import type { ChannelEnd } from '../shared/in-memory-channel.js';
 import {
   COORDINATOR_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes,
-  type ClientMessageType, type ClientToCoordinator, type CoordinatorMessageType, type CoordinatorToClient, type SocketEvents,
+  type ClientMessageType, type ClientToCoordinator, type CoordinatorMessageType, type CoordinatorToClient, type Outgoing, type SocketEvents,
 } from '../shared/protocol.js';
+import { protofedParser } from '../shared/socket-parser.js';
 import { validateCoordinatorMessage } from '../shared/protocol-validation.js';
 import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
 
@@ -13,7 +14,7 @@ export type IncomingHandler = <K extends CoordinatorMessageType>(type: K, messag
 /** What a client node needs from its connection to the coordinator, whatever carries it. */
 export interface CoordinatorLink {
   readonly meter: ByteMeter;
-  send<K extends ClientMessageType>(type: K, body: Omit<ClientToCoordinator[K], 'v'>): void;
+  send<K extends ClientMessageType>(type: K, body: Outgoing<ClientToCoordinator[K]>): void;
   /** Called on every (re)connection, before any message of that connection arrives. */
   onConnect(handler: () => void): void;
   onMessage(handler: IncomingHandler): void;
@@ -50,7 +51,7 @@ abstract class ValidatingLink implements CoordinatorLink {
     this.giveUpHandler = handler;
   }
 
-  send<K extends ClientMessageType>(type: K, body: Omit<ClientToCoordinator[K], 'v'>): void {
+  send<K extends ClientMessageType>(type: K, body: Outgoing<ClientToCoordinator[K]>): void {
     const message = { v: PROTOCOL_VERSION, ...body };
     const frame = encodeMessage(message);
     if (frame.byteLength > PROTOCOL_LIMITS.maxMessageBytes) {
@@ -93,6 +94,7 @@ export class SocketCoordinatorLink extends ValidatingLink {
     const attempts = options.reconnectionAttempts ?? 30;
     this.socket = io(url, {
       transports: ['websocket'],
+      parser: protofedParser,
       reconnection: true,
       reconnectionDelay: 200,
       reconnectionDelayMax: 2000,

@@ -1,12 +1,10 @@
 import type { ByteMeter } from '../shared/byte-accounting.js';
 import {
   PROTOCOL_VERSION, payloadBytes,
-  type CoordinatorMessageType, type CoordinatorToClient, type ErrorCode,
+  type CoordinatorMessageType, type CoordinatorToClient, type ErrorCode, type Outgoing,
 } from '../shared/protocol.js';
 import { encodeMessage } from '../shared/wire-format.js';
 import type { ClientConnection } from './client-connection.js';
-
-type Outgoing<K extends CoordinatorMessageType> = Omit<CoordinatorToClient[K], 'v'>;
 
 /**
  * One connected client, as the coordinator sees it: the connection, the client's id once it has
@@ -27,7 +25,7 @@ export class ClientSession {
    * @example
    * session.send('ack', { seq: 3, version: 12, duplicate: false });
    */
-  send<K extends CoordinatorMessageType>(type: K, body: Outgoing<K>): void {
+  send<K extends CoordinatorMessageType>(type: K, body: Outgoing<CoordinatorToClient[K]>): void {
     const message = { v: PROTOCOL_VERSION, ...body };
     const frame = encodeMessage(message);
     this.meter?.count('down', type, payloadBytes(message), frame.byteLength);

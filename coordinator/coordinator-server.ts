@@ -4,11 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Server } from 'socket.io';
 import { ByteMeter } from '../shared/byte-accounting.js';
+import { capabilitiesNeeded, parseCodecSpec } from '../shared/codec-spec.js';
 import {
   CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type Strategy,
   type ClientMessageType, type ClientToCoordinator, type HelloMessage, type SocketEvents, type CoordinatorToClient,
 } from '../shared/protocol.js';
 import { ProtocolError, validateClientMessage } from '../shared/protocol-validation.js';
+import { protofedParser } from '../shared/socket-parser.js';
 import { MalformedMessageError, decodeMessage, encodeMessage } from '../shared/wire-format.js';
 import { socketConnection, type ClientConnection } from './client-connection.js';
 import { ClientSession } from './client-session.js';
@@ -57,8 +59,12 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** TCP bytes of each client's closed connections; open ones are read live. */
   private readonly closedWire = new Map<string, { up: number; down: number }>();
 
+  /** What a client must offer in its hello to speak this run's codecs. */
+  private readonly needs: string[];
+
   constructor(private readonly options: CoordinatorServerOptions) {
     super();
+    this.needs = [...capabilitiesNeeded(parseCodecSpec(options.uplinkCodec)), ...capabilitiesNeeded(parseCodecSpec(options.downlinkCodec))];
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -68,6 +74,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       maxHttpBufferSize: PROTOCOL_LIMITS.maxMessageBytes,
       transports: ['websocket'],
       serveClient: false,
+      parser: protofedParser,
     });
     this.io.on('connection', (socket) => this.accept(socketConnection(socket)));
     await new Promise<void>((resolve, reject) => {
@@ -188,7 +195,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       : this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
       : hello.dim !== o.dim ? `embedding dim ${hello.dim} does not match the coordinator's ${o.dim}`
       : hello.modelHash !== o.modelHash ? `model hash "${hello.modelHash}" does not match the coordinator's "${o.modelHash}"`
-      : !hello.codecs.includes(o.uplinkCodec) || !hello.codecs.includes(o.downlinkCodec)
+      : !this.needs.every((c) => hello.codecs.includes(c))
         ? `the run needs codecs ${o.uplinkCodec} (up) and ${o.downlinkCodec} (down); the client offers ${hello.codecs.join(', ') || 'none'}`
       : undefined;
     if (problem) {

@@ -1,10 +1,19 @@
+import type { VectorCodec } from '../shared/codecs/vector-codec.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 
-/** One class of a decoded update: `count` new examples whose mean is `mean`. */
-export interface DecodedClassUpdate {
-  classId: number;
-  count: number;
-  mean: Float64Array;
+/**
+ * One decoded update, in columns: `counts[i]` new examples of class `classIds[i]` whose mean is
+ * row i of `means` (n × dim, row-major).
+ */
+export interface DecodedUpdate {
+  classIds: ArrayLike<number>;
+  counts: ArrayLike<number>;
+  means: Float64Array;
+  /**
+   * The means as they arrived (codec bytes). When given, a client's contribution is kept in this
+   * form (an eighth of the float64 size for int8) and decoded again, to the same bits, to unlearn it.
+   */
+  encoded?: { codec: VectorCodec; vectors: Uint8Array } | undefined;
 }
 
 export interface ApplyResult {
@@ -13,9 +22,24 @@ export interface ApplyResult {
   version: number;
 }
 
+export interface FederationStateOptions {
+  /**
+   * Keep each client's contributions so that removeClient can unlearn them exactly (default true).
+   * A simulation of a million clients that never unlearns can save that memory.
+   */
+  keepContributions?: boolean;
+}
+
+interface Contribution {
+  classIds: ArrayLike<number>;
+  counts: ArrayLike<number>;
+  means?: Float64Array;
+  encoded?: { codec: VectorCodec; vectors: Uint8Array };
+}
+
 /**
  * The coordinator's federation state, in one place with one owner: the global table, each
- * client's own totals (for exact unlearning), each client's last applied seq, and the version
+ * client's contributions (for exact unlearning), each client's last applied seq, and the version
  * at which every class last changed.
  *
  * Updates are deltas, so the global table is the sum of all contributions and equals the
@@ -23,20 +47,21 @@ export interface ApplyResult {
  *
  * @example
  * const state = new FederationState(64);
- * state.applyUpdate('c0', 1, [{ classId: 3, count: 10, mean }]); // { applied: true, version: 1 }
- * state.applyUpdate('c0', 1, [{ classId: 3, count: 10, mean }]); // resend: { applied: false, version: 1 }
+ * state.applyUpdate('c0', 1, { classIds: [3], counts: [10], means }); // { applied: true, version: 1 }
+ * state.applyUpdate('c0', 1, { classIds: [3], counts: [10], means }); // resend: { applied: false, version: 1 }
  */
 export class FederationState {
   readonly global: PrototypeTable;
-  private readonly perClient = new Map<string, PrototypeTable>();
-  private readonly lastSeq = new Map<string, number>();
-  private readonly seqVersion = new Map<string, number>();
+  private readonly contributions = new Map<string, Contribution[]>();
+  private readonly seqs = new Map<string, { seq: number; version: number }>();
   private readonly classVersion = new Map<number, number>();
   private readonly removedAt = new Map<number, number>();
+  private readonly keepContributions: boolean;
   private tableVersion = 0;
 
-  constructor(readonly dim: number) {
+  constructor(readonly dim: number, options: FederationStateOptions = {}) {
     this.global = new PrototypeTable(dim);
+    this.keepContributions = options.keepContributions ?? true;
   }
 
   get version(): number {
@@ -45,28 +70,35 @@ export class FederationState {
 
   /** The highest seq applied for a client (0 before its first update). */
   lastAppliedSeq(clientId: string): number {
-    return this.lastSeq.get(clientId) ?? 0;
+    return this.seqs.get(clientId)?.seq ?? 0;
   }
 
   /**
    * Applies a client's delta at most once: seqs at or below the last applied one are duplicates
    * (a resend after reconnect) and change nothing. The caller has validated the classes.
    */
-  applyUpdate(clientId: string, seq: number, classes: readonly DecodedClassUpdate[]): ApplyResult {
-    if (seq <= this.lastAppliedSeq(clientId)) {
-      return { applied: false, version: this.seqVersion.get(clientId) ?? this.tableVersion };
+  applyUpdate(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
+    const last = this.seqs.get(clientId);
+    if (last && seq <= last.seq) return { applied: false, version: last.version };
+    const { classIds, counts, means } = update;
+    const dim = this.dim;
+    if (counts.length !== classIds.length || means.length !== classIds.length * dim) {
+      throw new RangeError(`an update of ${classIds.length} classes needs ${classIds.length} counts and ${classIds.length}×${dim} means`);
     }
     const version = ++this.tableVersion;
-    let own = this.perClient.get(clientId);
-    if (!own) this.perClient.set(clientId, (own = new PrototypeTable(this.dim)));
-    for (const c of classes) {
-      this.global.addMean(c.classId, c.count, c.mean);
-      own.addMean(c.classId, c.count, c.mean);
-      this.classVersion.set(c.classId, version);
-      this.removedAt.delete(c.classId);
+    for (let c = 0; c < classIds.length; c++) {
+      const classId = classIds[c]!;
+      this.global.addScaledRow(classId, counts[c]!, means, c * dim);
+      this.classVersion.set(classId, version);
+      this.removedAt.delete(classId);
     }
-    this.lastSeq.set(clientId, seq);
-    this.seqVersion.set(clientId, version);
+    if (this.keepContributions) this.keep(clientId, update);
+    if (last) {
+      last.seq = seq;
+      last.version = version;
+    } else {
+      this.seqs.set(clientId, { seq, version });
+    }
     return { applied: true, version };
   }
 
@@ -79,9 +111,16 @@ export class FederationState {
     return { changed: changed.sort((a, b) => a - b), removed: removed.sort((a, b) => a - b) };
   }
 
-  /** A client's own contribution so far. */
+  /** A client's own contribution so far, as a table (undefined when it has none or none is kept). */
   contribution(clientId: string): PrototypeTable | undefined {
-    return this.perClient.get(clientId);
+    const list = this.contributions.get(clientId);
+    if (!list) return undefined;
+    const table = new PrototypeTable(this.dim);
+    for (const c of list) {
+      const means = meansOf(c, this.dim);
+      for (let i = 0; i < c.classIds.length; i++) table.addScaledRow(c.classIds[i]!, c.counts[i]!, means, i * this.dim);
+    }
+    return table;
   }
 
   /**
@@ -89,7 +128,8 @@ export class FederationState {
    * kept, so a late resend of an old update is still recognised as a duplicate.
    */
   removeClient(clientId: string): ApplyResult {
-    const own = this.perClient.get(clientId);
+    if (!this.keepContributions) throw new Error('this federation state keeps no per-client contributions, so it cannot unlearn a client');
+    const own = this.contribution(clientId);
     if (!own || own.size === 0) return { applied: false, version: this.tableVersion };
     const version = ++this.tableVersion;
     for (const id of own.classIds()) {
@@ -102,7 +142,24 @@ export class FederationState {
         this.removedAt.set(id, version);
       }
     }
-    this.perClient.delete(clientId);
+    this.contributions.delete(clientId);
     return { applied: true, version };
   }
+
+  private keep(clientId: string, update: DecodedUpdate): void {
+    let list = this.contributions.get(clientId);
+    if (!list) this.contributions.set(clientId, (list = []));
+    list.push(update.encoded
+      ? { classIds: update.classIds, counts: update.counts, encoded: update.encoded }
+      : { classIds: Array.from(update.classIds), counts: Array.from(update.counts), means: Float64Array.from(update.means) });
+  }
+}
+
+function meansOf(c: Contribution, dim: number): Float64Array {
+  if (c.means) return c.means;
+  const { codec, vectors } = c.encoded!;
+  const stride = codec.encodedLength(dim);
+  const out = new Float64Array(c.classIds.length * dim);
+  for (let i = 0; i < c.classIds.length; i++) out.set(codec.decode(vectors.subarray(i * stride, (i + 1) * stride), dim), i * dim);
+  return out;
 }

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
-import type { VectorCodec } from '../shared/codecs/vector-codec.js';
+import { ByteMeter, addTally, zeroTally, type ByteTally } from '../shared/byte-accounting.js';
+import type { CodecSpec } from '../shared/codec-spec.js';
 import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.js';
-import { isLearningTraffic, packU32, unpackU32, type ReportMessage, type Strategy } from '../shared/protocol.js';
+import {
+  isLearningTraffic, packU32, unpackU32, type CoordinatorToClient, type Outgoing, type ReportMessage, type Strategy,
+} from '../shared/protocol.js';
 import type { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import { SeededRng } from '../shared/rng.js';
 import { transferSeconds, type LinkModel } from '../shared/link-model.js';
@@ -11,6 +13,7 @@ import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
 import type { ClassAssignment, MissionSchedule } from './fed-recon-schedule.js';
 import type { FederationState } from './federation-state.js';
+import { tableMessage } from './table-message.js';
 import { UpdateIntake } from './update-intake.js';
 
 export interface MissionBytes {
@@ -66,8 +69,8 @@ export interface MissionRunnerOptions {
   schedule: MissionSchedule;
   evaluator: TestSetEvaluator;
   clientIds: string[];
-  uplink: VectorCodec;
-  downlink: VectorCodec;
+  uplink: CodecSpec;
+  downlink: CodecSpec;
   missionLimit: number;
   strategy: Strategy;
   /** Fraction of the clients that take part in each mission (seeded draw). */
@@ -115,12 +118,13 @@ export class MissionRunner {
   readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
   private onAsyncUpdate: ((clientId: string, mission: number) => void) | undefined;
+  private tableCache: { version: number; byFrom: Map<number, Outgoing<CoordinatorToClient['table']>> } = { version: -1, byFrom: new Map() };
   private asyncJoin: ((session: ClientSession) => void) | undefined;
 
   constructor(private readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
     this.participationRng = new SeededRng(o.seed).fork('participation');
-    new UpdateIntake(o.server, o.state, o.uplink).on('applied', (clientId, update) => {
+    new UpdateIntake(o.server, o.state, o.uplink.codec).on('applied', (clientId, update) => {
       this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
       this.delivered.add(`${clientId}:${update.mission}`);
       this.progress.emit('change');
@@ -232,7 +236,7 @@ export class MissionRunner {
         const link = o.link;
         result.simulatedTransferSeconds = Math.max(0, ...o.clientIds.map((id) => {
           const b = diffBytes(before.get(id), after.get(id)!);
-          return transferSeconds(addTallies(b.up, b.down), link);
+          return transferSeconds(addTally(b.up, b.down), link);
         }));
       }
       missions.push(result);
@@ -417,21 +421,24 @@ export class MissionRunner {
 
   /** Sends only the classes changed since the version the client holds; nothing when it is current. */
   private sendTable(session: ClientSession): void {
-    const { state, downlink } = this.o;
+    const { state } = this.o;
     if (session.heldVersion >= state.version) return;
-    const { changed, removed } = state.changedSince(session.heldVersion);
-    session.send('table', {
-      version: state.version,
-      fromVersion: session.heldVersion,
-      codec: downlink.name,
-      classes: changed.map((classId) => ({
-        classId,
-        count: state.global.get(classId)!.count,
-        vector: downlink.encode(state.global.prototype(classId)!),
-      })),
-      removed: packU32(removed),
-    });
+    session.send('table', this.tableFrom(session.heldVersion));
     session.heldVersion = state.version;
+  }
+
+  /**
+   * The table message from a version to the current one. Clients that hold the same version get
+   * the same message, so it is built once per (from, to) pair and table version.
+   */
+  private tableFrom(fromVersion: number): Outgoing<CoordinatorToClient['table']> {
+    const { state, downlink } = this.o;
+    if (this.tableCache.version !== state.version) this.tableCache = { version: state.version, byFrom: new Map() };
+    let message = this.tableCache.byFrom.get(fromVersion);
+    if (message) return message;
+    message = tableMessage(state, fromVersion, downlink);
+    this.tableCache.byFrom.set(fromVersion, message);
+    return message;
   }
 
   private meterSnapshot(): Map<string, MissionBytes> {
@@ -477,33 +484,11 @@ export class MissionRunner {
 }
 
 function diffBytes(before: MissionBytes | undefined, after: MissionBytes): MissionBytes {
-  const d = (a: ByteTally, b: ByteTally | undefined): ByteTally => ({
-    messages: a.messages - (b?.messages ?? 0),
-    payloadBytes: a.payloadBytes - (b?.payloadBytes ?? 0),
-    encodedBytes: a.encodedBytes - (b?.encodedBytes ?? 0),
-  });
-  return { up: d(after.up, before?.up), down: d(after.down, before?.down) };
+  return { up: addTally(after.up, before?.up ?? zeroTally(), -1), down: addTally(after.down, before?.down ?? zeroTally(), -1) };
 }
 
 function sumBytes(list: MissionBytes[]): MissionBytes {
-  const zero = (): ByteTally => ({ messages: 0, payloadBytes: 0, encodedBytes: 0 });
-  const total = { up: zero(), down: zero() };
-  for (const b of list) {
-    for (const dir of ['up', 'down'] as const) {
-      total[dir].messages += b[dir].messages;
-      total[dir].payloadBytes += b[dir].payloadBytes;
-      total[dir].encodedBytes += b[dir].encodedBytes;
-    }
-  }
-  return total;
-}
-
-function zeroTally(): ByteTally {
-  return { messages: 0, payloadBytes: 0, encodedBytes: 0 };
-}
-
-function addTallies(a: ByteTally, b: ByteTally): ByteTally {
-  return { messages: a.messages + b.messages, payloadBytes: a.payloadBytes + b.payloadBytes, encodedBytes: a.encodedBytes + b.encodedBytes };
+  return list.reduce((t, b) => ({ up: addTally(t.up, b.up), down: addTally(t.down, b.down) }), { up: zeroTally(), down: zeroTally() });
 }
 
 function mean(values: number[]): number {

@@ -30,6 +30,11 @@ export class ResultsWriter {
       ...r.clients.map((c) => ({ record: 'client', mission: r.mission, clientId: c.clientId, accuracyBefore: c.accuracyBefore,
         accuracyAfter: c.accuracyAfter, bytes: c.bytes })),
     ];
+    this.appendRecords(lines);
+  }
+
+  /** Appends records to metrics.jsonl, one JSON object per line. */
+  appendRecords(lines: object[]): void {
     appendFileSync(join(this.dir, 'metrics.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
   }
 

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { getCodec } from '../shared/codecs/index.js';
+import { parseCodecSpec } from '../shared/codec-spec.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { isLearningTraffic, PROTOCOL_VERSION } from '../shared/protocol.js';
-import { ByteMeter } from '../shared/byte-accounting.js';
+import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
 import type { Backbone } from '../shared/backbone.js';
 import { CONV4_NORMALIZATION } from '../shared/embedding/backbone-registry.js';
 import { basename, dirname } from 'node:path';
@@ -20,6 +20,7 @@ import { CoordinatorServer } from './coordinator-server.js';
 import { ClassIncrementalSchedule } from './class-incremental-schedule.js';
 import { DirichletSchedule } from './dirichlet-schedule.js';
 import { OverlappingSchedule } from './overlapping-schedule.js';
+import { StreamSchedule } from './stream-schedule.js';
 import { FedReconSchedule } from './fed-recon-schedule.js';
 import { FederationState } from './federation-state.js';
 import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
@@ -82,6 +83,13 @@ export interface RunSummary {
   /** Codec payload bytes (the encoded vectors), all clients, whole run. */
   payloadBytesUp: number;
   payloadBytesDown: number;
+  /**
+   * The learning traffic in its WebSocket frames: exact per message in every mode, virtual included
+   * (the framing is deterministic; see shared/socket-parser.ts). The measured wire bytes add the
+   * connection set-up, pings and evaluation traffic on top.
+   */
+  frameBytesUp: number;
+  frameBytesDown: number;
   /** Records in metrics.jsonl: missions (sync), or table broadcasts (async merging). */
   missions: number;
   endReason: RunOutcome['endReason'];
@@ -92,7 +100,7 @@ export interface RunSummary {
   accuracyMatrix: (number | null)[][];
   restarts: { clientId: string; attempt: number; why: string }[];
   bytesByClient: Record<string, { up: number; down: number; payloadUp: number; payloadDown: number }>;
-  bytesByType: Record<'up' | 'down', Record<string, { messages: number; payloadBytes: number; encodedBytes: number }>>;
+  bytesByType: Record<'up' | 'down', Record<string, ByteTally>>;
   dataset: { name: string; kind: string; source: string; train: number; test: number };
   backbone: { name: string; dim: number; modelHash: string; tensorBackend: string; rankMe: number; rankMeOf: string };
   /** Table evaluations computed in the coordinator's process, and those answered from an identical table's (virtual clients). */
@@ -125,15 +133,11 @@ export interface RunResult {
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
   const log = options.log ?? (() => {});
-  const datasetSpec = { ...scenario.dataset, dir: options.dataDir ?? scenario.dataset.dir };
-  const data = loadDataset(datasetSpec);
-  const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, list]) => [c, list.length]));
-  const { field: fieldClasses } = checkScenarioAgainstDataset(
-    scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses, classGroups: data.classGroups }, options.source);
-  const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
-  const { backbone, tensorBackend } = await createBackbone(scenario.backbone, shape, scenario.backend);
-  const uplink = getCodec(scenario.codec.uplink);
-  const downlink = getCodec(scenario.codec.downlink);
+  if (scenario.clients.mode === 'population') throw new Error('clients.mode: population runs with runPopulationScenario (simulation/population)');
+  const prepared = await prepareRun(scenario, options);
+  const { data, datasetSpec, fieldClasses, backbone, store, evaluationMemo, evaluator, cacheDir, threads, embedSeconds, datasetInfo, backboneInfo } = prepared;
+  const uplink = parseCodecSpec(scenario.codec.uplink);
+  const downlink = parseCodecSpec(scenario.codec.downlink);
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = options.token ?? randomBytes(24).toString('base64url');
   const state = new FederationState(backbone.dim);
@@ -142,35 +146,14 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
     dirichlet: () => new DirichletSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.alpha),
     overlapping: () => new OverlappingSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.lag),
+    stream: () => new StreamSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
   };
   const schedule = schedules[scenario.missions.schedule]();
-  const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
-  const store = new EmbeddingStore(backbone, data, { cacheDir });
-  const evaluationMemo = new EvaluationMemo();
-  const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo);
-  // Embed every test image the run will evaluate before the clients start, so that they read
-  // them from the cache instead of each computing them again.
-  // Bulk work goes to one worker thread per core (wasm and cpu compute on one thread each).
-  const embedStarted = performance.now();
-  const threads = scenario.backbone.name === 'pixels' ? 1 : Math.min(scenario.embedding.threads ?? cpus().length, cpus().length * 2);
-  const pool = threads > 1 ? await EmbeddingPool.start(scenario.backbone, shape, scenario.backend, threads, backbone) : undefined;
-  try {
-    await store.embed('test', fieldClasses.flatMap((c) => evaluator.testIndices(c)), pool);
-  } finally {
-    await pool?.close();
-  }
-  const testEmbeddings = await Promise.all(fieldClasses.map((c) => evaluator.embeddings(c)));
-  const embedSeconds = (performance.now() - embedStarted) / 1000;
-  const rankMeRows = testEmbeddings.reduce((n, e) => n + e.length / backbone.dim, 0);
-  const representation = {
-    rankMe: rankMe(concatFloat32(testEmbeddings), rankMeRows, backbone.dim),
-    rankMeOf: `${rankMeRows} test embeddings of the field classes`,
-  };
 
-  const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.name, downlink.name);
+  const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec);
   const server: CoordinatorServer = new CoordinatorServer({
     host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
-    uplinkCodec: uplink.name, downlinkCodec: downlink.name, strategy: scenario.strategy,
+    uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     allowedClients: new Set(clientIds),
     httpHandler: runSetupHandler(() => setup, token, modelDir, (id, bytes) => {
@@ -178,8 +161,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     }),
   });
   const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
-  const datasetInfo = { name: data.name, kind: data.kind, source: data.source, train: data.train.count, test: data.test.count };
-  const backboneInfo = { name: backbone.name, dim: backbone.dim, modelHash: backbone.modelHash, tensorBackend, ...representation };
   out?.writeConfig({ scenario, source: options.source, dataset: datasetInfo, backbone: backboneInfo, fieldClasses,
     protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
 
@@ -273,6 +254,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     bytesDown: all.totals('down', isLearningTraffic).encodedBytes,
     payloadBytesUp: all.totals('up', isLearningTraffic).payloadBytes,
     payloadBytesDown: all.totals('down', isLearningTraffic).payloadBytes,
+    frameBytesUp: all.totals('up', isLearningTraffic).frameBytes,
+    frameBytesDown: all.totals('down', isLearningTraffic).frameBytes,
     evaluationBytesUp: all.totals('up', evaluationTraffic).encodedBytes,
     evaluationBytesDown: all.totals('down', evaluationTraffic).encodedBytes,
     wireBytesUp: wire.measured ? wire.up : null,
@@ -289,7 +272,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     bytesByType: all.byType(),
     dataset: datasetInfo,
     backbone: backboneInfo,
-    codec: { uplink: uplink.name, downlink: downlink.name },
+    codec: { uplink: uplink.spec, downlink: downlink.spec },
     evaluations: { computed: evaluationMemo.misses, shared: evaluationMemo.hits },
     embeddings: {
       ...store.stats, cacheDir: cacheDir ?? null, secondsBeforeClients: embedSeconds, threads,
@@ -299,6 +282,68 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   };
   out?.writeSummary(summary);
   return { summary, outcome, state, data };
+}
+
+/** What every kind of run needs before its clients start: data, backbone, embeddings, evaluator. */
+export interface PreparedRun {
+  data: LabelledDataset;
+  datasetSpec: Scenario['dataset'];
+  fieldClasses: number[];
+  backbone: Backbone;
+  store: EmbeddingStore;
+  evaluationMemo: EvaluationMemo;
+  evaluator: TestSetEvaluator;
+  cacheDir: string | undefined;
+  /** Threads for bulk embedding. */
+  threads: number;
+  embedSeconds: number;
+  datasetInfo: RunSummary['dataset'];
+  backboneInfo: RunSummary['backbone'];
+  /** Embeds many images of a split through the store, on `threads` worker threads. */
+  embedBulk(split: 'train' | 'test', indices: number[]): Promise<Float32Array>;
+}
+
+/**
+ * Loads the dataset and backbone, checks the scenario against the data, and embeds every test
+ * image the run will evaluate (through the cache), so that clients read them instead of
+ * computing them again.
+ */
+export async function prepareRun(scenario: Scenario, options: Pick<RunOptions, 'dataDir' | 'source'> = {}): Promise<PreparedRun> {
+  const datasetSpec = { ...scenario.dataset, dir: options.dataDir ?? scenario.dataset.dir };
+  const data = loadDataset(datasetSpec);
+  const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, list]) => [c, list.length]));
+  const { field: fieldClasses } = checkScenarioAgainstDataset(
+    scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses, classGroups: data.classGroups }, options.source);
+  const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
+  const { backbone, tensorBackend } = await createBackbone(scenario.backbone, shape, scenario.backend);
+  const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
+  const store = new EmbeddingStore(backbone, data, { cacheDir });
+  const evaluationMemo = new EvaluationMemo();
+  const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo);
+  // Bulk work goes to one worker thread per core (wasm and cpu compute on one thread each).
+  const threads = scenario.backbone.name === 'pixels' ? 1 : Math.min(scenario.embedding.threads ?? cpus().length, cpus().length * 2);
+  const embedBulk = async (split: 'train' | 'test', indices: number[]): Promise<Float32Array> => {
+    const pool = threads > 1 ? await EmbeddingPool.start(scenario.backbone, shape, scenario.backend, threads, backbone) : undefined;
+    try {
+      return await store.embed(split, indices, pool);
+    } finally {
+      await pool?.close();
+    }
+  };
+  const embedStarted = performance.now();
+  await embedBulk('test', fieldClasses.flatMap((c) => evaluator.testIndices(c)));
+  const testEmbeddings = await Promise.all(fieldClasses.map((c) => evaluator.embeddings(c)));
+  const embedSeconds = (performance.now() - embedStarted) / 1000;
+  const rankMeRows = testEmbeddings.reduce((n, e) => n + e.length / backbone.dim, 0);
+  const representation = {
+    rankMe: rankMe(concatFloat32(testEmbeddings), rankMeRows, backbone.dim),
+    rankMeOf: `${rankMeRows} test embeddings of the field classes`,
+  };
+  return {
+    data, datasetSpec, fieldClasses, backbone, store, evaluationMemo, evaluator, cacheDir, threads, embedSeconds, embedBulk,
+    datasetInfo: { name: data.name, kind: data.kind, source: data.source, train: data.train.count, test: data.test.count },
+    backboneInfo: { name: backbone.name, dim: backbone.dim, modelHash: backbone.modelHash, tensorBackend, ...representation },
+  };
 }
 
 function concatFloat32(parts: Float32Array[]): Float32Array {

@@ -1,38 +1,40 @@
 import { EventEmitter } from 'node:events';
+import { decodeInto } from '../shared/codecs/decode-into.js';
 import { CodecError, type VectorCodec } from '../shared/codecs/vector-codec.js';
 import type { UpdateMessage } from '../shared/protocol.js';
 import { ProtocolError } from '../shared/protocol-validation.js';
 import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
-import type { DecodedClassUpdate, FederationState } from './federation-state.js';
+import type { DecodedUpdate, FederationState } from './federation-state.js';
 
 /**
  * Decodes and checks an update's vectors against the negotiated codec and dimension.
  * Either every class is valid and decoded, or a ProtocolError names the first bad one and
- * nothing is applied.
+ * nothing is applied. With `scratch`, the means are decoded into it (grown as needed) rather
+ * than a new array: they are valid until the next call with the same scratch.
  */
-export function decodeUpdate(update: UpdateMessage, expected: { clientId: string; codec: VectorCodec; dim: number }): DecodedClassUpdate[] {
-  if (update.clientId !== expected.clientId) {
-    throw new ProtocolError('invalid', `update names client "${update.clientId}" but this connection said hello as "${expected.clientId}"`);
+export function decodeUpdate(update: UpdateMessage, expected: { codec: VectorCodec; dim: number }, scratch?: { means: Float64Array }): DecodedUpdate {
+  const { codec, dim } = expected;
+  const { classIds, counts, vectors } = update.classes;
+  const stride = codec.encodedLength(dim);
+  if (vectors.byteLength !== classIds.length * stride) {
+    throw new ProtocolError(
+      'invalid',
+      `classes: ${vectors.byteLength} bytes of vectors for ${classIds.length} classes, expected ${stride} each (${dim}-d ${codec.name})`,
+    );
   }
-  if (update.codec !== expected.codec.name) {
-    throw new ProtocolError('invalid', `update uses codec "${update.codec}" but the negotiated uplink codec is "${expected.codec.name}"`);
-  }
-  const wantBytes = expected.codec.encodedLength(expected.dim);
-  return update.classes.map((c, i) => {
-    if (c.vector.byteLength !== wantBytes) {
-      throw new ProtocolError(
-        'invalid',
-        `classes[${i}] (class ${c.classId}): vector of ${c.vector.byteLength} bytes, expected ${wantBytes} (${expected.dim}-d ${expected.codec.name})`,
-      );
-    }
+  const size = classIds.length * dim;
+  if (scratch && scratch.means.length < size) scratch.means = new Float64Array(Math.max(size, 2 * scratch.means.length));
+  const means = scratch ? scratch.means.subarray(0, size) : new Float64Array(size);
+  for (let i = 0; i < classIds.length; i++) {
     try {
-      return { classId: c.classId, count: c.count, mean: expected.codec.decode(c.vector, expected.dim) };
+      decodeInto(codec, vectors.subarray(i * stride, (i + 1) * stride), dim, means, i * dim);
     } catch (err) {
-      if (err instanceof CodecError) throw new ProtocolError('invalid', `classes[${i}] (class ${c.classId}): ${err.message}`);
+      if (err instanceof CodecError) throw new ProtocolError('invalid', `classes[${i}] (class ${classIds[i]}): ${err.message}`);
       throw err;
     }
-  });
+  }
+  return { classIds, counts, means, encoded: { codec, vectors } };
 }
 
 export interface UpdateIntakeEvents {
@@ -50,6 +52,8 @@ export interface UpdateIntakeEvents {
  * intake.on('applied', (clientId, update) => ...);
  */
 export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
+  private readonly scratch = { means: new Float64Array(0) };
+
   constructor(server: CoordinatorServer, private readonly state: FederationState, private readonly codec: VectorCodec) {
     super();
     server.on('update', (session, update) => this.take(session, update));
@@ -57,16 +61,16 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
 
   private take(session: ClientSession, update: UpdateMessage): void {
     const clientId = session.clientId!;
-    let classes: DecodedClassUpdate[];
+    let decoded: DecodedUpdate;
     try {
-      classes = decodeUpdate(update, { clientId, codec: this.codec, dim: this.state.dim });
+      decoded = decodeUpdate(update, { codec: this.codec, dim: this.state.dim }, this.scratch);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       session.sendError(err.code, err.message, update.seq);
       return;
     }
     // The state lives in memory, so it is durable for this run once applied; then the ack goes out.
-    const { applied, version } = this.state.applyUpdate(clientId, update.seq, classes);
+    const { applied, version } = this.state.applyUpdate(clientId, update.seq, decoded);
     session.send('ack', { seq: update.seq, version, duplicate: !applied });
     if (applied) this.emit('applied', clientId, update, version);
   }

@@ -1,3 +1,5 @@
+import { framingBytes } from './socket-parser.js';
+
 export type Direction = 'up' | 'down';
 
 /** Bytes of one kind of message in one direction. */
@@ -7,6 +9,26 @@ export interface ByteTally {
   payloadBytes: number;
   /** The whole msgpack message. */
   encodedBytes: number;
+  /**
+   * The messages in their WebSocket frames (parser byte, frame header, client mask): what a socket
+   * carries for them, exactly, in every mode. Measured socket totals add the connection set-up and
+   * keep-alive pings on top.
+   */
+  frameBytes: number;
+}
+
+export function zeroTally(): ByteTally {
+  return { messages: 0, payloadBytes: 0, encodedBytes: 0, frameBytes: 0 };
+}
+
+/** a + b, or a − b with `sign` −1. */
+export function addTally(a: ByteTally, b: ByteTally, sign: 1 | -1 = 1): ByteTally {
+  return {
+    messages: a.messages + sign * b.messages,
+    payloadBytes: a.payloadBytes + sign * b.payloadBytes,
+    encodedBytes: a.encodedBytes + sign * b.encodedBytes,
+    frameBytes: a.frameBytes + sign * b.frameBytes,
+  };
 }
 
 /**
@@ -15,7 +37,7 @@ export interface ByteTally {
  * @example
  * const meter = new ByteMeter();
  * meter.count('up', 'update', 640, 702);
- * meter.totals('up'); // { messages: 1, payloadBytes: 640, encodedBytes: 702 }
+ * meter.totals('up'); // { messages: 1, payloadBytes: 640, encodedBytes: 702, frameBytes: 713 }
  */
 export class ByteMeter {
   private readonly tallies = new Map<string, ByteTally>();
@@ -23,20 +45,18 @@ export class ByteMeter {
   count(direction: Direction, type: string, payloadBytes: number, encodedBytes: number): void {
     const key = `${direction}:${type}`;
     let t = this.tallies.get(key);
-    if (!t) this.tallies.set(key, (t = { messages: 0, payloadBytes: 0, encodedBytes: 0 }));
+    if (!t) this.tallies.set(key, (t = zeroTally()));
     t.messages++;
     t.payloadBytes += payloadBytes;
     t.encodedBytes += encodedBytes;
+    t.frameBytes += encodedBytes + framingBytes(encodedBytes, direction);
   }
 
   /** Sum over the message types of one direction, all of them or only those `which` accepts. */
   totals(direction: Direction, which: (type: string) => boolean = () => true): ByteTally {
-    const sum = { messages: 0, payloadBytes: 0, encodedBytes: 0 };
+    let sum = zeroTally();
     for (const [key, t] of this.tallies) {
-      if (!key.startsWith(`${direction}:`) || !which(key.slice(direction.length + 1))) continue;
-      sum.messages += t.messages;
-      sum.payloadBytes += t.payloadBytes;
-      sum.encodedBytes += t.encodedBytes;
+      if (key.startsWith(`${direction}:`) && which(key.slice(direction.length + 1))) sum = addTally(sum, t);
     }
     return sum;
   }
@@ -46,11 +66,7 @@ export class ByteMeter {
     const sum = new ByteMeter();
     for (const m of meters) {
       for (const [key, t] of m.tallies) {
-        const acc = sum.tallies.get(key) ?? { messages: 0, payloadBytes: 0, encodedBytes: 0 };
-        acc.messages += t.messages;
-        acc.payloadBytes += t.payloadBytes;
-        acc.encodedBytes += t.encodedBytes;
-        sum.tallies.set(key, acc);
+        sum.tallies.set(key, addTally(sum.tallies.get(key) ?? zeroTally(), t));
       }
     }
     return sum;

@@ -12,14 +12,14 @@ export interface LinkModel {
 
 /**
  * Seconds a client's messages would take over its link: each message pays the latency once per
- * attempt, and its bytes at the bandwidth; a loss rate p makes each message take 1 / (1 − p)
+ * attempt, and its frame bytes (what the socket carries) at the bandwidth; a loss rate p makes each message take 1 / (1 − p)
  * attempts on average. Up and down share the time (half-duplex, the cautious choice).
  *
  * @example
- * transferSeconds({ messages: 3, payloadBytes: 0, encodedBytes: 30_000 }, { bandwidthMbps: 10, latencyMs: 40, loss: 0 });
+ * transferSeconds({ messages: 3, payloadBytes: 0, encodedBytes: 29_980, frameBytes: 30_000 }, { bandwidthMbps: 10, latencyMs: 40, loss: 0 });
  * // 3 × 0.04 + 240 000 bits / 10 Mbit/s = 0.144 s
  */
 export function transferSeconds(traffic: ByteTally, link: LinkModel): number {
   const attempts = 1 / (1 - link.loss);
-  return attempts * (traffic.messages * link.latencyMs / 1000 + (traffic.encodedBytes * 8) / (link.bandwidthMbps * 1e6));
+  return attempts * (traffic.messages * link.latencyMs / 1000 + (traffic.frameBytes * 8) / (link.bandwidthMbps * 1e6));
 }

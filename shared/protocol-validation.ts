@@ -1,6 +1,7 @@
+import { ClassBlockError, decodeClassBlock, type ClassBlock } from './class-block.js';
 import {
   PROTOCOL_LIMITS, PROTOCOL_VERSION, STRATEGIES,
-  type ClassEntry, type ClientToCoordinator, type CoordinatorToClient, type ErrorCode,
+  type ClientToCoordinator, type CoordinatorToClient, type ErrorCode,
 } from './protocol.js';
 
 /** An incoming message that breaks the protocol. `code` tells the sender what kind of mistake it made. */
@@ -84,15 +85,22 @@ function checkVersion(o: Obj): number {
   return v;
 }
 
-function classEntries(o: Obj): ClassEntry[] {
-  return list(o, 'classes', PROTOCOL_LIMITS.maxClassesPerMessage).map((raw, i) => {
-    const c = map(raw, `classes[${i}]`);
-    return {
-      classId: int(c, 'classId', 0, PROTOCOL_LIMITS.maxClassId, `classes[${i}].classId`),
-      count: int(c, 'count', 1, PROTOCOL_LIMITS.maxCount, `classes[${i}].count`),
-      vector: bin(c, 'vector', 1, `classes[${i}].vector`),
-    };
-  });
+const BLOCK_LIMITS = {
+  maxClasses: PROTOCOL_LIMITS.maxClassesPerMessage,
+  maxClassId: PROTOCOL_LIMITS.maxClassId,
+  maxCount: PROTOCOL_LIMITS.maxCount,
+  maxVectorBytes: PROTOCOL_LIMITS.maxMessageBytes,
+};
+
+function classBlock(o: Obj): ClassBlock {
+  const bytes = bin(o, 'classes');
+  try {
+    return decodeClassBlock(bytes, BLOCK_LIMITS);
+  } catch (err) {
+    if (!(err instanceof ClassBlockError)) throw err;
+    const code = /exceed/.test(err.message) ? 'limit' : 'invalid';
+    throw new ProtocolError(code, `field "classes": ${err.message}`);
+  }
 }
 
 type Validators<M> = { [K in keyof M]: (o: Obj) => M[K] };
@@ -113,12 +121,10 @@ export const validateClientMessage: Validators<ClientToCoordinator> = {
   }),
   update: (o) => ({
     v: checkVersion(o),
-    clientId: id(o, 'clientId'),
     seq: int(o, 'seq', 1),
-    baseVersion: int(o, 'baseVersion', 0),
+    base: int(o, 'base', 0),
     mission: int(o, 'mission', 0),
-    codec: str(o, 'codec', 32),
-    classes: classEntries(o),
+    classes: classBlock(o),
   }),
   report: (o) => {
     const phase = o.phase;
@@ -172,7 +178,7 @@ export const validateCoordinatorMessage: Validators<CoordinatorToClient> = {
     version: int(o, 'version', 0),
     fromVersion: int(o, 'fromVersion', 0),
     codec: str(o, 'codec', 32),
-    classes: classEntries(o),
+    classes: classBlock(o),
     removed: bin(o, 'removed', 4),
   }),
   evaluate: (o) => ({ v: checkVersion(o), mission: int(o, 'mission', 0), evalClasses: bin(o, 'evalClasses', 4) }),

@@ -1,11 +1,17 @@
+import { classBlockPayloadBytes, type ClassBlock } from './class-block.js';
+
+export type { ClassBlock } from './class-block.js';
+
 /**
- * The protofed wire protocol, version 1. See docs/PROTOCOL.md.
+ * The protofed wire protocol, version 2. See docs/PROTOCOL.md.
  *
  * Every message is one msgpack map (encoded by shared/wire-format.ts) carried as the single
- * binary argument of a socket.io event whose name is the message type. Vectors and index
- * lists travel as msgpack `bin` (little-endian), never as lists of numbers.
+ * binary argument of a socket.io event whose name is the message type, in one WebSocket frame
+ * (shared/socket-parser.ts). Vectors and index lists travel as msgpack `bin` (little-endian),
+ * never as lists of numbers; the classes of updates and tables travel as one columnar class
+ * block (shared/class-block.ts).
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * protofed: send the statistics of new data only (a delta); the coordinator's merge is exact.
@@ -25,13 +31,6 @@ export const PROTOCOL_LIMITS = {
   maxIdLength: 64,
 } as const;
 
-/** One class in an update or a table: its count and its mean, encoded by the named codec. */
-export interface ClassEntry {
-  classId: number;
-  count: number;
-  vector: Uint8Array;
-}
-
 export interface HelloMessage {
   v: number;
   clientId: string;
@@ -43,15 +42,18 @@ export interface HelloMessage {
   tableVersion: number;
 }
 
-/** New statistics since the client's last update: counts and means of the new examples only. */
+/**
+ * New statistics since the client's last update: counts and means of the new examples only, in
+ * the uplink codec negotiated at welcome. The sender is the client that said hello on this
+ * connection. On the wire `classes` is an encoded class block; received, it is decoded.
+ */
 export interface UpdateMessage {
   v: number;
-  clientId: string;
   seq: number;
-  baseVersion: number;
+  /** The global table version the client held when it made this update. */
+  base: number;
   mission: number;
-  codec: string;
-  classes: ClassEntry[];
+  classes: ClassBlock;
 }
 
 export type EvaluationPhase = 'before-merge' | 'after-merge';
@@ -110,7 +112,7 @@ export interface TableMessage {
   version: number;
   fromVersion: number;
   codec: string;
-  classes: ClassEntry[];
+  classes: ClassBlock;
   /** Class ids (u32 little-endian) that no longer exist, after an exact unlearning. */
   removed: Uint8Array;
 }
@@ -190,11 +192,12 @@ export function unpackU32(bytes: Uint8Array): Uint32Array {
   return out;
 }
 
-/** Codec payload bytes of a message: the encoded vectors it carries. */
+/** Codec payload bytes of a message (decoded or as sent): the encoded vectors it carries. */
 export function payloadBytes(message: object): number {
-  const classes = (message as { classes?: ClassEntry[] }).classes;
-  if (!Array.isArray(classes)) return 0;
-  let n = 0;
-  for (const c of classes) n += c.vector.byteLength;
-  return n;
+  const classes = (message as { classes?: ClassBlock | Uint8Array }).classes;
+  if (classes === undefined) return 0;
+  return classes instanceof Uint8Array ? classBlockPayloadBytes(classes) : classes.payloadBytes;
 }
+
+/** What a sender hands over: a message whose class block is already encoded. */
+export type Outgoing<M> = M extends { classes: ClassBlock } ? Omit<M, 'v' | 'classes'> & { classes: Uint8Array } : Omit<M, 'v'>;

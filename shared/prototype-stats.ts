@@ -62,6 +62,15 @@ export class PrototypeTable {
     s.count += count;
   }
 
+  /** Adds `count` examples whose mean is `rows[offset .. offset + dim)` (one row of a decoded update). */
+  addScaledRow(classId: number, count: number, rows: Float64Array, offset: number): void {
+    if (offset < 0 || offset + this.dim > rows.length) throw new RangeError(`row at ${offset} is outside ${rows.length} values`);
+    const s = this.entry(classId);
+    const sum = s.sum;
+    for (let i = 0; i < sum.length; i++) sum[i]! += count * rows[offset + i]!;
+    s.count += count;
+  }
+
   /** Adds a count and a sum. */
   addSum(classId: number, count: number, sum: ArrayLike<number>): void {
     this.checkVector(sum);

@@ -4,12 +4,14 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { CODEC_NAMES } from './codecs/index.js';
+import { isCodecSpec } from './codec-spec.js';
 import { STRATEGIES } from './protocol.js';
 import { DATASET_NAMES } from './datasets/dataset-registry.js';
 
 export class ScenarioError extends Error {}
 
 const positiveInt = z.number().int().min(1);
+const codecSpec = z.string().refine(isCodecSpec, { message: `expected a codec (${CODEC_NAMES.join(', ')}), optionally with "+deflate"` });
 
 export const datasetSchema = z.strictObject({
   name: z.enum(DATASET_NAMES),
@@ -83,12 +85,19 @@ const scenarioSchema = z.strictObject({
     checkpointEvery: positiveInt.default(250),
   }).optional(),
   clients: z.strictObject({
-    count: positiveInt.max(1024).default(4),
+    /** How many clients; above 1,024 only in population mode. */
+    count: positiveInt.max(100_000_000).default(4),
     /**
      * process: one forked process per client, socket.io over loopback; virtual: all clients in this
-     * process; remote: clients on other hosts join with `protofed client` (ids c0, c1, …).
+     * process; remote: clients on other hosts join with `protofed client` (ids c0, c1, …);
+     * population: a large virtual population in shards on worker threads, `perMission` sampled
+     * clients per mission (simulation/population).
      */
-    mode: z.enum(['process', 'virtual', 'remote']).default('process'),
+    mode: z.enum(['process', 'virtual', 'remote', 'population']).default('process'),
+    /** population: clients sampled for each mission (all of them when absent). */
+    perMission: positiveInt.optional(),
+    /** population: worker threads for the clients (one per core but the coordinator's when absent; 0 keeps them in the main thread). */
+    workers: z.number().int().min(0).max(256).optional(),
     /** How often a client process that dies is replaced before the run fails. */
     maxRestarts: z.number().int().min(0).default(2),
     /** Fraction of the clients that take part in each mission, drawn with the seed. */
@@ -100,8 +109,10 @@ const scenarioSchema = z.strictObject({
      * class comes back with fresh images). class-incremental: each class is learned once, in order.
      * dirichlet: like fed-recon, but each client draws classes by its own Dirichlet(α) distribution.
      * overlapping: every client learns every class, `lag` missions after the previous client.
+     * stream: task-free; each mission is a tick in which a client draws shotsPerClass examples in
+     * all from a Gaussian window that drifts along the class order (classesPerClient is unused).
      */
-    schedule: z.enum(['fed-recon', 'class-incremental', 'dirichlet', 'overlapping']).default('fed-recon'),
+    schedule: z.enum(['fed-recon', 'class-incremental', 'dirichlet', 'overlapping', 'stream']).default('fed-recon'),
     /**
      * sync: a mission ends when its clients have delivered (see timeouts.deadlineMs); async: no
      * barrier, merge on arrival, and send the table every broadcastEveryMs or broadcastEveryUpdates.
@@ -113,7 +124,11 @@ const scenarioSchema = z.strictObject({
     lag: positiveInt.default(2),
     /** dirichlet: concentration α of each client's class distribution (small: few classes per client). */
     alpha: z.number().positive().default(0.5),
-    /** class-incremental: take the field classes in the listed (or dataset) order instead of a seeded shuffle. */
+    /** stream: classes each client's position advances along the class order per mission (tick). */
+    streamSpeed: z.number().positive().default(0.25),
+    /** stream: width (standard deviation, in classes) of the window a client draws its classes from. */
+    streamWidth: z.number().positive().default(1.5),
+    /** class-incremental, stream: take the field classes in the listed (or dataset) order instead of a seeded shuffle. */
     fixedClassOrder: z.boolean().default(false),
     /** Field classes are the classes of these groups (e.g. mini-ImageNet's "test" split). */
     fieldGroups: z.array(z.string().min(1)).min(1).optional(),
@@ -126,14 +141,17 @@ const scenarioSchema = z.strictObject({
   }),
   /** How clients build updates and how they are merged (see shared/protocol.ts STRATEGIES). */
   strategy: z.enum(STRATEGIES).default('protofed'),
+  /** A codec name (see shared/codecs), optionally with "+deflate" for lossless deflate on top. */
   codec: z.strictObject({
-    uplink: z.enum(CODEC_NAMES).default('f32'),
-    downlink: z.enum(CODEC_NAMES).default('f32'),
+    uplink: codecSpec.default('f32'),
+    downlink: codecSpec.default('f32'),
   }).default({ uplink: 'f32', downlink: 'f32' }),
   evaluation: z.strictObject({
     /** Test images per class to evaluate on; all of them when absent. */
     testPerClass: positiveInt.optional(),
-  }).default({}),
+    /** population: participants per mission whose own table is evaluated as well as the global one. */
+    clientSample: z.number().int().min(0).default(0),
+  }).default({ clientSample: 0 }),
   timeouts: z.strictObject({
     /** How long one mission phase may wait for its clients. */
     phaseMs: positiveInt.default(120_000),
@@ -186,6 +204,19 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   const s = result.data;
   if (s.faults.dropouts && s.faults.dropouts.probability > 0 && s.timeouts.deadlineMs === undefined) {
     throw new ScenarioError(`${source} is invalid:\n  faults.dropouts: a mission with dropouts can only end at a deadline; set timeouts.deadlineMs`);
+  }
+  const population = s.clients.mode === 'population';
+  if (!population && s.clients.count > 1024) {
+    throw new ScenarioError(`${source} is invalid:\n  clients.count: ${s.clients.count} clients need clients.mode: population (the other modes take at most 1,024)`);
+  }
+  if (!population && (s.clients.perMission !== undefined || s.clients.workers !== undefined)) {
+    throw new ScenarioError(`${source} is invalid:\n  clients.${s.clients.perMission !== undefined ? 'perMission' : 'workers'}: only for clients.mode: population`);
+  }
+  if (population && s.clients.perMission !== undefined && s.clients.perMission > s.clients.count) {
+    throw new ScenarioError(`${source} is invalid:\n  clients.perMission: ${s.clients.perMission} is more than the ${s.clients.count} clients`);
+  }
+  if (population && (s.missions.schedule !== 'fed-recon' || s.missions.merge !== 'sync' || s.strategy !== 'protofed')) {
+    throw new ScenarioError(`${source} is invalid:\n  clients.mode: population runs the fed-recon schedule (drawn with replacement), sync merging and the protofed strategy`);
   }
   if (s.faults.crash.length > 0 && s.clients.mode !== 'process') {
     throw new ScenarioError(`${source} is invalid:\n  faults.crash: crashing a client process needs clients.mode: process`);

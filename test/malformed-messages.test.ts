@@ -4,7 +4,9 @@ import { CoordinatorServer } from '../coordinator/coordinator-server.js';
 import { FederationState } from '../coordinator/federation-state.js';
 import { UpdateIntake } from '../coordinator/update-intake.js';
 import { getCodec } from '../shared/codecs/index.js';
+import { classBlockPayloadBytes, encodeClassBlock } from '../shared/class-block.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
+import { protofedParser } from '../shared/socket-parser.js';
 import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
 
 const DIM = 4;
@@ -38,7 +40,7 @@ function hello(overrides: Record<string, unknown> = {}): Uint8Array {
 }
 
 async function connect(helloFrame: Uint8Array = hello()): Promise<{ socket: Socket; first: Promise<[string, Record<string, unknown>]> }> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false });
+  const socket = connectSocket();
   const first = Promise.race([
     next(socket, 'welcome').then((m) => ['welcome', m] as [string, Record<string, unknown>]),
     next(socket, 'refused').then((m) => ['refused', m] as [string, Record<string, unknown>]),
@@ -47,8 +49,28 @@ async function connect(helloFrame: Uint8Array = hello()): Promise<{ socket: Sock
   return { socket, first };
 }
 
+/** A class block written by hand, with no checks, so that tests can break every rule. */
+function rawBlock(ids: number[], counts: number[], vectors: Uint8Array, flags = 0): Uint8Array {
+  const bytes: number[] = [flags];
+  const varint = (v: number): void => {
+    while (v >= 0x80) {
+      bytes.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    bytes.push(v);
+  };
+  varint(ids.length);
+  ids.forEach((id, i) => varint(i === 0 ? id : id - ids[i - 1]!));
+  counts.forEach(varint);
+  return Uint8Array.from([...bytes, ...vectors]);
+}
+
 function update(overrides: Record<string, unknown> = {}, vector: Uint8Array = f32.encode([1, 2, 3, 4]), count = 5): Record<string, unknown> {
-  return { v: PROTOCOL_VERSION, clientId: 'c0', seq: 1, baseVersion: 0, mission: 0, codec: 'f32', classes: [{ classId: 3, count, vector }], ...overrides };
+  return { v: PROTOCOL_VERSION, seq: 1, base: 0, mission: 0, classes: rawBlock([3], [count], vector), ...overrides };
+}
+
+function connectSocket(): Socket {
+  return io(url, { transports: ['websocket'], reconnection: false, parser: protofedParser });
 }
 
 function snapshot(): string {
@@ -69,15 +91,19 @@ describe('the coordinator under malformed messages', () => {
       ['a msgpack array', encodeMessage([1, 2, 3]), /expected a msgpack map/],
       ['unknown version', encodeMessage(update({ v: 99 })), /unsupported protocol version 99/],
       ['missing version', encodeMessage({ ...update(), v: undefined }), /unsupported protocol version/],
-      ['wrong dim', encodeMessage(update({}, f32.encode([1, 2, 3]))), /vector of 12 bytes, expected 16/],
+      ['wrong dim', encodeMessage(update({}, f32.encode([1, 2, 3]))), /12 bytes of vectors for 1 classes, expected 16 each/],
       ['NaN in a vector', encodeMessage(update({}, nanVector)), /not finite|NaN/i],
-      ['count 0', encodeMessage(update({}, undefined, 0)), /classes\[0\]\.count/],
-      ['negative count', encodeMessage(update({}, undefined, -3)), /classes\[0\]\.count/],
-      ['fractional count', encodeMessage(update({}, undefined, 2.5)), /classes\[0\]\.count/],
+      ['count 0', encodeMessage(update({}, undefined, 0)), /class 3: count 0 is outside/],
+      ['count above the limit', encodeMessage(update({}, undefined, 2 ** 50)), /count \d+ is outside/],
       ['seq 0', encodeMessage(update({ seq: 0 })), /field "seq"/],
-      ['another client id', encodeMessage(update({ clientId: 'c9' })), /names client "c9"/],
-      ['wrong codec', encodeMessage(update({ codec: 'int8' })), /negotiated uplink codec is "f32"/],
-      ['vector as a list of numbers', encodeMessage(update({ classes: [{ classId: 1, count: 1, vector: [1, 2, 3, 4] }] })), /classes\[0\]\.vector.*binary/],
+      ['class ids not ascending', encodeMessage(update({ classes: rawBlock([3, 3], [1, 1], new Uint8Array(32)) })), /ascend strictly/],
+      ['a truncated class block', encodeMessage(update({ classes: Uint8Array.from([0, 2, 1, 0x85]) })), /ends inside/],
+      ['more classes than bytes', encodeMessage(update({ classes: Uint8Array.from([0, 5, 1]) })), /5 classes cannot fit in 3 bytes/],
+      ['unknown block flags', encodeMessage(update({ classes: rawBlock([3], [1], f32.encode([1, 2, 3, 4]), 0x80) })), /unknown class block flags/],
+      ['too many classes', encodeMessage(update({ classes: Uint8Array.from([0, 0xc0, 0x9a, 0x0c]) })), /200000 classes exceed the limit of 100000/],
+      ['an empty class block', encodeMessage(update({ classes: Uint8Array.from([0]) })), /class block needs at least 2 bytes/],
+      ['a deflated block that does not inflate', encodeMessage(update({ classes: rawBlock([3], [1], Uint8Array.from([1, 2, 3]), 1) })), /do not inflate/],
+      ['classes as a list of maps', encodeMessage(update({ classes: [{ classId: 1, count: 1, vector: f32.encode([1, 2, 3, 4]) }] })), /field "classes": expected binary/],
     ];
     const before = snapshot();
     for (const [what, frame, reason] of cases) {
@@ -111,7 +137,7 @@ describe('the coordinator under malformed messages', () => {
       [{ dim: 5, clientId: 'x2' }, /embedding dim 5 does not match the coordinator's 4/],
       [{ modelHash: 'model-b', clientId: 'x3' }, /model hash "model-b" does not match/],
       [{ codecs: ['int8'], clientId: 'x4' }, /needs codecs f32/],
-      [{ v: 2, clientId: 'x5' }, /unsupported protocol version 2/],
+      [{ v: 1, clientId: 'x5' }, /unsupported protocol version 1/],
       [{ clientId: 'bad id!' }, /field "clientId"/],
     ];
     for (const [overrides, reason] of cases) {
@@ -124,7 +150,7 @@ describe('the coordinator under malformed messages', () => {
   });
 
   it('answers an update sent before hello with an error', async () => {
-    const socket = io(url, { transports: ['websocket'], reconnection: false });
+    const socket = connectSocket();
     await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
     const reply = next(socket, 'error');
     socket.emit('update', encodeMessage(update()));
@@ -135,13 +161,13 @@ describe('the coordinator under malformed messages', () => {
 
 describe('byte accounting', () => {
   it('the coordinator counts exactly the bytes of the frames that cross the socket, both ways', async () => {
-    const socket = io(url, { transports: ['websocket'], reconnection: false });
+    const socket = connectSocket();
     let received = 0;
     let receivedPayload = 0;
     socket.onAny((_event: string, frame: Uint8Array) => {
       received += frame.byteLength;
-      const classes = (decodeMessage(frame).classes ?? []) as { vector: Uint8Array }[];
-      for (const c of classes) receivedPayload += c.vector.byteLength;
+      const classes = decodeMessage(frame).classes;
+      if (classes instanceof Uint8Array) receivedPayload += classBlockPayloadBytes(classes);
     });
     let sent = 0;
     const emit = (event: string, frame: Uint8Array): void => {
@@ -153,12 +179,13 @@ describe('byte accounting', () => {
     await welcome;
     for (let seq = 1; seq <= 3; seq++) {
       const ack = next(socket, 'ack');
-      const classes = Array.from({ length: seq }, (_, i) => ({ classId: i, count: 2, vector: f32.encode([i, 1, 2, 3]) }));
-      emit('update', encodeMessage(update({ clientId: 'meter', seq, classes })));
+      const ids = Array.from({ length: seq }, (_, i) => i);
+      const vectors = new Uint8Array(ids.flatMap((i) => [...f32.encode([i, 1, 2, 3])]));
+      emit('update', encodeMessage(update({ seq, classes: encodeClassBlock(ids, ids.map(() => 2), vectors) })));
       await ack;
     }
     const err = next(socket, 'error');
-    emit('update', encodeMessage(update({ clientId: 'meter', seq: 4, v: 7 })));
+    emit('update', encodeMessage(update({ seq: 4, v: 7 })));
     await err;
     const meter = server.meter('meter');
     expect(meter.totals('up').encodedBytes).toBe(sent);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FederationState } from '../coordinator/federation-state.js';
-import { getCodec } from '../shared/codecs/index.js';
+import { FederationState, type DecodedUpdate } from '../coordinator/federation-state.js';
+import { decodeUpdate } from '../coordinator/update-intake.js';
+import { encodeClassBlock } from '../shared/class-block.js';
+import { getCodec, type VectorCodec } from '../shared/codecs/index.js';
+import { PROTOCOL_VERSION } from '../shared/protocol.js';
+import { validateClientMessage } from '../shared/protocol-validation.js';
+import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
 import { DeltaLedger } from '../shared/delta-ledger.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 import { blendForUpload, mergeBlended, type BlendedPrototype } from '../shared/reference-blended-merge.js';
@@ -9,6 +14,17 @@ import { SeededRng } from '../shared/rng.js';
 const DIM = 16;
 
 interface Example { classId: number; vector: Float64Array }
+
+/** A delta as the coordinator receives it: class block, msgpack, validation, codec decode. */
+function overTheWire(stats: PrototypeTable, codec: VectorCodec, seq: number): DecodedUpdate {
+  const ids = stats.classIds();
+  const stride = codec.encodedLength(DIM);
+  const vectors = new Uint8Array(ids.length * stride);
+  ids.forEach((id, i) => vectors.set(codec.encode(stats.prototype(id)!), i * stride));
+  const classes = encodeClassBlock(ids, ids.map((id) => stats.get(id)!.count), vectors, { deflate: seq % 2 === 0 });
+  const message = validateClientMessage.update(decodeMessage(encodeMessage({ v: PROTOCOL_VERSION, seq, base: 0, mission: 0, classes })));
+  return decodeUpdate(message, { codec, dim: DIM });
+}
 
 function randomExamples(rng: SeededRng, count: number, classes: number): Example[] {
   return Array.from({ length: count }, () => {
@@ -47,7 +63,7 @@ function federate(examples: Example[], seed: number, codecName: string, orderSee
   const codec = getCodec(codecName);
   const clients = 1 + rng.int(6);
   const ledgers = Array.from({ length: clients }, () => new DeltaLedger(DIM));
-  const outbox: { clientId: string; seq: number; classes: { classId: number; count: number; vector: Uint8Array }[] }[][] =
+  const outbox: { clientId: string; seq: number; update: DecodedUpdate }[][] =
     Array.from({ length: clients }, () => []);
   // Random split of the examples over clients, in random batches per client.
   const owner = examples.map(() => rng.int(clients));
@@ -62,9 +78,7 @@ function federate(examples: Example[], seed: number, codecName: string, orderSee
       outbox[c]!.push({
         clientId: `c${c}`,
         seq: delta.seq,
-        classes: delta.stats.classIds().map((classId) => ({
-          classId, count: delta.stats.get(classId)!.count, vector: codec.encode(delta.stats.prototype(classId)!),
-        })),
+        update: overTheWire(delta.stats, codec, delta.seq),
       });
     }
   }
@@ -77,15 +91,14 @@ function federate(examples: Example[], seed: number, codecName: string, orderSee
     const c = ready[order.int(ready.length)]!;
     const msg = outbox[c]![cursors[c]!]!;
     // Per client, updates arrive in seq order (one ordered connection); a resend repeats the latest ones.
-    const decoded = msg.classes.map((e) => ({ classId: e.classId, count: e.count, mean: codec.decode(e.vector, DIM) }));
-    const first = state.applyUpdate(msg.clientId, msg.seq, decoded);
+    const first = state.applyUpdate(msg.clientId, msg.seq, msg.update);
     expect(first.applied).toBe(true);
     ledgers[c]!.acknowledge(msg.seq, first.version);
     if (order.next() < 0.3) {
       const back = Math.max(0, cursors[c]! - order.int(3));
       for (let r = back; r <= cursors[c]!; r++) {
         const old = outbox[c]![r]!;
-        const again = state.applyUpdate(old.clientId, old.seq, old.classes.map((e) => ({ classId: e.classId, count: e.count, mean: codec.decode(e.vector, DIM) })));
+        const again = state.applyUpdate(old.clientId, old.seq, old.update);
         expect(again.applied).toBe(false);
         duplicates++;
       }
@@ -140,13 +153,32 @@ describe('merge exactness', () => {
       const ledger = new DeltaLedger(DIM);
       examples.forEach((e, i) => owner[i] === c && ledger.record(e.classId, e.vector, 1));
       const d = ledger.takeDelta()!;
-      state.applyUpdate(`c${c}`, d.seq, d.stats.classIds().map((classId) => ({ classId, count: d.stats.get(classId)!.count, mean: d.stats.prototype(classId)! })));
+      state.applyUpdate(`c${c}`, d.seq, overTheWire(d.stats, getCodec('f64'), d.seq));
     }
     const before = state.version;
     state.removeClient('c1');
     expect(state.version).toBe(before + 1);
     expect(state.changedSince(before).changed.length + state.changedSince(before).removed.length).toBeGreaterThan(0);
     expect(maxPrototypeDiff(state.global, centralized(examples.filter((_, i) => owner[i] !== 1)))).toBeLessThan(1e-9);
+  });
+
+  it('unlearning through a lossy codec removes exactly what was merged (contributions kept as codec bytes)', () => {
+    const rng = new SeededRng(10);
+    const examples = randomExamples(rng, 300, 4);
+    const owner = examples.map(() => rng.int(3));
+    const all = new FederationState(DIM);
+    const without = new FederationState(DIM);
+    for (let c = 0; c < 3; c++) {
+      const ledger = new DeltaLedger(DIM);
+      examples.forEach((e, i) => owner[i] === c && ledger.record(e.classId, e.vector, 1));
+      const d = ledger.takeDelta()!;
+      all.applyUpdate(`c${c}`, d.seq, overTheWire(d.stats, getCodec('int8'), d.seq));
+      if (c !== 1) without.applyUpdate(`c${c}`, d.seq, overTheWire(d.stats, getCodec('int8'), d.seq));
+    }
+    all.removeClient('c1');
+    expect(all.global.classIds()).toEqual(without.global.classIds());
+    expect(maxPrototypeDiff(all.global, without.global)).toBeLessThan(1e-12);
+    expect(() => new FederationState(DIM, { keepContributions: false }).removeClient('c0')).toThrow(/keeps no per-client contributions/);
   });
 });
 
@@ -171,7 +203,7 @@ describe('the blended merge of the reference code', () => {
         uploads.push(blendForUpload(held[c], newMean, batch.length));
         for (const e of batch) ledgers[c]!.record(0, e.vector, 1);
         const d = ledgers[c]!.takeDelta()!;
-        const r = state.applyUpdate(`c${c}`, d.seq, [{ classId: 0, count: d.stats.get(0)!.count, mean: d.stats.prototype(0)! }]);
+        const r = state.applyUpdate(`c${c}`, d.seq, overTheWire(d.stats, getCodec('f64'), d.seq));
         ledgers[c]!.acknowledge(d.seq, r.version);
       }
       for (const u of uploads) refGlobal = mergeBlended(refGlobal, u);

@@ -87,9 +87,9 @@ describe('nearest prototype on tensors', () => {
 
 describe('the link model', () => {
   it('charges latency per message and bytes at the bandwidth, inflated by loss', () => {
-    const traffic = { messages: 3, payloadBytes: 0, encodedBytes: 30_000 };
+    const traffic = { messages: 3, payloadBytes: 0, encodedBytes: 1, frameBytes: 30_000 };
     expect(transferSeconds(traffic, { bandwidthMbps: 10, latencyMs: 40, loss: 0 })).toBeCloseTo(0.12 + 0.024, 12);
     expect(transferSeconds(traffic, { bandwidthMbps: 10, latencyMs: 40, loss: 0.5 })).toBeCloseTo(2 * 0.144, 12);
-    expect(transferSeconds({ messages: 0, payloadBytes: 0, encodedBytes: 0 }, { bandwidthMbps: 1, latencyMs: 100, loss: 0.1 })).toBe(0);
+    expect(transferSeconds({ messages: 0, payloadBytes: 0, encodedBytes: 0, frameBytes: 0 }, { bandwidthMbps: 1, latencyMs: 100, loss: 0.1 })).toBe(0);
   });
 });

@@ -205,6 +205,12 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(virtualRun.summary.evaluations.shared).toBeGreaterThanOrEqual(2 * 5);
     expect(processRun.summary.evaluations).toEqual({ computed: 5, shared: 0 });
     expect(processRun.summary.wireBytesUp).toBeGreaterThan(processRun.summary.bytesUp);
+    // Frame bytes are exact in both modes; the socket carried them plus each connection's set-up.
+    expect(virtualRun.summary.frameBytesUp).toBe(processRun.summary.frameBytesUp);
+    const framesUp = Object.values(processRun.summary.bytesByType.up).reduce((n, t) => n + t.frameBytes, 0);
+    const setUpPerClient = (processRun.summary.wireBytesUp! - framesUp) / 3;
+    expect(setUpPerClient).toBeGreaterThan(0);
+    expect(setUpPerClient).toBeLessThan(600);
     expect(virtualRun.summary.payloadBytesDown).toBe(processRun.summary.payloadBytesDown);
     expect(virtualRun.summary.bytesDown).toBe(processRun.summary.bytesDown);
     // Reports carry each client's embedding counters, which differ (virtual clients share one

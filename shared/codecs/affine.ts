@@ -1,5 +1,6 @@
 import {
   CodecError,
+  HOST_IS_LITTLE_ENDIAN,
   assertByteLength,
   assertDim,
   nonFiniteInputError,
@@ -16,6 +17,23 @@ const ROUND_MAGIC = 2 ** 52;
 
 const scratchF32 = new Float32Array(1);
 const scratchI32 = new Int32Array(scratchF32.buffer);
+const scratchU8 = new Uint8Array(scratchF32.buffer);
+
+/** A little-endian float32 at any byte offset, without a DataView per call (the merge's hot path). */
+function readFloat32(bytes: Uint8Array, at: number): number {
+  if (HOST_IS_LITTLE_ENDIAN) {
+    scratchU8[0] = bytes[at]!;
+    scratchU8[1] = bytes[at + 1]!;
+    scratchU8[2] = bytes[at + 2]!;
+    scratchU8[3] = bytes[at + 3]!;
+  } else {
+    scratchU8[3] = bytes[at]!;
+    scratchU8[2] = bytes[at + 1]!;
+    scratchU8[1] = bytes[at + 2]!;
+    scratchU8[0] = bytes[at + 3]!;
+  }
+  return scratchF32[0]!;
+}
 
 /** Smallest float32 strictly greater than x (x a finite float32 < FLOAT32_MAX). */
 function nextUpFloat32(x: number): number {
@@ -128,17 +146,22 @@ function createAffineCodec(name: AffineCodecName, bits: 4 | 8, blockSize: number
   }
 
   function decode(bytes: Uint8Array, dim: number): Float64Array {
+    const out = new Float64Array(dim);
+    decodeInto(bytes, dim, out, 0);
+    return out;
+  }
+
+  function decodeInto(bytes: Uint8Array, dim: number, out: Float64Array, at: number): void {
     assertByteLength(name, bytes, dim, encodedLength(dim));
+    if (at < 0 || at + dim > out.length) throw new RangeError(`${name}: no room for ${dim} values at ${at} in ${out.length}`);
     const blocks = blockCount(dim);
     const codesAt = HEADER_BYTES * blocks;
     if (bits === 4 && dim % 2 === 1 && bytes[bytes.length - 1]! >>> 4 !== 0) {
       throw new CodecError(`${name}: the padding nibble after element ${dim - 1} must be zero`);
     }
-    const header = new DataView(bytes.buffer, bytes.byteOffset, codesAt);
-    const out = new Float64Array(dim);
     for (let b = 0; b < blocks; b++) {
-      const offset = header.getFloat32(b * HEADER_BYTES, true);
-      const scale = header.getFloat32(b * HEADER_BYTES + 4, true);
+      const offset = readFloat32(bytes, b * HEADER_BYTES);
+      const scale = readFloat32(bytes, b * HEADER_BYTES + 4);
       if (!Number.isFinite(offset) || !Number.isFinite(scale) || scale < 0) {
         throw new CodecError(`${name}: invalid header for block ${b} (offset ${offset}, scale ${scale})`);
       }
@@ -146,15 +169,14 @@ function createAffineCodec(name: AffineCodecName, bits: 4 | 8, blockSize: number
       const end = blockSize === 0 ? dim : Math.min(dim, start + blockSize);
       // With a finite float32 header every offset + q * scale (q <= 255) is finite in double.
       if (bits === 8) {
-        for (let i = start; i < end; i++) out[i] = offset + bytes[codesAt + i]! * scale;
+        for (let i = start; i < end; i++) out[at + i] = offset + bytes[codesAt + i]! * scale;
       } else {
         for (let i = start; i < end; i++) {
           const q = (bytes[codesAt + (i >>> 1)]! >>> ((i & 1) << 2)) & 15;
-          out[i] = offset + q * scale;
+          out[at + i] = offset + q * scale;
         }
       }
     }
-    return out;
   }
 
   /**
@@ -186,7 +208,7 @@ function createAffineCodec(name: AffineCodecName, bits: 4 | 8, blockSize: number
     return bound;
   }
 
-  return Object.freeze({ name, encodedLength, encode, decode, errorBound });
+  return Object.freeze({ name, encodedLength, encode, decode, decodeInto, errorBound });
 }
 
 /**

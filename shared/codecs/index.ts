@@ -4,6 +4,7 @@ import { binaryCodec } from './binary.js';
 import { f16Codec } from './f16.js';
 import { f32Codec } from './f32.js';
 import { f64Codec } from './f64.js';
+import { rp16Codec, rp32Codec, rp8Codec } from './rp.js';
 import { topk16Codec, topk32Codec } from './topk.js';
 import { CodecError, assertDim, type CodecName, type VectorCodec } from './vector-codec.js';
 
@@ -15,9 +16,31 @@ export { f16Codec, fromFloat16Bits, toFloat16Bits, FLOAT16_MAX } from './f16.js'
 export { f32Codec, FLOAT32_MAX } from './f32.js';
 export { f64Codec } from './f64.js';
 export { topk16Codec, topk32Codec, TOPK_MAX_DIM } from './topk.js';
+export { rp8Codec, rp16Codec, rp32Codec, rpProjection, RP_MAX_DIM, RP_SEED } from './rp.js';
+export {
+  createPqCodec,
+  decodePqCodebook,
+  encodePqCodebook,
+  pqCodebookBytes,
+  pqMeanSquaredError,
+  trainPqCodebook,
+  PQ_DEFAULT_ITERATIONS,
+  PQ_MAX_CENTROIDS,
+  type PqCodebook,
+  type PqTrainOptions,
+} from './pq.js';
 
-/** All codec names: floating-point formats from most to least precise, then the quantisers. */
-export const CODEC_NAMES: readonly CodecName[] = Object.freeze([
+/**
+ * Names of the stateless codecs in the registry: every CodecName except 'pq', whose codec depends
+ * on a trained codebook (createPqCodec).
+ */
+export type RegisteredCodecName = Exclude<CodecName, 'pq'>;
+
+/**
+ * All registered codec names: floating-point formats from most to least precise, then the
+ * quantisers, then the random projections (which need dim >= m).
+ */
+export const CODEC_NAMES: readonly RegisteredCodecName[] = Object.freeze([
   'f64',
   'f32',
   'bf16',
@@ -29,10 +52,13 @@ export const CODEC_NAMES: readonly CodecName[] = Object.freeze([
   'binary',
   'topk-16',
   'topk-32',
+  'rp-8',
+  'rp-16',
+  'rp-32',
 ] as const);
 
 /** Codec implementations keyed by name. */
-export const CODECS: Readonly<Record<CodecName, VectorCodec>> = Object.freeze({
+export const CODECS: Readonly<Record<RegisteredCodecName, VectorCodec>> = Object.freeze({
   f64: f64Codec,
   f32: f32Codec,
   bf16: bf16Codec,
@@ -44,10 +70,13 @@ export const CODECS: Readonly<Record<CodecName, VectorCodec>> = Object.freeze({
   binary: binaryCodec,
   'topk-16': topk16Codec,
   'topk-32': topk32Codec,
+  'rp-8': rp8Codec,
+  'rp-16': rp16Codec,
+  'rp-32': rp32Codec,
 });
 
-/** Whether `name` is a known codec name. */
-export function isCodecName(name: string): name is CodecName {
+/** Whether `name` is a registered codec name (never 'pq'). */
+export function isCodecName(name: string): name is RegisteredCodecName {
   return Object.hasOwn(CODECS, name);
 }
 
@@ -67,7 +96,7 @@ export function getCodec(name: string): VectorCodec {
 
 /** What a codec keeps, for help text and reports. */
 export interface CodecInfo {
-  readonly name: CodecName;
+  readonly name: RegisteredCodecName;
   /** One line: the format and its byte layout. */
   readonly summary: string;
   /** Whether decode(encode(v)) === v for every finite v (only f64). */
@@ -76,7 +105,7 @@ export interface CodecInfo {
   bitsPerElement(dim: number): number;
 }
 
-const SUMMARIES: Record<CodecName, string> = {
+const SUMMARIES: Record<RegisteredCodecName, string> = {
   f64: 'IEEE binary64, 8 bytes per element, lossless',
   f32: 'IEEE binary32, 4 bytes per element',
   bf16: 'bfloat16 (float32 range, 8-bit significand), 2 bytes per element',
@@ -88,6 +117,9 @@ const SUMMARIES: Record<CodecName, string> = {
   binary: 'signs: float32 mean |v|, then 1 bit per element',
   'topk-16': 'the 16 largest-magnitude elements as (u16 index, float32 value); the rest are 0',
   'topk-32': 'the 32 largest-magnitude elements as (u16 index, float32 value); the rest are 0',
+  'rp-8': 'random projection: 8 float32 coefficients R·v (seeded orthonormal R, never sent), dim >= 8',
+  'rp-16': 'random projection: 16 float32 coefficients R·v (seeded orthonormal R, never sent), dim >= 16',
+  'rp-32': 'random projection: 32 float32 coefficients R·v (seeded orthonormal R, never sent), dim >= 32',
 };
 
 /**
@@ -98,9 +130,11 @@ const SUMMARIES: Record<CodecName, string> = {
  */
 export function describeCodec(name: string): CodecInfo {
   const codec = getCodec(name);
+  // getCodec throws for anything but a registered name.
+  const registered = codec.name as RegisteredCodecName;
   return Object.freeze({
-    name: codec.name,
-    summary: SUMMARIES[codec.name],
+    name: registered,
+    summary: SUMMARIES[registered],
     lossless: codec.name === 'f64',
     bitsPerElement(dim: number): number {
       assertDim(codec.name, dim);

@@ -10,11 +10,16 @@ export type CodecName =
   | 'int4-b32'
   | 'binary'
   | 'topk-16'
-  | 'topk-32';
+  | 'topk-32'
+  | 'rp-8'
+  | 'rp-16'
+  | 'rp-32'
+  /** Product quantisation with a trained codebook: stateful, made by createPqCodec, not in the registry. */
+  | 'pq';
 
 /**
  * Turns a prototype vector into bytes and back. All multi-byte values are little-endian.
- * Implementations are stateless and safe to share.
+ * Implementations are stateless and safe to share (a pq codec is fixed by its codebook).
  */
 export interface VectorCodec {
   readonly name: CodecName;
@@ -30,6 +35,8 @@ export interface VectorCodec {
    * `bytes.length !== encodedLength(dim)` or a decoded value would not be finite.
    */
   decode(bytes: Uint8Array, dim: number): Float64Array;
+  /** decode(), written into `out[offset .. offset + dim)` instead of a new array (optional; see decode-into.ts). */
+  decodeInto?(bytes: Uint8Array, dim: number, out: Float64Array, offset: number): void;
   /**
    * Guaranteed upper bound on |decode(encode(v))[i] - v[i]|, maxed over all elements i.
    * Throws CodecError for vectors that encode() would reject.

@@ -1,0 +1,39 @@
+import { encodeClassBlock } from '../shared/class-block.js';
+import type { CodecSpec } from '../shared/codec-spec.js';
+import type { VectorCodec } from '../shared/codecs/vector-codec.js';
+import { unpackU32, type TableMessage } from '../shared/protocol.js';
+import type { PrototypeTable } from '../shared/prototype-stats.js';
+
+/**
+ * The class block of an update: every class of `stats`, its count, and the vector `vectorOf`
+ * gives for it (the mean of the new examples for protofed), in the uplink codec.
+ */
+export function encodeUpdateClasses(stats: PrototypeTable, uplink: CodecSpec, vectorOf: (classId: number) => Float64Array): Uint8Array {
+  const codec = uplink.codec;
+  const classIds = stats.classIds();
+  const stride = codec.encodedLength(stats.dim);
+  const vectors = new Uint8Array(classIds.length * stride);
+  classIds.forEach((classId, i) => vectors.set(codec.encode(vectorOf(classId)), i * stride));
+  return encodeClassBlock(classIds, classIds.map((id) => stats.get(id)!.count), vectors, { deflate: uplink.deflate });
+}
+
+/**
+ * Applies a table message to the table a client holds (version `heldVersion`): the changed
+ * classes replace what it had, the removed ones go. Throws, changing nothing, when the message
+ * does not fit (another codec, a base version the client does not hold, wrong vector bytes).
+ */
+export function applyTableMessage(held: PrototypeTable, heldVersion: number, t: TableMessage, downlink: VectorCodec): void {
+  if (t.codec !== downlink.name) throw new Error(`table arrived in codec "${t.codec}", but the negotiated downlink codec is "${downlink.name}"`);
+  if (t.fromVersion > heldVersion) {
+    throw new Error(`table update from version ${t.fromVersion} cannot apply: this client holds version ${heldVersion}`);
+  }
+  const { classIds, counts, vectors } = t.classes;
+  const dim = held.dim;
+  const stride = downlink.encodedLength(dim);
+  if (vectors.byteLength !== classIds.length * stride) {
+    throw new Error(`table of ${classIds.length} classes carries ${vectors.byteLength} bytes of vectors, expected ${stride} each`);
+  }
+  const means = classIds.map((_, i) => downlink.decode(vectors.subarray(i * stride, (i + 1) * stride), dim));
+  classIds.forEach((classId, i) => held.setMean(classId, counts[i]!, means[i]!));
+  for (const id of unpackU32(t.removed)) held.delete(id);
+}

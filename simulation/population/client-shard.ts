@@ -1,0 +1,146 @@
+import { applyTableMessage, encodeUpdateClasses } from '../../client/update-codec.js';
+import { parseCodecSpec, type CodecSpec } from '../../shared/codec-spec.js';
+import type { VectorCodec } from '../../shared/codecs/vector-codec.js';
+import { PROTOCOL_VERSION, unpackU32, type TableMessage } from '../../shared/protocol.js';
+import { validateCoordinatorMessage } from '../../shared/protocol-validation.js';
+import { PrototypeTable } from '../../shared/prototype-stats.js';
+import { decodeMessage, encodeMessage } from '../../shared/wire-format.js';
+import { frameAt, type FrameBatch } from './frame-batch.js';
+
+export interface ShardConfig {
+  /** Population-wide index of this shard's first client; its clients are first .. first + size − 1. */
+  first: number;
+  size: number;
+  dim: number;
+  uplink: string;
+  downlink: string;
+  /** Embeddings of the train split, row i for train image i (shared between threads, read only). */
+  bank: Float32Array;
+  /** Labels of the train split, to check each assignment as a client checks its own data. */
+  labels: Int32Array;
+}
+
+/**
+ * A shard of a large virtual population: the client side of the protocol for many clients at
+ * once, with almost nothing per idle client. An idle client is two integers: the table version
+ * it holds and the seq of its last update. Tables are immutable snapshots keyed by version and
+ * shared by every client that holds that version (a table built from the changes since version a
+ * or since version b is the same table: the coordinator encodes each class from the same
+ * statistics, deterministically).
+ *
+ * Every message is decoded, validated and answered through the same functions ClientNode uses:
+ * mission in, update out (encodeUpdateClasses), ack and table in (applyTableMessage).
+ */
+export class ClientShard {
+  /** The global table version each client holds. */
+  readonly heldVersion: Int32Array;
+  /** The seq of each client's last update (0 before its first). */
+  readonly lastSeq: Int32Array;
+  private readonly snapshots = new Map<number, PrototypeTable>();
+  /** Clients holding each version; a snapshot nobody holds is dropped. */
+  private readonly holders = new Map<number, number>();
+  private readonly uplink: CodecSpec;
+  private readonly downlink: VectorCodec;
+  /** Work done: table frames are decoded once per delivery however many clients take them. */
+  stats = { missions: 0, updates: 0, tablesApplied: 0, tablesDecoded: 0 };
+
+  constructor(readonly config: ShardConfig) {
+    this.heldVersion = new Int32Array(config.size);
+    this.lastSeq = new Int32Array(config.size);
+    this.uplink = parseCodecSpec(config.uplink);
+    this.downlink = parseCodecSpec(config.downlink).codec;
+    this.snapshots.set(0, new PrototypeTable(config.dim));
+    this.holders.set(0, config.size);
+  }
+
+  /** Each client learns its mission's examples and answers with its update frame. */
+  learn(clients: Int32Array, missions: FrameBatch): Uint8Array[] {
+    const { dim, bank, labels } = this.config;
+    const out: Uint8Array[] = [];
+    for (let k = 0; k < clients.length; k++) {
+      const local = this.local(clients[k]!);
+      const m = validateCoordinatorMessage.mission(decodeMessage(frameAt(missions, k)));
+      const stats = new PrototypeTable(dim);
+      for (const a of m.assignment) {
+        const indices = unpackU32(a.indices);
+        for (const i of indices) {
+          if (i >= labels.length || labels[i] !== a.classId) {
+            throw new Error(`client ${clients[k]}: mission ${m.mission} names train image ${i} as class ${a.classId}, but the local data says ${labels[i] ?? 'nothing'}`);
+          }
+          stats.addEmbeddings(a.classId, bank.subarray(i * dim, (i + 1) * dim), 1);
+        }
+      }
+      const seq = ++this.lastSeq[local]!;
+      out.push(encodeMessage({
+        v: PROTOCOL_VERSION, seq, base: this.heldVersion[local]!, mission: m.mission,
+        classes: encodeUpdateClasses(stats, this.uplink, (classId) => stats.prototype(classId)!),
+      }));
+      this.stats.missions++;
+      this.stats.updates++;
+    }
+    return out;
+  }
+
+  /**
+   * Each client takes its ack and, when `tableOf[k] >= 0`, the table `tables[tableOf[k]]`.
+   * Throws on any message that does not fit the client's state.
+   */
+  deliver(clients: Int32Array, acks: FrameBatch, tableOf: Int32Array, tables: FrameBatch): void {
+    const decoded = new Map<number, TableMessage>();
+    for (let k = 0; k < clients.length; k++) {
+      const local = this.local(clients[k]!);
+      const ack = validateCoordinatorMessage.ack(decodeMessage(frameAt(acks, k)));
+      if (ack.seq !== this.lastSeq[local]) throw new Error(`client ${clients[k]}: ack for seq ${ack.seq}, but its last update was seq ${this.lastSeq[local]}`);
+      const t = tableOf[k]!;
+      if (t < 0) continue;
+      let table = decoded.get(t);
+      if (!table) {
+        table = validateCoordinatorMessage.table(decodeMessage(frameAt(tables, t)));
+        decoded.set(t, table);
+        this.stats.tablesDecoded++;
+      }
+      this.take(local, table);
+      this.stats.tablesApplied++;
+    }
+  }
+
+  /** The table a client holds (shared, read only). */
+  held(client: number): PrototypeTable {
+    return this.snapshots.get(this.heldVersion[this.local(client)]!)!;
+  }
+
+  /** Distinct table versions held in this shard. */
+  get snapshotCount(): number {
+    return this.snapshots.size;
+  }
+
+  private take(local: number, t: TableMessage): void {
+    const from = this.heldVersion[local]!;
+    if (!this.snapshots.has(t.version)) {
+      const next = this.snapshots.get(from)!.clone();
+      applyTableMessage(next, from, t, this.downlink);
+      this.snapshots.set(t.version, next);
+    } else if (t.fromVersion > from) {
+      throw new Error(`table update from version ${t.fromVersion} cannot apply: client holds version ${from}`);
+    }
+    this.heldVersion[local] = t.version;
+    this.release(from);
+    this.holders.set(t.version, (this.holders.get(t.version) ?? 0) + 1);
+  }
+
+  private release(version: number): void {
+    const left = this.holders.get(version)! - 1;
+    if (left > 0) {
+      this.holders.set(version, left);
+    } else {
+      this.holders.delete(version);
+      this.snapshots.delete(version);
+    }
+  }
+
+  private local(client: number): number {
+    const local = client - this.config.first;
+    if (!Number.isInteger(local) || local < 0 || local >= this.config.size) throw new RangeError(`client ${client} is not in this shard`);
+    return local;
+  }
+}

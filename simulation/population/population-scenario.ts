@@ -1,0 +1,119 @@
+import { prepareRun, type RunOptions, type RunSummary } from '../../coordinator/run-scenario.js';
+import { ResultsWriter } from '../../coordinator/results-writer.js';
+import type { ByteTally } from '../../shared/byte-accounting.js';
+import { PROTOCOL_VERSION } from '../../shared/protocol.js';
+import type { Scenario } from '../../shared/scenario-config.js';
+import { runPopulation, type PopulationMission, type PopulationResult } from './population-run.js';
+import { defaultWorkerCount } from './shard-handle.js';
+
+export interface PopulationSummary {
+  scenario: string;
+  mode: 'population';
+  population: number;
+  perMission: number;
+  workers: number;
+  missions: number;
+  finalGlobalAccuracy: number | null;
+  classesKnown: number;
+  /** Learning traffic of the whole run, all clients. */
+  bytes: { up: ByteTally; down: ByteTally };
+  bytesByType: ReturnType<PopulationResult['meter']['byType']>;
+  /** Encoded bytes per client that took part at least once (the others sent and received nothing). */
+  perClient: { clientsReached: number; up: Distribution; down: Distribution };
+  secondsPerMission: { mean: number; max: number };
+  peakRssBytes: number;
+  wallSeconds: number;
+  dataset: RunSummary['dataset'];
+  backbone: RunSummary['backbone'];
+  codec: { uplink: string; downlink: string };
+  evaluations: { computed: number; shared: number };
+}
+
+export interface Distribution {
+  mean: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * `clients.mode: population`: the scenario's dataset and backbone, every field-class train image
+ * embedded once (through the cache) into a bank the worker threads share, then runPopulation.
+ * Writes config.json, metrics.jsonl (one record per mission) and summary.json like any run.
+ *
+ * @example
+ * const { summary } = await runPopulationScenario(loadScenarioFile('scenarios/population-1m.yaml'), { outDir: 'results/1m' });
+ */
+export async function runPopulationScenario(
+  scenario: Scenario,
+  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log'> & { onMission?: (m: PopulationMission) => void } = {},
+): Promise<{ summary: PopulationSummary; result: PopulationResult }> {
+  const started = performance.now();
+  const prepared = await prepareRun(scenario, options);
+  const { data, fieldClasses, backbone, evaluator, evaluationMemo } = prepared;
+  const dim = backbone.dim;
+  try {
+    const field = new Set(fieldClasses);
+    const indices: number[] = [];
+    for (let i = 0; i < data.train.count; i++) if (field.has(data.train.labels[i]!)) indices.push(i);
+    options.log?.(`embedding ${indices.length} field-class train images into the shared bank`);
+    const embedded = await prepared.embedBulk('train', indices);
+    const bank = new Float32Array(new SharedArrayBuffer(data.train.count * dim * 4));
+    indices.forEach((row, k) => bank.set(embedded.subarray(k * dim, (k + 1) * dim), row * dim));
+    const labels = new Int32Array(new SharedArrayBuffer(data.train.count * 4));
+    labels.set(data.train.labels);
+
+    const workers = scenario.clients.workers ?? defaultWorkerCount();
+    const perMission = scenario.clients.perMission ?? scenario.clients.count;
+    const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
+    out?.writeConfig({ scenario, source: options.source, dataset: prepared.datasetInfo, backbone: prepared.backboneInfo, fieldClasses,
+      protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
+    const result = await runPopulation({
+      population: scenario.clients.count, perMission, missions: scenario.missions.count,
+      classesPerClient: scenario.missions.classesPerClient, shotsPerClass: scenario.missions.shotsPerClass, seed: scenario.seed,
+      uplink: scenario.codec.uplink, downlink: scenario.codec.downlink, workers, bank, labels, dim, fieldClasses,
+      evaluator, clientSample: scenario.evaluation.clientSample,
+      onMission: (m) => {
+        out?.appendRecords([{ record: 'global', ...m }]);
+        options.onMission?.(m);
+      },
+    });
+    const last = result.missions.at(-1);
+    const reached = Array.from(result.bytesDown.keys()).filter((c) => result.bytesDown[c]! > 0);
+    const summary: PopulationSummary = {
+      scenario: scenario.name, mode: 'population', population: scenario.clients.count, perMission, workers,
+      missions: result.missions.length,
+      finalGlobalAccuracy: last?.globalAccuracy ?? null,
+      classesKnown: last?.classesKnown ?? 0,
+      bytes: { up: result.meter.totals('up'), down: result.meter.totals('down') },
+      bytesByType: result.meter.byType(),
+      perClient: {
+        clientsReached: reached.length,
+        up: distribution(reached.map((c) => result.bytesUp[c]!)),
+        down: distribution(reached.map((c) => result.bytesDown[c]!)),
+      },
+      secondsPerMission: {
+        mean: result.missions.reduce((s, m) => s + m.seconds, 0) / Math.max(1, result.missions.length),
+        max: Math.max(0, ...result.missions.map((m) => m.seconds)),
+      },
+      peakRssBytes: result.peakRssBytes,
+      wallSeconds: (performance.now() - started) / 1000,
+      dataset: prepared.datasetInfo,
+      backbone: prepared.backboneInfo,
+      codec: { uplink: scenario.codec.uplink, downlink: scenario.codec.downlink },
+      evaluations: { computed: evaluationMemo.misses, shared: evaluationMemo.hits },
+    };
+    out?.writeSummary(summary);
+    return { summary, result };
+  } finally {
+    prepared.store.close();
+    backbone.dispose();
+  }
+}
+
+function distribution(values: number[]): Distribution {
+  if (values.length === 0) return { mean: 0, p50: 0, p99: 0, max: 0 };
+  const sorted = Float64Array.from(values).sort();
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { mean: values.reduce((a, b) => a + b, 0) / values.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1)! };
+}

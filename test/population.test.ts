@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { applyTableMessage } from '../client/update-codec.js';
+import { tableMessage } from '../coordinator/table-message.js';
+import { parseCodecSpec } from '../shared/codec-spec.js';
+import { PROTOCOL_VERSION } from '../shared/protocol.js';
+import { validateCoordinatorMessage } from '../shared/protocol-validation.js';
+import { PrototypeTable } from '../shared/prototype-stats.js';
+import { SeededRng } from '../shared/rng.js';
+import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
+import { runPopulation, type PopulationRunOptions } from '../simulation/population/population-run.js';
+import { PopulationSchedule } from '../simulation/population/population-schedule.js';
+
+const DIM = 8;
+const CLASSES = 30;
+const PER_CLASS = 20;
+
+/** A synthetic train split: 20 embeddings per class around a class centre, in shared memory. */
+function bank(): { bank: Float32Array; labels: Int32Array } {
+  const rng = new SeededRng(5);
+  const n = CLASSES * PER_CLASS;
+  const embeddings = new Float32Array(new SharedArrayBuffer(n * DIM * 4));
+  const labels = new Int32Array(new SharedArrayBuffer(n * 4));
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % CLASSES;
+    for (let d = 0; d < DIM; d++) embeddings[i * DIM + d] = (labels[i]! % 7) - 3 + (rng.next() - 0.5);
+  }
+  return { bank: embeddings, labels };
+}
+
+function options(overrides: Partial<PopulationRunOptions> = {}): PopulationRunOptions {
+  const { bank: b, labels } = bank();
+  return {
+    population: 500, perMission: 40, missions: 6, classesPerClient: 2, shotsPerClass: 3, seed: 11,
+    uplink: 'f64', downlink: 'f64', workers: 0, bank: b, labels, dim: DIM,
+    fieldClasses: Array.from({ length: CLASSES }, (_, c) => c), ...overrides,
+  };
+}
+
+/** What every sampled client learned, summed centrally. */
+function centralized(o: PopulationRunOptions): PrototypeTable {
+  const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
+  const t = new PrototypeTable(DIM);
+  for (let m = 0; m < o.missions; m++) {
+    for (const assignment of schedule.next(m).assignments) {
+      for (const a of assignment) for (const i of a.indices) t.addEmbeddings(a.classId, o.bank.subarray(i * DIM, (i + 1) * DIM), 1);
+    }
+  }
+  return t;
+}
+
+function maxDiff(a: PrototypeTable, b: PrototypeTable): number {
+  let worst = 0;
+  expect(a.classIds()).toEqual(b.classIds());
+  for (const id of a.classIds()) {
+    expect(a.get(id)!.count).toBe(b.get(id)!.count);
+    const pa = a.prototype(id)!;
+    const pb = b.prototype(id)!;
+    for (let d = 0; d < DIM; d++) worst = Math.max(worst, Math.abs(pa[d]! - pb[d]!));
+  }
+  return worst;
+}
+
+describe('a large virtual population', () => {
+  it('merges exactly what the sampled clients learned, and counts every byte it sends to exactly the participants', async () => {
+    const o = options();
+    const result = await runPopulation(o);
+    expect(maxDiff(result.state.global, centralized(o))).toBeLessThan(1e-9);
+    expect(result.missions).toHaveLength(6);
+    const byType = result.meter.byType();
+    expect(byType.up.update!.messages).toBe(6 * 40);
+    expect(byType.down.mission!.messages).toBe(6 * 40);
+    expect(byType.down.ack!.messages).toBe(6 * 40);
+    // Each participant gets a table (something changed since it last heard), at most once per mission.
+    expect(byType.down.table!.messages).toBe(6 * 40);
+    const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+    expect(sum(result.bytesUp)).toBe(result.meter.totals('up').encodedBytes);
+    expect(sum(result.bytesDown)).toBe(result.meter.totals('down').encodedBytes);
+    const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
+    const everSampled = new Set(Array.from({ length: 6 }, (_, m) => schedule.next(m).participants).flat());
+    for (let c = 0; c < o.population; c++) expect(result.bytesDown[c]! > 0, `client ${c}`).toBe(everSampled.has(c));
+  });
+
+  it('clients that reach a version by different paths hold the same table: the one a newcomer decodes from scratch', async () => {
+    const last = new Map<number, PrototypeTable>();
+    const o = options({
+      shards: 4, uplink: 'int8', downlink: 'int8',
+      onFinish: async (held) => {
+        for (const c of new PopulationSchedule(bank().labels, o.fieldClasses, o, o.seed).next(o.missions - 1).participants) last.set(c, await held(c));
+      },
+    });
+    const result = await runPopulation(o);
+    // The coordinator's tables are exact; clients hold the int8 tables.
+    const newcomer = new PrototypeTable(DIM);
+    const frame = encodeMessage({ v: PROTOCOL_VERSION, ...tableMessage(result.state, 0, parseCodecSpec('int8')) });
+    applyTableMessage(newcomer, 0, validateCoordinatorMessage.table(decodeMessage(frame)), parseCodecSpec('int8').codec);
+    expect(maxDiff(newcomer, result.state.global)).toBeGreaterThan(0);
+    expect(maxDiff(newcomer, result.state.global)).toBeLessThan(0.05);
+    expect(result.missions.at(-1)!.bytes.up.payloadBytes).toBe(40 * 2 * (8 + DIM));
+    // The last mission's participants, in four shards that each built their tables from their own
+    // clients' versions, all hold exactly the newcomer's table.
+    expect(new Set([...last.keys()].map((c) => Math.floor(c / 125))).size).toBe(4);
+    for (const [client, table] of last) {
+      expect(table.classIds(), `client ${client}`).toEqual(newcomer.classIds());
+      for (const id of table.classIds()) expect(Array.from(table.get(id)!.sum)).toEqual(Array.from(newcomer.get(id)!.sum));
+    }
+  });
+
+  it('worker threads give the same table and the same bytes as one thread', async () => {
+    const inThread = await runPopulation(options({ uplink: 'int8', downlink: 'f16' }));
+    const inWorker = await runPopulation(options({ uplink: 'int8', downlink: 'f16', workers: 2 }));
+    expect(maxDiff(inWorker.state.global, inThread.state.global)).toBe(0);
+    expect(inWorker.meter.byType()).toEqual(inThread.meter.byType());
+    expect([...inWorker.bytesDown]).toEqual([...inThread.bytesDown]);
+  });
+
+  it('refuses impossible settings with a reason', async () => {
+    await expect(runPopulation(options({ perMission: 501 }))).rejects.toThrow(/clients per mission must be an integer in 1..500/);
+    await expect(runPopulation(options({ shotsPerClass: 21 }))).rejects.toThrow(/fewer than 21 train images/);
+    await expect(runPopulation(options({ uplink: 'zip' }))).rejects.toThrow(/Unknown codec "zip"/);
+  });
+});
