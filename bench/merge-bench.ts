@@ -1,94 +1,25 @@
 /**
- * Coordinator merge throughput: class updates per second through the whole intake path on one
- * core (msgpack decode, protocol validation, codec decode and checks, at-most-once dedup, float64
- * merge into the global and the per-client tables). 64-d int8 updates of 10 classes per message,
- * from 1,000 clients, against a naive baseline measured in the same run: a msgpackr decode of one
- * map per class, a finiteness check and a float64 accumulation. Writes bench/results/merge.json.
+ * Coordinator merge throughput (bench/merge-throughput.ts); writes bench/results/merge.json.
  *
  *   npx tsx bench/merge-bench.ts
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Packr } from 'msgpackr';
-import { FederationState } from '../coordinator/federation-state.js';
-import { decodeUpdate } from '../coordinator/update-intake.js';
-import { encodeClassBlock } from '../shared/class-block.js';
-import { getCodec } from '../shared/codecs/index.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
-import { validateClientMessage } from '../shared/protocol-validation.js';
-import { SeededRng } from '../shared/rng.js';
-import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
+import { measureMergeThroughput } from './merge-throughput.js';
 
-const DIM = 64;
-const CLASSES_PER_MESSAGE = 10;
-const CLIENTS = 1000;
-const MESSAGES = 50_000;
-const codec = getCodec('int8');
-const rng = new SeededRng(1);
-
-const frames: Uint8Array[] = [];
-/** The client each frame comes from (a connection's client id, known since its hello). */
-const senders: string[] = [];
-const seqs = new Map<number, number>();
-for (let m = 0; m < MESSAGES; m++) {
-  const client = rng.int(CLIENTS);
-  const seq = (seqs.get(client) ?? 0) + 1;
-  seqs.set(client, seq);
-  const classIds = rng.sample(1000, CLASSES_PER_MESSAGE).sort((a, b) => a - b);
-  const vectors = new Uint8Array(CLASSES_PER_MESSAGE * codec.encodedLength(DIM));
-  classIds.forEach((_, i) => vectors.set(codec.encode(Float64Array.from({ length: DIM }, () => rng.next() * 4)), i * codec.encodedLength(DIM)));
-  senders.push(`c${client}`);
-  frames.push(encodeMessage({
-    v: PROTOCOL_VERSION, seq, base: 0, mission: 0,
-    classes: encodeClassBlock(classIds, classIds.map(() => 1 + rng.int(30)), vectors),
-  }));
-}
-
-function protofedIntake(): number {
-  const state = new FederationState(DIM);
-  const scratch = { means: new Float64Array(0) };
-  const started = performance.now();
-  for (let i = 0; i < frames.length; i++) {
-    const update = validateClientMessage.update(decodeMessage(frames[i]));
-    state.applyUpdate(senders[i]!, update.seq, decodeUpdate(update, { codec, dim: DIM }, scratch));
-  }
-  return (MESSAGES * CLASSES_PER_MESSAGE) / ((performance.now() - started) / 1000);
-}
-
-// The baseline the issue describes: one msgpack map per class, a finiteness check, a float64 sum.
-const packr = new Packr({ useRecords: false });
-const perClass = frames.slice(0, 20_000).flatMap((f) => {
-  const { classIds, counts, vectors } = validateClientMessage.update(decodeMessage(f)).classes;
-  const stride = codec.encodedLength(DIM);
-  return Array.from(classIds, (classId, i) => packr.pack({
-    classId, count: counts[i], vector: Float32Array.from(codec.decode(vectors.subarray(i * stride, (i + 1) * stride), DIM)),
-  }));
-});
-function naiveLoop(): number {
-  const sums = new Map<number, Float64Array>();
-  const started = performance.now();
-  for (const bytes of perClass) {
-    const c = packr.unpack(bytes) as { classId: number; count: number; vector: Float32Array };
-    for (let i = 0; i < DIM; i++) if (!Number.isFinite(c.vector[i]!)) throw new Error('not finite');
-    let s = sums.get(c.classId);
-    if (!s) sums.set(c.classId, (s = new Float64Array(DIM)));
-    for (let i = 0; i < DIM; i++) s[i]! += c.count * c.vector[i]!;
-  }
-  return perClass.length / ((performance.now() - started) / 1000);
-}
-
-const best = (f: () => number, runs = 5): number => Math.max(...Array.from({ length: runs }, f));
-const ours = best(protofedIntake);
-const naive = best(naiveLoop);
+const m = measureMergeThroughput();
 const result = {
   benchmark: 'coordinator merge throughput, one core',
   date: new Date().toISOString(),
   node: process.version,
-  update: { dim: DIM, codec: 'int8', classesPerMessage: CLASSES_PER_MESSAGE, clients: CLIENTS, messages: MESSAGES },
-  mergesPerSecond: Math.round(ours),
-  naiveBaselinePerSecond: Math.round(naive),
-  ratioToBaseline: Number((ours / naive).toFixed(2)),
+  update: m.update,
+  mergesPerSecond: m.mergesPerSecond,
+  naiveBaselinePerSecond: m.naiveBaselinePerSecond,
+  ratioToBaseline: m.ratioToBaseline,
   goal: 3_000_000,
-  note: 'best of 5 runs each, measured in the same process; class updates per second',
+  // The issue measured the naive loop at 2.2 million per second on this kind of machine; the goal
+  // is 3 million, so 1.36 times the naive loop measured in the same run is the goal on a busy machine.
+  goalRatioToBaseline: 1.36,
+  note: 'best of 5 runs each, measured in the same process; class updates per second (msgpack decode, validation, codec decode, dedup, float64 merge)',
 };
 mkdirSync('bench/results', { recursive: true });
 writeFileSync('bench/results/merge.json', `${JSON.stringify(result, null, 2)}\n`);

@@ -8,10 +8,11 @@ import { PrototypeTable } from '../shared/prototype-stats.js';
 export interface DecodedUpdate {
   classIds: ArrayLike<number>;
   counts: ArrayLike<number>;
-  means: Float64Array;
+  /** The means, decoded; absent when `encoded`'s codec adds straight from its (checked) bytes. */
+  means?: Float64Array | undefined;
   /**
-   * The means as they arrived (codec bytes). When given, a client's contribution is kept in this
-   * form (an eighth of the float64 size for int8) and decoded again, to the same bits, to unlearn it.
+   * The means as they arrived (codec bytes, checked). A client's contribution is kept in this form
+   * (an eighth of the float64 size for int8) and decoded again, to the same bits, to unlearn it.
    */
   encoded?: { codec: VectorCodec; vectors: Uint8Array } | undefined;
 }
@@ -80,17 +81,25 @@ export class FederationState {
   applyUpdate(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
     const last = this.seqs.get(clientId);
     if (last && seq <= last.seq) return { applied: false, version: last.version };
-    const { classIds, counts, means } = update;
+    const { classIds, counts, means, encoded } = update;
     const dim = this.dim;
-    if (counts.length !== classIds.length || means.length !== classIds.length * dim) {
-      throw new RangeError(`an update of ${classIds.length} classes needs ${classIds.length} counts and ${classIds.length}×${dim} means`);
+    const fused = means === undefined && encoded?.codec.accumulateInto !== undefined;
+    if (counts.length !== classIds.length || (means ? means.length !== classIds.length * dim : !fused)) {
+      throw new RangeError(`an update of ${classIds.length} classes needs ${classIds.length} counts and ${classIds.length}×${dim} means (or codec bytes to add from)`);
     }
     const version = ++this.tableVersion;
+    const stride = fused ? encoded!.codec.encodedLength(dim) : 0;
     for (let c = 0; c < classIds.length; c++) {
       const classId = classIds[c]!;
-      this.global.addScaledRow(classId, counts[c]!, means, c * dim);
+      if (fused) {
+        const s = this.global.statsFor(classId);
+        encoded!.codec.accumulateInto!(encoded!.vectors, c * stride, dim, counts[c]!, s.sum, 0);
+        s.count += counts[c]!;
+      } else {
+        this.global.addScaledRow(classId, counts[c]!, means!, c * dim);
+      }
       this.classVersion.set(classId, version);
-      this.removedAt.delete(classId);
+      if (this.removedAt.size > 0) this.removedAt.delete(classId);
     }
     if (this.keepContributions) this.keep(clientId, update);
     if (last) {
@@ -151,7 +160,7 @@ export class FederationState {
     if (!list) this.contributions.set(clientId, (list = []));
     list.push(update.encoded
       ? { classIds: update.classIds, counts: update.counts, encoded: update.encoded }
-      : { classIds: Array.from(update.classIds), counts: Array.from(update.counts), means: Float64Array.from(update.means) });
+      : { classIds: Array.from(update.classIds), counts: Array.from(update.counts), means: Float64Array.from(update.means!) });
   }
 }
 

@@ -23,18 +23,33 @@ export function decodeUpdate(update: UpdateMessage, expected: { codec: VectorCod
       `classes: ${vectors.byteLength} bytes of vectors for ${classIds.length} classes, expected ${stride} each (${dim}-d ${codec.name})`,
     );
   }
+  // Codecs that can add straight from their bytes are only checked here; the merge decodes them.
+  if (codec.validate && codec.accumulateInto) {
+    for (let i = 0; i < classIds.length; i++) {
+      try {
+        codec.validate(vectors, i * stride, dim);
+      } catch (err) {
+        classError(i, classIds[i]!, err);
+      }
+    }
+    return { classIds, counts, encoded: { codec, vectors } };
+  }
   const size = classIds.length * dim;
   if (scratch && scratch.means.length < size) scratch.means = new Float64Array(Math.max(size, 2 * scratch.means.length));
   const means = scratch ? scratch.means.subarray(0, size) : new Float64Array(size);
   for (let i = 0; i < classIds.length; i++) {
     try {
-      decodeInto(codec, vectors.subarray(i * stride, (i + 1) * stride), dim, means, i * dim);
+      decodeInto(codec, vectors, i * stride, dim, means, i * dim);
     } catch (err) {
-      if (err instanceof CodecError) throw new ProtocolError('invalid', `classes[${i}] (class ${classIds[i]}): ${err.message}`);
-      throw err;
+      classError(i, classIds[i]!, err);
     }
   }
   return { classIds, counts, means, encoded: { codec, vectors } };
+}
+
+function classError(i: number, classId: number, err: unknown): never {
+  if (err instanceof CodecError) throw new ProtocolError('invalid', `classes[${i}] (class ${classId}): ${err.message}`);
+  throw err;
 }
 
 export interface UpdateIntakeEvents {

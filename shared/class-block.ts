@@ -84,7 +84,7 @@ export function decodeClassBlock(bytes: Uint8Array, limits: ClassBlockLimits): C
   const classIds: number[] = new Array<number>(n);
   let id = -1;
   for (let i = 0; i < n; i++) {
-    const gap = readVarint(reader, `the id of class ${i}`);
+    const gap = readVarint(reader, 'a class id');
     if (i > 0 && gap === 0) throw new ClassBlockError(`class ids must ascend strictly: class ${i} repeats id ${id}`);
     id = i === 0 ? gap : id + gap;
     if (id > limits.maxClassId) throw new ClassBlockError(`class id ${id} exceeds the limit of ${limits.maxClassId}`);
@@ -92,7 +92,7 @@ export function decodeClassBlock(bytes: Uint8Array, limits: ClassBlockLimits): C
   }
   const counts: number[] = new Array<number>(n);
   for (let i = 0; i < n; i++) {
-    const c = readVarint(reader, `the count of class ${classIds[i]}`);
+    const c = readVarint(reader, 'a class count');
     if (c < 1 || c > limits.maxCount) throw new ClassBlockError(`class ${classIds[i]}: count ${c} is outside 1..${limits.maxCount}`);
     counts[i] = c;
   }
@@ -126,8 +126,16 @@ function writeVarint(out: Uint8Array, at: number, value: number): number {
   return at;
 }
 
-/** Unsigned LEB128 up to 2^53 (arithmetic, not 32-bit shifts, so counts up to 2^48 survive). */
+/**
+ * Unsigned LEB128 up to 2^53 (arithmetic, not 32-bit shifts, so counts up to 2^48 survive).
+ * `what` is a constant: the hot path builds no strings.
+ */
 function readVarint(r: { bytes: Uint8Array; at: number }, what: string): number {
+  const first = r.bytes[r.at];
+  if (first !== undefined && first < 0x80) {
+    r.at++;
+    return first;
+  }
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 8; i++) {

@@ -71,6 +71,14 @@ export class PrototypeTable {
     s.count += count;
   }
 
+  /**
+   * The statistics of a class, created empty when missing, for callers that add into the sum
+   * themselves (the merge adds codec bytes straight into it); they must keep count and sum in step.
+   */
+  statsFor(classId: number): ClassStats {
+    return this.entry(classId);
+  }
+
   /** Adds a count and a sum. */
   addSum(classId: number, count: number, sum: ArrayLike<number>): void {
     this.checkVector(sum);

@@ -162,6 +162,27 @@ describe('merge exactness', () => {
     expect(maxPrototypeDiff(state.global, centralized(examples.filter((_, i) => owner[i] !== 1)))).toBeLessThan(1e-9);
   });
 
+  it('adding straight from int8/int4 bytes gives the same bits as decoding and then adding', () => {
+    const rng = new SeededRng(12);
+    for (const name of ['int8', 'int8-b32', 'int4', 'int4-b32']) {
+      const codec = getCodec(name);
+      const fused = new FederationState(DIM);
+      const twoPass = new FederationState(DIM);
+      for (let seq = 1; seq <= 20; seq++) {
+        const stats = new PrototypeTable(DIM);
+        for (const e of randomExamples(rng, 12, 4)) stats.addEmbeddings(e.classId, e.vector, 1);
+        const update = overTheWire(stats, codec, seq);
+        expect(update.means, name).toBeUndefined();
+        fused.applyUpdate('c0', seq, update);
+        const stride = codec.encodedLength(DIM);
+        const means = new Float64Array(update.classIds.length * DIM);
+        for (let i = 0; i < update.classIds.length; i++) means.set(codec.decode(update.encoded!.vectors.subarray(i * stride, (i + 1) * stride), DIM), i * DIM);
+        twoPass.applyUpdate('c0', seq, { classIds: update.classIds, counts: update.counts, means });
+      }
+      for (const id of twoPass.global.classIds()) expect(Array.from(fused.global.get(id)!.sum), name).toEqual(Array.from(twoPass.global.get(id)!.sum));
+    }
+  });
+
   it('unlearning through a lossy codec removes exactly what was merged (contributions kept as codec bytes)', () => {
     const rng = new SeededRng(10);
     const examples = randomExamples(rng, 300, 4);

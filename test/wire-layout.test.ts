@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { measureWireOverhead } from '../bench/wire-overhead.js';
 import { ClassBlockError, classBlockPayloadBytes, decodeClassBlock, encodeClassBlock } from '../shared/class-block.js';
+import { CODEC_NAMES, getCodec } from '../shared/codecs/index.js';
+import { decodeInto } from '../shared/codecs/decode-into.js';
 import { PROTOCOL_LIMITS } from '../shared/protocol.js';
 import { SeededRng } from '../shared/rng.js';
 import { Decoder, Encoder, SocketFrameError } from '../shared/socket-parser.js';
@@ -44,6 +46,26 @@ describe('the class block', () => {
     expect(() => encodeClassBlock([3, 3], [1, 1], new Uint8Array(0))).toThrow(/ascend strictly/);
     expect(() => encodeClassBlock([3], [0], new Uint8Array(0))).toThrow(/positive integer/);
     expect(() => encodeClassBlock([3], [1, 2], new Uint8Array(0))).toThrow(/1 class ids but 2 counts/);
+  });
+});
+
+describe('decoding into place', () => {
+  it('gives decode() for every codec, at any byte offset, and refuses bytes that run short', () => {
+    const rng = new SeededRng(8);
+    for (const name of CODEC_NAMES) {
+      const codec = getCodec(name);
+      for (const dim of [33, 64]) {
+        const v = Float64Array.from({ length: dim }, () => rng.next() * 6 - 3);
+        const bytes = codec.encode(v);
+        const padded = new Uint8Array(bytes.byteLength + 5);
+        padded.set(bytes, 3);
+        const out = new Float64Array(dim + 2).fill(7);
+        decodeInto(codec, padded, 3, dim, out, 1);
+        expect([...out.subarray(1, dim + 1)], `${name} ${dim}`).toEqual([...codec.decode(bytes, dim)]);
+        expect([out[0], out[dim + 1]]).toEqual([7, 7]);
+        expect(() => decodeInto(codec, padded, 6, dim, out, 0), name).toThrow();
+      }
+    }
   });
 });
 

@@ -146,35 +146,60 @@ function createAffineCodec(name: AffineCodecName, bits: 4 | 8, blockSize: number
   }
 
   function decode(bytes: Uint8Array, dim: number): Float64Array {
+    assertByteLength(name, bytes, dim, encodedLength(dim));
     const out = new Float64Array(dim);
-    decodeInto(bytes, dim, out, 0);
+    decodeInto(bytes, 0, dim, out, 0);
     return out;
   }
 
-  function decodeInto(bytes: Uint8Array, dim: number, out: Float64Array, at: number): void {
-    assertByteLength(name, bytes, dim, encodedLength(dim));
-    if (at < 0 || at + dim > out.length) throw new RangeError(`${name}: no room for ${dim} values at ${at} in ${out.length}`);
-    const blocks = blockCount(dim);
-    const codesAt = HEADER_BYTES * blocks;
-    if (bits === 4 && dim % 2 === 1 && bytes[bytes.length - 1]! >>> 4 !== 0) {
+  function validate(bytes: Uint8Array, at: number, dim: number): void {
+    const length = encodedLength(dim);
+    if (at < 0 || at + length > bytes.length) throw new CodecError(`${name}: expected ${length} bytes for dimension ${dim} at ${at}, got ${bytes.length - at}`);
+    if (bits === 4 && dim % 2 === 1 && bytes[at + length - 1]! >>> 4 !== 0) {
       throw new CodecError(`${name}: the padding nibble after element ${dim - 1} must be zero`);
     }
+    const blocks = blockCount(dim);
     for (let b = 0; b < blocks; b++) {
-      const offset = readFloat32(bytes, b * HEADER_BYTES);
-      const scale = readFloat32(bytes, b * HEADER_BYTES + 4);
+      const offset = readFloat32(bytes, at + b * HEADER_BYTES);
+      const scale = readFloat32(bytes, at + b * HEADER_BYTES + 4);
       if (!Number.isFinite(offset) || !Number.isFinite(scale) || scale < 0) {
         throw new CodecError(`${name}: invalid header for block ${b} (offset ${offset}, scale ${scale})`);
       }
+    }
+  }
+
+  function decodeInto(bytes: Uint8Array, at: number, dim: number, out: Float64Array, outAt: number): void {
+    validate(bytes, at, dim);
+    if (outAt < 0 || outAt + dim > out.length) throw new RangeError(`${name}: no room for ${dim} values at ${outAt} in ${out.length}`);
+    const blocks = blockCount(dim);
+    const codesAt = at + HEADER_BYTES * blocks;
+    for (let b = 0; b < blocks; b++) {
+      const offset = readFloat32(bytes, at + b * HEADER_BYTES);
+      const scale = readFloat32(bytes, at + b * HEADER_BYTES + 4);
       const start = b * blockSize;
       const end = blockSize === 0 ? dim : Math.min(dim, start + blockSize);
       // With a finite float32 header every offset + q * scale (q <= 255) is finite in double.
       if (bits === 8) {
-        for (let i = start; i < end; i++) out[at + i] = offset + bytes[codesAt + i]! * scale;
+        for (let i = start; i < end; i++) out[outAt + i] = offset + bytes[codesAt + i]! * scale;
       } else {
-        for (let i = start; i < end; i++) {
-          const q = (bytes[codesAt + (i >>> 1)]! >>> ((i & 1) << 2)) & 15;
-          out[at + i] = offset + q * scale;
-        }
+        for (let i = start; i < end; i++) out[outAt + i] = offset + ((bytes[codesAt + (i >>> 1)]! >>> ((i & 1) << 2)) & 15) * scale;
+      }
+    }
+  }
+
+  function accumulateInto(bytes: Uint8Array, at: number, dim: number, weight: number, sum: Float64Array, sumAt: number): void {
+    if (sumAt < 0 || sumAt + dim > sum.length) throw new RangeError(`${name}: no room for ${dim} values at ${sumAt} in ${sum.length}`);
+    const blocks = blockCount(dim);
+    const codesAt = at + HEADER_BYTES * blocks;
+    for (let b = 0; b < blocks; b++) {
+      const offset = readFloat32(bytes, at + b * HEADER_BYTES);
+      const scale = readFloat32(bytes, at + b * HEADER_BYTES + 4);
+      const start = b * blockSize;
+      const end = blockSize === 0 ? dim : Math.min(dim, start + blockSize);
+      if (bits === 8) {
+        for (let i = start; i < end; i++) sum[sumAt + i]! += weight * (offset + bytes[codesAt + i]! * scale);
+      } else {
+        for (let i = start; i < end; i++) sum[sumAt + i]! += weight * (offset + ((bytes[codesAt + (i >>> 1)]! >>> ((i & 1) << 2)) & 15) * scale);
       }
     }
   }
@@ -208,7 +233,7 @@ function createAffineCodec(name: AffineCodecName, bits: 4 | 8, blockSize: number
     return bound;
   }
 
-  return Object.freeze({ name, encodedLength, encode, decode, decodeInto, errorBound });
+  return Object.freeze({ name, encodedLength, encode, decode, decodeInto, validate, accumulateInto, errorBound });
 }
 
 /**

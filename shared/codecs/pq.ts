@@ -78,8 +78,34 @@ function assertCodebook(cb: PqCodebook): void {
   }
 }
 
-/** Squared distance between x[xi, xi + sub) and c[ci, ci + sub). */
+/**
+ * Squared distance between x[xi, xi + sub) and c[ci, ci + sub), summed in element order (the
+ * common chunk sizes are unrolled; the result is the same).
+ */
 function sqDist(x: Float64Array, xi: number, c: Float64Array, ci: number, sub: number): number {
+  if (sub === 4) {
+    const t0 = x[xi]! - c[ci]!;
+    const t1 = x[xi + 1]! - c[ci + 1]!;
+    const t2 = x[xi + 2]! - c[ci + 2]!;
+    const t3 = x[xi + 3]! - c[ci + 3]!;
+    return t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3;
+  }
+  if (sub === 8) {
+    const t0 = x[xi]! - c[ci]!;
+    const t1 = x[xi + 1]! - c[ci + 1]!;
+    const t2 = x[xi + 2]! - c[ci + 2]!;
+    const t3 = x[xi + 3]! - c[ci + 3]!;
+    const t4 = x[xi + 4]! - c[ci + 4]!;
+    const t5 = x[xi + 5]! - c[ci + 5]!;
+    const t6 = x[xi + 6]! - c[ci + 6]!;
+    const t7 = x[xi + 7]! - c[ci + 7]!;
+    return t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3 + t4 * t4 + t5 * t5 + t6 * t6 + t7 * t7;
+  }
+  if (sub === 2) {
+    const t0 = x[xi]! - c[ci]!;
+    const t1 = x[xi + 1]! - c[ci + 1]!;
+    return t0 * t0 + t1 * t1;
+  }
   let d = 0;
   for (let e = 0; e < sub; e++) {
     const t = x[xi + e]! - c[ci + e]!;
@@ -317,43 +343,125 @@ function groupCentroids(c: Float64Array, k: number, sub: number, t: number, sear
 function kMeans(x: Float64Array, rows: number, sub: number, k: number, iterations: number, rng: SeededRng): Float64Array {
   const c = kMeansPlusPlus(x, rows, sub, k, rng);
   if (iterations === 0) return c;
-  const search = new NearestSearch(c, k, sub);
-  search.index();
-  const t = Math.max(1, Math.round(k / GROUP_SIZE));
-  const groupOf = groupCentroids(c, k, sub, t, search);
-  // Members of each group, ascending, in CSR form.
-  const start = new Int32Array(t + 1);
-  for (let j = 0; j < k; j++) start[groupOf[j]! + 1]!++;
-  for (let g = 0; g < t; g++) start[g + 1] = start[g + 1]! + start[g]!;
-  const members = new Int32Array(k);
-  const fill = start.slice(0, t);
-  for (let j = 0; j < k; j++) members[fill[groupOf[j]!]!++] = j;
-
-  const assign = new Int32Array(rows);
-  const upper = new Float64Array(rows);
-  const lower = new Float64Array(rows * t);
-  const old = new Float64Array(k * sub);
-  const sums = new Float64Array(k * sub);
-  const counts = new Float64Array(k);
-  const drift = new Float64Array(k);
-  const groupDrift = new Float64Array(t);
-  const halfGap = new Float64Array(k);
-  const taken = new Uint8Array(rows);
-  const groupMin = new Float64Array(t);
-  const groupMinAt = new Int32Array(t);
-  const groupSecond = new Float64Array(t);
-  const scanned = new Uint8Array(t);
-
-  // Initial assignment: the exact nearest; every group bound starts at the second-nearest distance.
-  for (let r = 0; r < rows; r++) {
-    search.search(x, r * sub);
-    assign[r] = search.bestIndex;
-    upper[r] = Math.sqrt(search.best);
-    lower.fill(Math.sqrt(search.second), r * t, r * t + t);
-  }
+  const state = new LloydState(x, rows, sub, c, k);
   for (let it = 0; it < iterations; it++) {
-    // Update: centroids become the means of their points.
-    old.set(c);
+    state.update();
+    if (it === iterations - 1 || state.reassign() === 0) break;
+  }
+  return c;
+}
+
+/** The state of kMeans's Lloyd iterations (see there); split into methods so each is optimised on its own. */
+class LloydState {
+  private readonly search: NearestSearch;
+  /** Number of centroid groups. */
+  private readonly t: number;
+  private readonly groupOf: Int32Array;
+  /** Members of group g, ascending: members[start[g] .. start[g + 1]). */
+  private readonly start: Int32Array;
+  private readonly members: Int32Array;
+  private readonly assign: Int32Array;
+  /** Upper bound on each point's distance to its centroid. */
+  private readonly upper: Float64Array;
+  /** rows × t: lower bound on each point's distance to every other centroid of each group. */
+  private readonly lower: Float64Array;
+  private readonly old: Float64Array;
+  private readonly sums: Float64Array;
+  private readonly counts: Float64Array;
+  private readonly drift: Float64Array;
+  private readonly groupDrift: Float64Array;
+  private readonly halfGap: Float64Array;
+  private readonly taken: Uint8Array;
+  private readonly groupMin: Float64Array;
+  private readonly groupMinAt: Int32Array;
+  private readonly groupSecond: Float64Array;
+  private readonly scanned: Uint8Array;
+  /** The current point's group bounds before this step's drift. */
+  private readonly previous: Float64Array;
+
+  constructor(
+    private readonly x: Float64Array,
+    private readonly rows: number,
+    private readonly sub: number,
+    private readonly c: Float64Array,
+    private readonly k: number,
+  ) {
+    const search = new NearestSearch(c, k, sub);
+    search.index();
+    this.search = search;
+    const t = Math.max(1, Math.round(k / GROUP_SIZE));
+    this.t = t;
+    const groupOf = groupCentroids(c, k, sub, t, search);
+    this.groupOf = groupOf;
+    const start = new Int32Array(t + 1);
+    for (let j = 0; j < k; j++) start[groupOf[j]! + 1] = start[groupOf[j]! + 1]! + 1;
+    for (let g = 0; g < t; g++) start[g + 1] = start[g + 1]! + start[g]!;
+    const members = new Int32Array(k);
+    const fill = start.slice(0, t);
+    for (let j = 0; j < k; j++) {
+      const g = groupOf[j]!;
+      members[fill[g]!] = j;
+      fill[g] = fill[g]! + 1;
+    }
+    this.start = start;
+    this.members = members;
+    this.assign = new Int32Array(rows);
+    this.upper = new Float64Array(rows);
+    this.lower = new Float64Array(rows * t);
+    this.old = new Float64Array(k * sub);
+    this.sums = new Float64Array(k * sub);
+    this.counts = new Float64Array(k);
+    this.drift = new Float64Array(k);
+    this.groupDrift = new Float64Array(t);
+    this.halfGap = new Float64Array(k);
+    this.taken = new Uint8Array(rows);
+    this.groupMin = new Float64Array(t);
+    this.groupMinAt = new Int32Array(t);
+    this.groupSecond = new Float64Array(t);
+    this.scanned = new Uint8Array(t);
+    this.previous = new Float64Array(t);
+    for (let r = 0; r < rows; r++) this.assignFully(r);
+  }
+
+  /** Initial assignment of point r by a full scan: its nearest centroid and exact group bounds. */
+  private assignFully(r: number): void {
+    const { x, sub, c, t, start, members, groupMin, groupMinAt, groupSecond, lower } = this;
+    const at = r * sub;
+    let bestSq = Infinity;
+    let best = 0;
+    for (let g = 0; g < t; g++) {
+      let m1 = Infinity;
+      let m2 = Infinity;
+      let m1At = -1;
+      const end = start[g + 1]!;
+      for (let q = start[g]!; q < end; q++) {
+        const j = members[q]!;
+        const d = sqDist(x, at, c, j * sub, sub);
+        if (d < m1) {
+          m2 = m1;
+          m1 = d;
+          m1At = j;
+        } else if (d < m2) {
+          m2 = d;
+        }
+        if (d < bestSq || (d === bestSq && j < best)) {
+          bestSq = d;
+          best = j;
+        }
+      }
+      groupMin[g] = m1;
+      groupMinAt[g] = m1At;
+      groupSecond[g] = m2;
+    }
+    for (let g = 0; g < t; g++) lower[r * t + g] = Math.sqrt(groupMinAt[g] === best ? groupSecond[g]! : groupMin[g]!);
+    this.assign[r] = best;
+    this.upper[r] = Math.sqrt(bestSq);
+  }
+
+  /** Moves every centroid to the mean of its points; an empty one onto the worst-served point. */
+  update(): void {
+    const { x, rows, sub, c, k, assign, upper, sums, counts, taken } = this;
+    this.old.set(c);
     sums.fill(0);
     counts.fill(0);
     for (let r = 0; r < rows; r++) {
@@ -379,89 +487,112 @@ function kMeans(x: Float64Array, rows: number, sub: number, k: number, iteration
       taken[far] = 1;
       c.set(x.subarray(far * sub, far * sub + sub), to);
     }
-    if (it === iterations - 1) break;
+  }
 
-    // Reassignment.
+  /** Reassigns every point to its nearest centroid (exactly); returns how many changed. */
+  reassign(): number {
+    const { sub, c, k, old, drift, groupDrift, groupOf, halfGap, search } = this;
     search.index();
     groupDrift.fill(0);
     for (let j = 0; j < k; j++) {
       const p = Math.sqrt(sqDist(c, j * sub, old, j * sub, sub));
       drift[j] = p;
-      if (p > groupDrift[groupOf[j]!]!) groupDrift[groupOf[j]!] = p;
+      const g = groupOf[j]!;
+      if (p > groupDrift[g]!) groupDrift[g] = p;
       // Half the distance from centroid j to its nearest other centroid (the search finds j
       // itself, or a lower-index duplicate, at distance 0; `second` is then the nearest other).
       search.search(c, j * sub);
       halfGap[j] = 0.5 * Math.sqrt(search.second);
     }
     let changed = 0;
-    for (let r = 0; r < rows; r++) {
-      const a = assign[r]!;
-      const lb = r * t;
-      let globalLower = Infinity;
-      for (let g = 0; g < t; g++) {
-        const l = lower[lb + g]! - groupDrift[g]!;
-        lower[lb + g] = l;
-        if (l < globalLower) globalLower = l;
-      }
-      const bound = Math.max(globalLower, halfGap[a]!) * (1 - MARGIN);
-      let u = upper[r]! + drift[a]!;
-      if (u < bound) {
-        upper[r] = u;
-        continue;
-      }
-      const oldSq = sqDist(x, r * sub, c, a * sub, sub);
-      u = Math.sqrt(oldSq);
-      if (u < bound) {
-        upper[r] = u;
-        continue;
-      }
-      // Scan every group whose bound does not rule it out against the best so far.
-      let bestSq = oldSq;
-      let best = a;
-      for (let g = 0; g < t; g++) {
-        scanned[g] = 0;
-        if (Math.sqrt(bestSq) < lower[lb + g]! * (1 - MARGIN)) continue;
-        scanned[g] = 1;
-        let m1 = Infinity;
-        let m2 = Infinity;
-        let m1At = -1;
-        for (let q = start[g]!; q < start[g + 1]!; q++) {
-          const j = members[q]!;
-          const d = j === a ? oldSq : sqDist(x, r * sub, c, j * sub, sub);
-          if (d < m1) {
-            m2 = m1;
-            m1 = d;
-            m1At = j;
-          } else if (d < m2) {
-            m2 = d;
-          }
-          if (d < bestSq || (d === bestSq && j < best)) {
-            bestSq = d;
-            best = j;
-          }
-        }
-        groupMin[g] = m1;
-        groupMinAt[g] = m1At;
-        groupSecond[g] = m2;
-      }
-      // New group bounds: exact for scanned groups (excluding the new centroid); an unscanned
-      // group keeps its bound, lowered to the old centroid's distance if that is now "other".
-      for (let g = 0; g < t; g++) {
-        if (scanned[g]) {
-          lower[lb + g] = Math.sqrt(groupMinAt[g] === best ? groupSecond[g]! : groupMin[g]!);
-        }
-      }
-      if (best !== a) {
-        const ga = groupOf[a]!;
-        if (!scanned[ga] && u < lower[lb + ga]!) lower[lb + ga] = u;
-        assign[r] = best;
-        changed++;
-      }
-      upper[r] = Math.sqrt(bestSq);
-    }
-    if (changed === 0) break;
+    for (let r = 0; r < this.rows; r++) if (this.reassignPoint(r)) changed++;
+    return changed;
   }
-  return c;
+
+  private reassignPoint(r: number): boolean {
+    const { x, sub, c, t, assign, upper, lower, drift, groupDrift, halfGap, start, members, scanned } = this;
+    const { groupMin, groupMinAt, groupSecond, previous } = this;
+    const a = assign[r]!;
+    const lb = r * t;
+    let globalLower = Infinity;
+    for (let g = 0; g < t; g++) {
+      const p = lower[lb + g]!;
+      previous[g] = p;
+      const l = p - groupDrift[g]!;
+      lower[lb + g] = l;
+      if (l < globalLower) globalLower = l;
+    }
+    const bound = Math.max(globalLower, halfGap[a]!) * (1 - MARGIN);
+    let u = upper[r]! + drift[a]!;
+    if (u < bound) {
+      upper[r] = u;
+      return false;
+    }
+    const at = r * sub;
+    const oldSq = sqDist(x, at, c, a * sub, sub);
+    u = Math.sqrt(oldSq);
+    upper[r] = u;
+    if (u < bound) return false;
+    // Scan every group whose bound does not rule it out against the best so far; inside it, skip
+    // a centroid whose own bound (the group's previous bound less its drift) rules it out. A
+    // skipped centroid's bound stands in for its distance in the group's new bound.
+    let bestSq = oldSq;
+    let best = a;
+    for (let g = 0; g < t; g++) {
+      scanned[g] = 0;
+      let bestDist = Math.sqrt(bestSq);
+      if (bestDist < lower[lb + g]! * (1 - MARGIN)) continue;
+      scanned[g] = 1;
+      let m1 = Infinity;
+      let m2 = Infinity;
+      let m1At = -1;
+      let skippedMin = Infinity;
+      const prev = previous[g]!;
+      const end = start[g + 1]!;
+      for (let q = start[g]!; q < end; q++) {
+        const j = members[q]!;
+        if (j !== a) {
+          const own = prev - drift[j]!;
+          if (bestDist < own * (1 - MARGIN)) {
+            if (own < skippedMin) skippedMin = own;
+            continue;
+          }
+        }
+        const d = j === a ? oldSq : sqDist(x, at, c, j * sub, sub);
+        if (d < m1) {
+          m2 = m1;
+          m1 = d;
+          m1At = j;
+        } else if (d < m2) {
+          m2 = d;
+        }
+        if (d < bestSq || (d === bestSq && j < best)) {
+          bestSq = d;
+          best = j;
+          bestDist = Math.sqrt(d);
+        }
+      }
+      groupMin[g] = m1;
+      groupMinAt[g] = m1At;
+      groupSecond[g] = Math.min(m2, skippedMin * skippedMin);
+      if (skippedMin * skippedMin < m1) {
+        groupMin[g] = skippedMin * skippedMin;
+        groupMinAt[g] = -1;
+      }
+    }
+    // New group bounds (on distances to the group's centroids other than the new one): exact or
+    // bound-based for scanned groups; an unscanned group keeps its bound, lowered to the old
+    // centroid's distance if that centroid is now "other".
+    for (let g = 0; g < t; g++) {
+      if (scanned[g]) lower[lb + g] = Math.sqrt(groupMinAt[g] === best ? groupSecond[g]! : groupMin[g]!);
+    }
+    if (best === a) return false;
+    const ga = this.groupOf[a]!;
+    if (!scanned[ga] && u < lower[lb + ga]!) lower[lb + ga] = u;
+    assign[r] = best;
+    upper[r] = Math.sqrt(bestSq);
+    return true;
+  }
 }
 
 function dist2(a: ArrayLike<number>, ai: number, b: ArrayLike<number>, bi: number, n: number): number {

@@ -35,8 +35,19 @@ export interface VectorCodec {
    * `bytes.length !== encodedLength(dim)` or a decoded value would not be finite.
    */
   decode(bytes: Uint8Array, dim: number): Float64Array;
-  /** decode(), written into `out[offset .. offset + dim)` instead of a new array (optional; see decode-into.ts). */
-  decodeInto?(bytes: Uint8Array, dim: number, out: Float64Array, offset: number): void;
+  /**
+   * decode() of the encodedLength(dim) bytes at `bytes[at ..]`, written into `out[outAt .. outAt + dim)`
+   * instead of a new array (optional; see decode-into.ts). No subarray per vector: the merge's hot path.
+   */
+  decodeInto?(bytes: Uint8Array, at: number, dim: number, out: Float64Array, outAt: number): void;
+  /** The checks of decode() alone, for the vector at `bytes[at ..]` (optional, with accumulateInto). */
+  validate?(bytes: Uint8Array, at: number, dim: number): void;
+  /**
+   * Adds `weight` × decode() of the vector at `bytes[at ..]` to `sum[sumAt .. sumAt + dim)`, with
+   * the same float operations as decoding and then adding (so the same bits), in one pass. Only
+   * for bytes that passed validate().
+   */
+  accumulateInto?(bytes: Uint8Array, at: number, dim: number, weight: number, sum: Float64Array, sumAt: number): void;
   /**
    * Guaranteed upper bound on |decode(encode(v))[i] - v[i]|, maxed over all elements i.
    * Throws CodecError for vectors that encode() would reject.
