@@ -6,12 +6,12 @@ import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 import {
   packU32, unpackU32, type Strategy,
-  type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase,
+  type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase, type Outgoing, type UpdateMessage,
 } from '../shared/protocol.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { EvaluationMemo } from '../shared/evaluation-memo.js';
 import type { CoordinatorLink } from './coordinator-link.js';
-import { applyTableMessage, encodeUpdateClasses } from './update-codec.js';
+import { applyTableMessage, encodeEmbeddingRows, encodeUpdateClasses } from './update-codec.js';
 
 export interface ClientNodeOptions {
   clientId: string;
@@ -53,7 +53,10 @@ export class ClientNode {
   private strategy: Strategy = 'protofed';
   private downlink: VectorCodec | undefined;
   private readonly evaluator: TestSetEvaluator;
-  private readonly missionOfSeq = new Map<number, number>();
+  /** Updates sent and not yet acknowledged, by seq, to resend unchanged after a reconnect. */
+  private readonly outbox = new Map<number, Outgoing<UpdateMessage>>();
+  /** share-embeddings: the embeddings learned since the last update. */
+  private rows: { classId: number; embeddings: Float32Array }[] = [];
   /** Missions whose examples this node has learned (a replacement process starts empty). */
   private readonly learned = new Set<number>();
   /** This node's own embedding work (its store may be shared with other virtual clients). */
@@ -108,7 +111,7 @@ export class ClientNode {
       case 'ack': {
         const ack = message as CoordinatorToClient['ack'];
         this.ledger?.acknowledge(ack.seq, ack.version);
-        for (const seq of this.missionOfSeq.keys()) if (seq <= ack.seq) this.missionOfSeq.delete(seq);
+        for (const seq of this.outbox.keys()) if (seq <= ack.seq) this.outbox.delete(seq);
         return;
       }
       case 'table':
@@ -133,7 +136,11 @@ export class ClientNode {
     this.downlink = parseCodecSpec(w.downlinkCodec).codec;
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
     this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
-    for (const pending of this.ledger.unacknowledged()) this.sendDelta(pending.seq, pending.stats);
+    // Unacknowledged updates go again, byte for byte, with their seqs: the coordinator applies each once.
+    for (const pending of this.ledger.unacknowledged()) {
+      const update = this.outbox.get(pending.seq);
+      if (update) this.o.link.send('update', update);
+    }
   }
 
   private async mission(m: CoordinatorToClient['mission']): Promise<void> {
@@ -159,26 +166,30 @@ export class ClientNode {
       }
       const embeddings = await this.o.store.embed('train', indices, undefined, this.embedded);
       ledger.record(a.classId, embeddings, indices.length);
+      if (this.strategy === 'share-embeddings') this.rows.push({ classId: a.classId, embeddings });
     }
     await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
-    if (this.strategy === 'local-only') return;
+    // local-only merges nothing; centralized pools the data at the coordinator, which learns it itself.
+    if (this.strategy === 'local-only' || this.strategy === 'centralized') return;
     const hold = this.o.holdUpdateMs?.(m.mission) ?? 0;
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     const delta = ledger.takeDelta();
     if (delta) {
-      this.missionOfSeq.set(delta.seq, m.mission);
-      this.sendDelta(delta.seq, delta.stats);
+      const update = { seq: delta.seq, base: this.heldVersion, mission: m.mission, classes: this.encodeDelta(delta.stats) };
+      this.outbox.set(delta.seq, update);
+      this.o.link.send('update', update);
     }
   }
 
-  private sendDelta(seq: number, stats: PrototypeTable): void {
+  /** The class block of a new delta, as the strategy builds it. */
+  private encodeDelta(stats: PrototypeTable): Uint8Array {
+    if (this.strategy === 'share-embeddings') {
+      const rows = this.rows.sort((a, b) => a.classId - b.classId);
+      this.rows = [];
+      return encodeEmbeddingRows(rows, stats.dim, this.uplink!);
+    }
     const blended = this.strategy === 'fedrecon-reference';
-    this.o.link.send('update', {
-      seq,
-      base: this.heldVersion,
-      mission: this.missionOfSeq.get(seq) ?? 0,
-      classes: encodeUpdateClasses(stats, this.uplink!, (classId) => (blended ? this.blended(classId, stats) : stats.prototype(classId)!)),
-    });
+    return encodeUpdateClasses(stats, this.uplink!, (classId) => (blended ? this.blended(classId, stats) : stats.prototype(classId)!));
   }
 
   private table(t: CoordinatorToClient['table']): void {

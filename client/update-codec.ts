@@ -37,3 +37,23 @@ export function applyTableMessage(held: PrototypeTable, heldVersion: number, t: 
   classIds.forEach((classId, i) => held.setMean(classId, counts[i]!, means[i]!));
   for (const id of unpackU32(t.removed)) held.delete(id);
 }
+
+/**
+ * share-embeddings: a block of rows, one entry per example (count 1), each embedding itself in
+ * the uplink codec. `rows` must be sorted by class id.
+ */
+export function encodeEmbeddingRows(rows: readonly { classId: number; embeddings: Float32Array }[], dim: number, uplink: CodecSpec): Uint8Array {
+  const codec = uplink.codec;
+  const stride = codec.encodedLength(dim);
+  const classIds: number[] = [];
+  for (const r of rows) for (let k = 0; k < r.embeddings.length / dim; k++) classIds.push(r.classId);
+  const vectors = new Uint8Array(classIds.length * stride);
+  let at = 0;
+  for (const r of rows) {
+    for (let k = 0; k < r.embeddings.length / dim; k++) {
+      vectors.set(codec.encode(r.embeddings.subarray(k * dim, (k + 1) * dim)), at * stride);
+      at++;
+    }
+  }
+  return encodeClassBlock(classIds, classIds.map(() => 1), vectors, { deflate: uplink.deflate, rows: true });
+}

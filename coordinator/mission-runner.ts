@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ByteMeter, addTally, zeroTally, type ByteTally } from '../shared/byte-accounting.js';
 import type { CodecSpec } from '../shared/codec-spec.js';
 import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
+import { PrototypeTable } from '../shared/prototype-stats.js';
 import { accuracyOf, type ClassCounts } from '../shared/metrics/class-accuracy.js';
 import {
   isLearningTraffic, packU32, unpackU32, type CoordinatorToClient, type Outgoing, type ReportMessage, type Strategy,
@@ -86,6 +87,11 @@ export interface MissionRunnerOptions {
   link?: LinkModel | undefined;
   /** Asynchronous merging: no mission barrier; the table goes out every `everyMs` or every `everyUpdates` merged updates. */
   async?: { everyMs?: number | undefined; everyUpdates?: number | undefined } | undefined;
+  /**
+   * strategy centralized: the coordinator embeds the pooled examples itself; moving each image
+   * there costs `bytesPerImage` (counted as the client's `raw-data` uplink).
+   */
+  centralize?: { embed(indices: number[]): Promise<Float32Array>; bytesPerImage: number } | undefined;
   onMission?: (result: MissionResult) => void;
   log?: (line: string) => void;
 }
@@ -195,6 +201,7 @@ export class MissionRunner {
       }
       // Clients past the deadline are merged when their updates arrive; this mission goes on without them.
       const merged = participants.filter(onTime);
+      if (o.strategy === 'centralized') await this.poolCentrally(m, participants, plan, merged);
       const late = participants.filter((id) => !onTime(id));
       for (const id of late) this.owed.push({ clientId: id, mission: m });
 
@@ -401,7 +408,25 @@ export class MissionRunner {
 
   /** Whether a client's update for mission m is applied (local-only clients send none). */
   private contributed(clientId: string, m: number): boolean {
-    return this.o.strategy === 'local-only' || this.contributedTo.get(clientId) === m;
+    return this.o.strategy === 'local-only' || this.o.strategy === 'centralized' || this.contributedTo.get(clientId) === m;
+  }
+
+  /** strategy centralized: the mission's examples, pooled, become one update of the coordinator's own. */
+  private async poolCentrally(m: number, participants: string[], plan: ClassAssignment[][], merged: string[]): Promise<void> {
+    const { centralize, state, server } = this.o;
+    if (!centralize) throw new Error('the centralized strategy needs the coordinator to embed the pooled data');
+    const pooled = new PrototypeTable(state.dim);
+    for (const [i, id] of participants.entries()) {
+      if (!merged.includes(id)) continue;
+      for (const a of plan[i]!) {
+        pooled.addEmbeddings(a.classId, await centralize.embed(a.indices), a.indices.length);
+        server.meter(id).count('up', 'raw-data', a.indices.length * centralize.bytesPerImage, a.indices.length * centralize.bytesPerImage);
+      }
+    }
+    const classIds = pooled.classIds();
+    const means = new Float64Array(classIds.length * state.dim);
+    classIds.forEach((id, i) => means.set(pooled.prototype(id)!, i * state.dim));
+    state.applyUpdate('centralized', m + 1, { classIds, counts: classIds.map((id) => pooled.get(id)!.count), means });
   }
 
   private sendMission(clientId: string): void {

@@ -10,13 +10,17 @@ export interface ClassBlock {
   counts: number[];
   vectors: Uint8Array;
   payloadBytes: number;
+  /** One entry per example (ids ascend but may repeat) rather than one per class. */
+  rows: boolean;
 }
 
 /** A class block that cannot be read; the reason names the first problem. */
 export class ClassBlockError extends Error {}
 
 const FLAG_DEFLATED = 1;
-const KNOWN_FLAGS = FLAG_DEFLATED;
+/** Rows, not classes: one entry per example (share-embeddings), so ids may repeat (gap 0). */
+const FLAG_ROWS = 2;
+const KNOWN_FLAGS = FLAG_DEFLATED | FLAG_ROWS;
 
 export interface ClassBlockLimits {
   maxClasses: number;
@@ -29,10 +33,11 @@ export interface ClassBlockLimits {
 /**
  * The wire form of a class block:
  *
- *   u8 flags (bit 0: vectors deflated) · varint n · n varint id gaps · n varint counts · vectors
+ *   u8 flags (bit 0: vectors deflated; bit 1: rows) · varint n · n varint id gaps · n varint counts · vectors
  *
  * Ids ascend strictly: the first gap is the id itself, each later one the (positive) difference
- * to the previous id. Varints are unsigned LEB128. Vectors run to the end of the block, raw or
+ * to the previous id. A block of rows (one entry per example, for share-embeddings) may repeat
+ * an id (gap 0). Varints are unsigned LEB128. Vectors run to the end of the block, raw or
  * as one raw-deflate stream. For ten 64-d int8 classes this header is about 22 bytes beside 720.
  *
  * @example
@@ -42,18 +47,20 @@ export function encodeClassBlock(
   classIds: ArrayLike<number>,
   counts: ArrayLike<number>,
   vectors: Uint8Array,
-  options: { deflate?: boolean } = {},
+  options: { deflate?: boolean; rows?: boolean } = {},
 ): Uint8Array {
   const n = classIds.length;
   if (counts.length !== n) throw new RangeError(`${n} class ids but ${counts.length} counts`);
   const body = options.deflate ? deflateRawSync(vectors) : vectors;
   const header = new Uint8Array(1 + 10 + n * 17);
-  header[0] = options.deflate ? FLAG_DEFLATED : 0;
+  header[0] = (options.deflate ? FLAG_DEFLATED : 0) | (options.rows ? FLAG_ROWS : 0);
   let at = writeVarint(header, 1, n);
   let previous = -1;
   for (let i = 0; i < n; i++) {
     const id = classIds[i]!;
-    if (!Number.isInteger(id) || id <= previous) throw new RangeError(`class ids must ascend strictly: ${id} after ${previous}`);
+    if (!Number.isInteger(id) || id < previous || (id === previous && !options.rows)) {
+      throw new RangeError(`class ids must ascend${options.rows ? '' : ' strictly'}: ${id} after ${previous}`);
+    }
     at = writeVarint(header, at, i === 0 ? id : id - previous);
     previous = id;
   }
@@ -85,7 +92,7 @@ export function decodeClassBlock(bytes: Uint8Array, limits: ClassBlockLimits): C
   let id = -1;
   for (let i = 0; i < n; i++) {
     const gap = readVarint(reader, 'a class id');
-    if (i > 0 && gap === 0) throw new ClassBlockError(`class ids must ascend strictly: class ${i} repeats id ${id}`);
+    if (i > 0 && gap === 0 && !(flags & FLAG_ROWS)) throw new ClassBlockError(`class ids must ascend strictly: class ${i} repeats id ${id}`);
     id = i === 0 ? gap : id + gap;
     if (id > limits.maxClassId) throw new ClassBlockError(`class id ${id} exceeds the limit of ${limits.maxClassId}`);
     classIds[i] = id;
@@ -105,7 +112,7 @@ export function decodeClassBlock(bytes: Uint8Array, limits: ClassBlockLimits): C
       throw new ClassBlockError(`the deflated vectors do not inflate: ${(err as Error).message}`);
     }
   }
-  return { classIds, counts, vectors, payloadBytes: section.byteLength };
+  return { classIds, counts, vectors, payloadBytes: section.byteLength, rows: (flags & FLAG_ROWS) !== 0 };
 }
 
 /** The vectors' share of an encoded block (what the codec produced, as sent). */

@@ -16,9 +16,12 @@ export const PROTOCOL_VERSION = 2;
 /**
  * protofed: send the statistics of new data only (a delta); the coordinator's merge is exact.
  * fedrecon-reference: send the held global prototype blended with the new data, as the reference
- * code does (the flaw protofed fixes; kept to measure it). local-only: send nothing, no merging.
+ * code does (the flaw protofed fixes; kept to measure it). local-only: send nothing, no merging
+ * (the lower bound). share-embeddings: send every embedding itself (exact, and costly).
+ * centralized: the data is pooled at the coordinator, which learns it itself (the upper bound;
+ * the raw images that pooling would move are counted as the clients' `raw-data` uplink).
  */
-export const STRATEGIES = ['protofed', 'fedrecon-reference', 'local-only'] as const;
+export const STRATEGIES = ['protofed', 'fedrecon-reference', 'local-only', 'share-embeddings', 'centralized'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** Upper bounds that every coordinator and client enforces on incoming messages. */

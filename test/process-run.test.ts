@@ -305,7 +305,11 @@ describe('a federated run with real client processes over socket.io', () => {
     const exact = await runScenario(scenario({ ...base, strategy: 'protofed' }), { clientStderr: silent, launchers });
     const reference = await runScenario(scenario({ ...base, strategy: 'fedrecon-reference' }), { clientStderr: silent, launchers });
     const local = await runScenario(scenario({ ...base, strategy: 'local-only' }), { clientStderr: silent, launchers });
+    const shared = await runScenario(scenario({ ...base, strategy: 'share-embeddings' }), { clientStderr: silent, launchers });
+    const central = await runScenario(scenario({ ...base, strategy: 'centralized' }), { clientStderr: silent, launchers });
+    const exactF32 = await runScenario(scenario({ ...base, codec: { uplink: 'f32', downlink: 'f32' }, strategy: 'protofed' }), { clientStderr: silent, launchers });
     expect(reference.outcome.assignments).toEqual(exact.outcome.assignments);
+    expect(central.outcome.assignments).toEqual(exact.outcome.assignments);
     const truth = (await centralizedReference(exact.outcome.assignments, exact.outcome.finalEvalClasses)).table;
     const drift = (t: PrototypeTable): number => {
       let worst = 0;
@@ -317,6 +321,15 @@ describe('a federated run with real client processes over socket.io', () => {
       return worst;
     };
     expect(drift(exact.state.global)).toBeLessThan(1e-9);
+    expect(drift(shared.state.global)).toBeLessThan(1e-9);
+    expect(drift(central.state.global)).toBeLessThan(1e-9);
+    // protofed through f32 matches the centralized classifier: the same accuracy, mission by mission.
+    exactF32.outcome.missions.forEach((m, i) => expect(Math.abs(m.globalAccuracy - central.outcome.missions[i]!.globalAccuracy)).toBeLessThanOrEqual(1e-6));
+    // Sending every embedding costs a row per example (2 shots): twice the vectors of protofed's one per class.
+    expect(shared.summary.payloadBytesUp).toBe(2 * exact.summary.payloadBytesUp);
+    // Pooling moves the raw images: 784 bytes each, 30 missions × 5 clients × 2 classes × 2 shots.
+    expect(central.summary.bytesByType.up['raw-data']!.payloadBytes).toBe(30 * 5 * 2 * 2 * 784);
+    expect(central.summary.bytesByType.up.update).toBeUndefined();
     // Pixels are in [0, 1]; the blend moves prototypes by a visible fraction of that range.
     expect(drift(reference.state.global)).toBeGreaterThan(0.05);
     expect(local.summary.payloadBytesUp).toBe(0);

@@ -42,6 +42,14 @@ describe('the class block', () => {
     expect(() => decodeClassBlock(bytes, { ...LIMITS, maxVectorBytes: 1000 })).toThrow(ClassBlockError);
   });
 
+  it('a block of rows (share-embeddings) may repeat ids; a block of classes may not', () => {
+    const rows = encodeClassBlock([2, 2, 5], [1, 1, 1], new Uint8Array(3), { rows: true });
+    expect(decodeClassBlock(rows, LIMITS)).toMatchObject({ classIds: [2, 2, 5], rows: true });
+    const forged = Uint8Array.from(rows);
+    forged[0] = 0;
+    expect(() => decodeClassBlock(forged, LIMITS)).toThrow(/ascend strictly/);
+  });
+
   it('the sender refuses what the receiver would refuse', () => {
     expect(() => encodeClassBlock([3, 3], [1, 1], new Uint8Array(0))).toThrow(/ascend strictly/);
     expect(() => encodeClassBlock([3], [0], new Uint8Array(0))).toThrow(/positive integer/);

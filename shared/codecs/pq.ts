@@ -177,7 +177,8 @@ class NearestSearch {
   readonly axis: Float64Array;
   readonly order: Int32Array;
   readonly proj: Float64Array;
-  private scale = 0;
+  /** Largest |projection| of a centroid, for the rounding margin of the walks. */
+  scale = 0;
   /** Results of the last search: best and second-best squared distances, best index. */
   best = Infinity;
   second = Infinity;
@@ -376,8 +377,6 @@ class LloydState {
   private readonly groupMinAt: Int32Array;
   private readonly groupSecond: Float64Array;
   private readonly scanned: Uint8Array;
-  /** The current point's group bounds before this step's drift. */
-  private readonly previous: Float64Array;
 
   constructor(
     private readonly x: Float64Array,
@@ -419,43 +418,78 @@ class LloydState {
     this.groupMinAt = new Int32Array(t);
     this.groupSecond = new Float64Array(t);
     this.scanned = new Uint8Array(t);
-    this.previous = new Float64Array(t);
-    for (let r = 0; r < rows; r++) this.assignFully(r);
+    for (let r = 0; r < rows; r++) this.assignFirst(r);
   }
 
-  /** Initial assignment of point r by a full scan: its nearest centroid and exact group bounds. */
-  private assignFully(r: number): void {
-    const { x, sub, c, t, start, members, groupMin, groupMinAt, groupSecond, lower } = this;
+  /**
+   * Initial assignment of point r: the exact nearest centroid by NearestSearch's projection walk,
+   * with group bounds from the distances the walk computed; every centroid it did not visit is
+   * at least the final projection gap away.
+   */
+  private assignFirst(r: number): void {
+    const { x, sub, c, k, t, groupOf, lower, search, groupMin, groupMinAt, groupSecond } = this;
+    const { axis, order, proj } = search;
     const at = r * sub;
-    let bestSq = Infinity;
-    let best = 0;
-    for (let g = 0; g < t; g++) {
-      let m1 = Infinity;
-      let m2 = Infinity;
-      let m1At = -1;
-      const end = start[g + 1]!;
-      for (let q = start[g]!; q < end; q++) {
-        const j = members[q]!;
-        const d = sqDist(x, at, c, j * sub, sub);
-        if (d < m1) {
-          m2 = m1;
-          m1 = d;
-          m1At = j;
-        } else if (d < m2) {
-          m2 = d;
-        }
-        if (d < bestSq || (d === bestSq && j < best)) {
-          bestSq = d;
-          best = j;
-        }
-      }
-      groupMin[g] = m1;
-      groupMinAt[g] = m1At;
-      groupSecond[g] = m2;
+    let p = 0;
+    for (let e = 0; e < sub; e++) p += axis[e]! * x[at + e]!;
+    let lo = 0;
+    let hi = k;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (proj[mid]! < p) lo = mid + 1;
+      else hi = mid;
     }
-    for (let g = 0; g < t; g++) lower[r * t + g] = Math.sqrt(groupMinAt[g] === best ? groupSecond[g]! : groupMin[g]!);
-    this.assign[r] = best;
-    this.upper[r] = Math.sqrt(bestSq);
+    let left = lo - 1;
+    let right = lo;
+    groupMin.fill(Infinity);
+    groupSecond.fill(Infinity);
+    groupMinAt.fill(-1);
+    let b1 = Infinity;
+    let b2 = Infinity;
+    let i1 = 0;
+    let unvisited = Infinity;
+    const slack = MARGIN * (Math.abs(p) + search.scale);
+    while (left >= 0 || right < k) {
+      const gl = left >= 0 ? p - proj[left]! : Infinity;
+      const gr = right < k ? proj[right]! - p : Infinity;
+      let slot: number;
+      let gap: number;
+      if (gl <= gr) {
+        slot = left--;
+        gap = gl;
+      } else {
+        slot = right++;
+        gap = gr;
+      }
+      const bound = gap - slack;
+      if (bound > 0 && bound * bound > b2 * (1 + MARGIN)) {
+        unvisited = bound;
+        break;
+      }
+      const j = order[slot]!;
+      const d = sqDist(x, at, c, j * sub, sub);
+      if (d < b1 || (d === b1 && j < i1)) {
+        b2 = b1;
+        b1 = d;
+        i1 = j;
+      } else if (d < b2) {
+        b2 = d;
+      }
+      const g = groupOf[j]!;
+      if (d < groupMin[g]!) {
+        groupSecond[g] = groupMin[g]!;
+        groupMin[g] = d;
+        groupMinAt[g] = j;
+      } else if (d < groupSecond[g]!) {
+        groupSecond[g] = d;
+      }
+    }
+    for (let g = 0; g < t; g++) {
+      const m = Math.sqrt(groupMinAt[g] === i1 ? groupSecond[g]! : groupMin[g]!);
+      lower[r * t + g] = m < unvisited ? m : unvisited;
+    }
+    this.assign[r] = i1;
+    this.upper[r] = Math.sqrt(b1);
   }
 
   /** Moves every centroid to the mean of its points; an empty one onto the worst-served point. */
@@ -511,14 +545,12 @@ class LloydState {
 
   private reassignPoint(r: number): boolean {
     const { x, sub, c, t, assign, upper, lower, drift, groupDrift, halfGap, start, members, scanned } = this;
-    const { groupMin, groupMinAt, groupSecond, previous } = this;
+    const { groupMin, groupMinAt, groupSecond } = this;
     const a = assign[r]!;
     const lb = r * t;
     let globalLower = Infinity;
     for (let g = 0; g < t; g++) {
-      const p = lower[lb + g]!;
-      previous[g] = p;
-      const l = p - groupDrift[g]!;
+      const l = lower[lb + g]! - groupDrift[g]!;
       lower[lb + g] = l;
       if (l < globalLower) globalLower = l;
     }
@@ -533,31 +565,20 @@ class LloydState {
     u = Math.sqrt(oldSq);
     upper[r] = u;
     if (u < bound) return false;
-    // Scan every group whose bound does not rule it out against the best so far; inside it, skip
-    // a centroid whose own bound (the group's previous bound less its drift) rules it out. A
-    // skipped centroid's bound stands in for its distance in the group's new bound.
+    // Scan every group whose bound does not rule it out against the best so far.
     let bestSq = oldSq;
     let best = a;
+    let bestDist = u;
     for (let g = 0; g < t; g++) {
       scanned[g] = 0;
-      let bestDist = Math.sqrt(bestSq);
       if (bestDist < lower[lb + g]! * (1 - MARGIN)) continue;
       scanned[g] = 1;
       let m1 = Infinity;
       let m2 = Infinity;
       let m1At = -1;
-      let skippedMin = Infinity;
-      const prev = previous[g]!;
       const end = start[g + 1]!;
       for (let q = start[g]!; q < end; q++) {
         const j = members[q]!;
-        if (j !== a) {
-          const own = prev - drift[j]!;
-          if (bestDist < own * (1 - MARGIN)) {
-            if (own < skippedMin) skippedMin = own;
-            continue;
-          }
-        }
         const d = j === a ? oldSq : sqDist(x, at, c, j * sub, sub);
         if (d < m1) {
           m2 = m1;
@@ -574,15 +595,11 @@ class LloydState {
       }
       groupMin[g] = m1;
       groupMinAt[g] = m1At;
-      groupSecond[g] = Math.min(m2, skippedMin * skippedMin);
-      if (skippedMin * skippedMin < m1) {
-        groupMin[g] = skippedMin * skippedMin;
-        groupMinAt[g] = -1;
-      }
+      groupSecond[g] = m2;
     }
-    // New group bounds (on distances to the group's centroids other than the new one): exact or
-    // bound-based for scanned groups; an unscanned group keeps its bound, lowered to the old
-    // centroid's distance if that centroid is now "other".
+    // New group bounds (on distances to the group's centroids other than the new one): exact for
+    // scanned groups; an unscanned group keeps its bound, lowered to the old centroid's distance
+    // if that centroid is now "other".
     for (let g = 0; g < t; g++) {
       if (scanned[g]) lower[lb + g] = Math.sqrt(groupMinAt[g] === best ? groupSecond[g]! : groupMin[g]!);
     }
