@@ -55,6 +55,8 @@ export class ClientNode {
   private readonly evaluator: TestSetEvaluator;
   /** Updates sent and not yet acknowledged, by seq, to resend unchanged after a reconnect. */
   private readonly outbox = new Map<number, Outgoing<UpdateMessage>>();
+  /** The global table's means exactly as decoded (kept for `delta+` uplinks). */
+  private readonly heldMeans = new Map<number, Float64Array>();
   /** share-embeddings: the embeddings learned since the last update. */
   private rows: { classId: number; embeddings: Float32Array }[] = [];
   /** Missions whose examples this node has learned (a replacement process starts empty). */
@@ -181,19 +183,26 @@ export class ClientNode {
     }
   }
 
-  /** The class block of a new delta, as the strategy builds it. */
+  /** The class block of a new delta, as the strategy builds it (a change against the held table for `delta+`). */
   private encodeDelta(stats: PrototypeTable): Uint8Array {
+    const uplink = this.uplink!;
+    const reference = (classId: number): Float64Array | undefined => (uplink.delta ? this.heldMeans.get(classId) : undefined);
     if (this.strategy === 'share-embeddings') {
       const rows = this.rows.sort((a, b) => a.classId - b.classId);
       this.rows = [];
-      return encodeEmbeddingRows(rows, stats.dim, this.uplink!);
+      return encodeEmbeddingRows(rows, stats.dim, uplink, reference);
     }
     const blended = this.strategy === 'fedrecon-reference';
-    return encodeUpdateClasses(stats, this.uplink!, (classId) => (blended ? this.blended(classId, stats) : stats.prototype(classId)!));
+    return encodeUpdateClasses(stats, uplink, (classId) => {
+      const vector = blended ? this.blended(classId, stats) : stats.prototype(classId)!;
+      const ref = reference(classId);
+      if (ref) for (let d = 0; d < vector.length; d++) vector[d]! -= ref[d]!;
+      return vector;
+    });
   }
 
   private table(t: CoordinatorToClient['table']): void {
-    applyTableMessage(this.held, this.heldVersion, t, this.downlink!);
+    applyTableMessage(this.held, this.heldVersion, t, this.downlink!, this.uplink?.delta ? this.heldMeans : undefined);
     this.heldVersion = t.version;
   }
 

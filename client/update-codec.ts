@@ -21,8 +21,10 @@ export function encodeUpdateClasses(stats: PrototypeTable, uplink: CodecSpec, ve
  * Applies a table message to the table a client holds (version `heldVersion`): the changed
  * classes replace what it had, the removed ones go. Throws, changing nothing, when the message
  * does not fit (another codec, a base version the client does not hold, wrong vector bytes).
+ * `heldMeans`, when given, keeps the decoded means exactly as they arrived (for `delta+` uplinks,
+ * whose changes are taken against these very values).
  */
-export function applyTableMessage(held: PrototypeTable, heldVersion: number, t: TableMessage, downlink: VectorCodec): void {
+export function applyTableMessage(held: PrototypeTable, heldVersion: number, t: TableMessage, downlink: VectorCodec, heldMeans?: Map<number, Float64Array>): void {
   if (t.codec !== downlink.name) throw new Error(`table arrived in codec "${t.codec}", but the negotiated downlink codec is "${downlink.name}"`);
   if (t.fromVersion > heldVersion) {
     throw new Error(`table update from version ${t.fromVersion} cannot apply: this client holds version ${heldVersion}`);
@@ -34,15 +36,26 @@ export function applyTableMessage(held: PrototypeTable, heldVersion: number, t: 
     throw new Error(`table of ${classIds.length} classes carries ${vectors.byteLength} bytes of vectors, expected ${stride} each`);
   }
   const means = classIds.map((_, i) => downlink.decode(vectors.subarray(i * stride, (i + 1) * stride), dim));
-  classIds.forEach((classId, i) => held.setMean(classId, counts[i]!, means[i]!));
-  for (const id of unpackU32(t.removed)) held.delete(id);
+  classIds.forEach((classId, i) => {
+    held.setMean(classId, counts[i]!, means[i]!);
+    heldMeans?.set(classId, means[i]!);
+  });
+  for (const id of unpackU32(t.removed)) {
+    held.delete(id);
+    heldMeans?.delete(id);
+  }
 }
 
 /**
  * share-embeddings: a block of rows, one entry per example (count 1), each embedding itself in
  * the uplink codec. `rows` must be sorted by class id.
  */
-export function encodeEmbeddingRows(rows: readonly { classId: number; embeddings: Float32Array }[], dim: number, uplink: CodecSpec): Uint8Array {
+export function encodeEmbeddingRows(
+  rows: readonly { classId: number; embeddings: Float32Array }[],
+  dim: number,
+  uplink: CodecSpec,
+  reference: (classId: number) => Float64Array | undefined = () => undefined,
+): Uint8Array {
   const codec = uplink.codec;
   const stride = codec.encodedLength(dim);
   const classIds: number[] = [];
@@ -50,8 +63,11 @@ export function encodeEmbeddingRows(rows: readonly { classId: number; embeddings
   const vectors = new Uint8Array(classIds.length * stride);
   let at = 0;
   for (const r of rows) {
+    const ref = reference(r.classId);
     for (let k = 0; k < r.embeddings.length / dim; k++) {
-      vectors.set(codec.encode(r.embeddings.subarray(k * dim, (k + 1) * dim)), at * stride);
+      const row = Float64Array.from(r.embeddings.subarray(k * dim, (k + 1) * dim));
+      if (ref) for (let d = 0; d < dim; d++) row[d]! -= ref[d]!;
+      vectors.set(codec.encode(row), at * stride);
       at++;
     }
   }

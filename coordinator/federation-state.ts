@@ -111,6 +111,16 @@ export class FederationState {
     return { applied: true, version };
   }
 
+  /** The version at which a class last changed (undefined for a class not in the table). */
+  classChangedAt(classId: number): number | undefined {
+    return this.classVersion.get(classId);
+  }
+
+  /** The version at which a class was removed by unlearning (undefined unless it was). */
+  classRemovedAt(classId: number): number | undefined {
+    return this.removedAt.get(classId);
+  }
+
   /** Classes changed after `version` (ascending ids), and classes removed after it. */
   changedSince(version: number): { changed: number[]; removed: number[] } {
     const changed: number[] = [];

@@ -14,6 +14,7 @@ import type { ClientSession } from './client-session.js';
 import type { CoordinatorServer } from './coordinator-server.js';
 import type { ClassAssignment, MissionSchedule } from './fed-recon-schedule.js';
 import type { FederationState } from './federation-state.js';
+import { DownlinkHistory } from './downlink-history.js';
 import { tableMessage } from './table-message.js';
 import { UpdateIntake } from './update-intake.js';
 
@@ -126,11 +127,14 @@ export class MissionRunner {
   private onAsyncUpdate: ((clientId: string, mission: number) => void) | undefined;
   private tableCache: { version: number; byFrom: Map<number, Outgoing<CoordinatorToClient['table']>> } = { version: -1, byFrom: new Map() };
   private asyncJoin: ((session: ClientSession) => void) | undefined;
+  /** What the clients hold, for a `delta+` uplink. */
+  private readonly history: DownlinkHistory | undefined;
 
   constructor(private readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
     this.participationRng = new SeededRng(o.seed).fork('participation');
-    new UpdateIntake(o.server, o.state, o.uplink.codec).on('applied', (clientId, update) => {
+    this.history = o.uplink.delta ? new DownlinkHistory(o.state.dim) : undefined;
+    new UpdateIntake(o.server, o.state, o.uplink.codec, this.history).on('applied', (clientId, update) => {
       this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
       this.delivered.add(`${clientId}:${update.mission}`);
       this.progress.emit('change');
@@ -461,7 +465,7 @@ export class MissionRunner {
     if (this.tableCache.version !== state.version) this.tableCache = { version: state.version, byFrom: new Map() };
     let message = this.tableCache.byFrom.get(fromVersion);
     if (message) return message;
-    message = tableMessage(state, fromVersion, downlink);
+    message = tableMessage(state, fromVersion, downlink, this.history);
     this.tableCache.byFrom.set(fromVersion, message);
     return message;
   }

@@ -4,6 +4,7 @@ import { CodecError, type VectorCodec } from '../shared/codecs/vector-codec.js';
 import type { UpdateMessage } from '../shared/protocol.js';
 import { ProtocolError } from '../shared/protocol-validation.js';
 import type { ClientSession } from './client-session.js';
+import type { DownlinkHistory } from './downlink-history.js';
 import type { CoordinatorServer } from './coordinator-server.js';
 import type { DecodedUpdate, FederationState } from './federation-state.js';
 
@@ -13,8 +14,12 @@ import type { DecodedUpdate, FederationState } from './federation-state.js';
  * nothing is applied. With `scratch`, the means are decoded into it (grown as needed) rather
  * than a new array: they are valid until the next call with the same scratch.
  */
-export function decodeUpdate(update: UpdateMessage, expected: { codec: VectorCodec; dim: number }, scratch?: { means: Float64Array }): DecodedUpdate {
-  const { codec, dim } = expected;
+export function decodeUpdate(
+  update: UpdateMessage,
+  expected: { codec: VectorCodec; dim: number; delta?: DownlinkHistory | undefined },
+  scratch?: { means: Float64Array },
+): DecodedUpdate {
+  const { codec, dim, delta } = expected;
   const { classIds, counts, vectors } = update.classes;
   const stride = codec.encodedLength(dim);
   if (vectors.byteLength !== classIds.length * stride) {
@@ -24,7 +29,7 @@ export function decodeUpdate(update: UpdateMessage, expected: { codec: VectorCod
     );
   }
   // Codecs that can add straight from their bytes are only checked here; the merge decodes them.
-  if (codec.validate && codec.accumulateInto) {
+  if (codec.validate && codec.accumulateInto && !delta) {
     for (let i = 0; i < classIds.length; i++) {
       try {
         codec.validate(vectors, i * stride, dim);
@@ -43,6 +48,15 @@ export function decodeUpdate(update: UpdateMessage, expected: { codec: VectorCod
     } catch (err) {
       classError(i, classIds[i]!, err);
     }
+  }
+  if (delta) {
+    // A change against the prototype the client held at `base`: add that prototype back.
+    for (let i = 0; i < classIds.length; i++) {
+      const held = delta.held(classIds[i]!, update.base);
+      if (held) for (let d = 0; d < dim; d++) means[i * dim + d]! += held[d]!;
+    }
+    // The contribution is kept as decoded means: the bytes alone no longer give them.
+    return { classIds, counts, means: scratch ? Float64Array.from(means) : means };
   }
   return { classIds, counts, means, encoded: { codec, vectors } };
 }
@@ -69,7 +83,13 @@ export interface UpdateIntakeEvents {
 export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
   private readonly scratch = { means: new Float64Array(0) };
 
-  constructor(server: CoordinatorServer, private readonly state: FederationState, private readonly codec: VectorCodec) {
+  constructor(
+    server: CoordinatorServer,
+    private readonly state: FederationState,
+    private readonly codec: VectorCodec,
+    /** For a `delta+` uplink: what the clients hold, to add back. */
+    private readonly delta?: DownlinkHistory,
+  ) {
     super();
     server.on('update', (session, update) => this.take(session, update));
   }
@@ -78,7 +98,8 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
     const clientId = session.clientId!;
     let decoded: DecodedUpdate;
     try {
-      decoded = decodeUpdate(update, { codec: this.codec, dim: this.state.dim }, this.scratch);
+      if (update.base > this.state.version) throw new ProtocolError('invalid', `update says it was made on table version ${update.base}, but the table is at version ${this.state.version}`);
+      decoded = decodeUpdate(update, { codec: this.codec, dim: this.state.dim, delta: this.delta }, this.scratch);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       session.sendError(err.code, err.message, update.seq);

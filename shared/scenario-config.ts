@@ -11,7 +11,7 @@ import { DATASET_NAMES } from './datasets/dataset-registry.js';
 export class ScenarioError extends Error {}
 
 const positiveInt = z.number().int().min(1);
-const codecSpec = z.string().refine(isCodecSpec, { message: `expected a codec (${CODEC_NAMES.join(', ')}), optionally with "+deflate"` });
+const codecSpec = z.string().refine(isCodecSpec, { message: `expected a codec (${CODEC_NAMES.join(', ')}), optionally with "+deflate" (and "delta+" before it, uplink only)` });
 
 export const datasetSchema = z.strictObject({
   name: z.enum(DATASET_NAMES),
@@ -141,10 +141,13 @@ const scenarioSchema = z.strictObject({
   }),
   /** How clients build updates and how they are merged (see shared/protocol.ts STRATEGIES). */
   strategy: z.enum(STRATEGIES).default('protofed'),
-  /** A codec name (see shared/codecs), optionally with "+deflate" for lossless deflate on top. */
+  /**
+   * A codec name (see shared/codecs), optionally with "+deflate" for lossless deflate on top; the
+   * uplink may start with "delta+" to encode each class's change against the held global prototype.
+   */
   codec: z.strictObject({
     uplink: codecSpec.default('f32'),
-    downlink: codecSpec.default('f32'),
+    downlink: codecSpec.refine((spec) => !spec.startsWith('delta+'), { message: 'delta encoding is for the uplink only: on the downlink a client\'s table would depend on every version it passed through, not on its version alone' }).default('f32'),
   }).default({ uplink: 'f32', downlink: 'f32' }),
   evaluation: z.strictObject({
     /** Test images per class to evaluate on; all of them when absent. */

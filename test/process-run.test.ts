@@ -340,6 +340,31 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(exact.outcome.missions[0]!.meanClientAccuracyAfter).toBeGreaterThan(local.outcome.missions[0]!.meanClientAccuracyAfter + 0.3);
   }, 120_000);
 
+  it('delta+ uplinks: changes against the held table are added back exactly', async () => {
+    const base = { missions: { count: 12, classesPerClient: 2, shotsPerClass: 4 }, clients: { count: 5, mode: 'virtual', maxRestarts: 0 } };
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const run = (uplink: string) => runScenario(scenario({ ...base, codec: { uplink, downlink: 'f32' } }), { clientStderr: silent, launchers });
+    const [plain, delta, deltaExact] = [await run('int8'), await run('delta+int8'), await run('delta+f64')];
+    const truth = (await centralizedReference(plain.outcome.assignments, plain.outcome.finalEvalClasses)).table;
+    const drift = (t: PrototypeTable): number => {
+      let worst = 0;
+      for (const id of truth.classIds()) {
+        const a = t.prototype(id)!;
+        const b = truth.prototype(id)!;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      }
+      return worst;
+    };
+    expect(drift(deltaExact.state.global)).toBeLessThan(1e-9);
+    // int8 of a change: within int8's error (a wrong reference would be off by whole prototypes).
+    // Whether it beats int8 of the mean depends on the data: on pixels a 4-shot change spans more
+    // than the mean does (bench/results/comm.json measures both on conv4 glyphs).
+    expect(drift(delta.state.global)).toBeLessThan(3 * drift(plain.state.global));
+    expect(drift(delta.state.global)).not.toBe(drift(plain.state.global));
+    expect(delta.summary.payloadBytesUp).toBe(plain.summary.payloadBytesUp);
+    expect(() => scenario({ ...base, codec: { uplink: 'f32', downlink: 'delta+f32' } })).toThrow(/codec.downlink: delta encoding is for the uplink only/);
+  }, 120_000);
+
   it('partial participation: a seeded half of the clients takes part in each mission, and only they are sent anything', async () => {
     const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
     const missions = { count: 8, classesPerClient: 2, shotsPerClass: 5 };

@@ -115,6 +115,71 @@ function sqDist(x: Float64Array, xi: number, c: Float64Array, ci: number, sub: n
 }
 
 /**
+ * out[q − from] = sqDist(x, at, cg, q * sub, sub) for rows from..to−1 of cg, in one call (the hot
+ * loop of kMeans; same arithmetic, so the same values, as sqDist).
+ */
+function distancesTo(x: Float64Array, at: number, cg: Float64Array, from: number, to: number, sub: number, out: Float64Array): void {
+  if (sub === 8) {
+    const x0 = x[at]!;
+    const x1 = x[at + 1]!;
+    const x2 = x[at + 2]!;
+    const x3 = x[at + 3]!;
+    const x4 = x[at + 4]!;
+    const x5 = x[at + 5]!;
+    const x6 = x[at + 6]!;
+    const x7 = x[at + 7]!;
+    for (let q = from, o = 0; q < to; q++, o++) {
+      const b = q * 8;
+      const t0 = x0 - cg[b]!;
+      const t1 = x1 - cg[b + 1]!;
+      const t2 = x2 - cg[b + 2]!;
+      const t3 = x3 - cg[b + 3]!;
+      const t4 = x4 - cg[b + 4]!;
+      const t5 = x5 - cg[b + 5]!;
+      const t6 = x6 - cg[b + 6]!;
+      const t7 = x7 - cg[b + 7]!;
+      out[o] = t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3 + t4 * t4 + t5 * t5 + t6 * t6 + t7 * t7;
+    }
+    return;
+  }
+  if (sub === 4) {
+    const x0 = x[at]!;
+    const x1 = x[at + 1]!;
+    const x2 = x[at + 2]!;
+    const x3 = x[at + 3]!;
+    for (let q = from, o = 0; q < to; q++, o++) {
+      const b = q * 4;
+      const t0 = x0 - cg[b]!;
+      const t1 = x1 - cg[b + 1]!;
+      const t2 = x2 - cg[b + 2]!;
+      const t3 = x3 - cg[b + 3]!;
+      out[o] = t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3;
+    }
+    return;
+  }
+  if (sub === 2) {
+    const x0 = x[at]!;
+    const x1 = x[at + 1]!;
+    for (let q = from, o = 0; q < to; q++, o++) {
+      const b = q * 2;
+      const t0 = x0 - cg[b]!;
+      const t1 = x1 - cg[b + 1]!;
+      out[o] = t0 * t0 + t1 * t1;
+    }
+    return;
+  }
+  for (let q = from, o = 0; q < to; q++, o++) {
+    const b = q * sub;
+    let d = 0;
+    for (let e = 0; e < sub; e++) {
+      const t = x[at + e]! - cg[b + e]!;
+      d += t * t;
+    }
+    out[o] = d;
+  }
+}
+
+/**
  * Relative margin for the triangle-inequality shortcuts below: a point is skipped only when its
  * bounds clear the test by this much, far above the bounds' accumulated rounding (~1e-14), so the
  * shortcuts never change a result and ties are always resolved by a full scan (lower index wins).
@@ -361,6 +426,10 @@ class LloydState {
   /** Members of group g, ascending: members[start[g] .. start[g + 1]). */
   private readonly start: Int32Array;
   private readonly members: Int32Array;
+  /** The centroids in group order: row q is centroid members[q]. */
+  private readonly grouped: Float64Array;
+  /** Scratch: distances from the current point to one group's centroids. */
+  private readonly scratch: Float64Array;
   private readonly assign: Int32Array;
   /** Upper bound on each point's distance to its centroid. */
   private readonly upper: Float64Array;
@@ -404,6 +473,9 @@ class LloydState {
     }
     this.start = start;
     this.members = members;
+    this.grouped = new Float64Array(k * sub);
+    this.scratch = new Float64Array(k);
+    this.regroup();
     this.assign = new Int32Array(rows);
     this.upper = new Float64Array(rows);
     this.lower = new Float64Array(rows * t);
@@ -421,75 +493,50 @@ class LloydState {
     for (let r = 0; r < rows; r++) this.assignFirst(r);
   }
 
-  /**
-   * Initial assignment of point r: the exact nearest centroid by NearestSearch's projection walk,
-   * with group bounds from the distances the walk computed; every centroid it did not visit is
-   * at least the final projection gap away.
-   */
+  /** Initial assignment of point r by a full scan: its nearest centroid and exact group bounds. */
   private assignFirst(r: number): void {
-    const { x, sub, c, k, t, groupOf, lower, search, groupMin, groupMinAt, groupSecond } = this;
-    const { axis, order, proj } = search;
+    const { x, sub, t, start, members, grouped, scratch, lower } = this;
     const at = r * sub;
-    let p = 0;
-    for (let e = 0; e < sub; e++) p += axis[e]! * x[at + e]!;
-    let lo = 0;
-    let hi = k;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (proj[mid]! < p) lo = mid + 1;
-      else hi = mid;
-    }
-    let left = lo - 1;
-    let right = lo;
-    groupMin.fill(Infinity);
-    groupSecond.fill(Infinity);
-    groupMinAt.fill(-1);
-    let b1 = Infinity;
-    let b2 = Infinity;
-    let i1 = 0;
-    let unvisited = Infinity;
-    const slack = MARGIN * (Math.abs(p) + search.scale);
-    while (left >= 0 || right < k) {
-      const gl = left >= 0 ? p - proj[left]! : Infinity;
-      const gr = right < k ? proj[right]! - p : Infinity;
-      let slot: number;
-      let gap: number;
-      if (gl <= gr) {
-        slot = left--;
-        gap = gl;
-      } else {
-        slot = right++;
-        gap = gr;
-      }
-      const bound = gap - slack;
-      if (bound > 0 && bound * bound > b2 * (1 + MARGIN)) {
-        unvisited = bound;
-        break;
-      }
-      const j = order[slot]!;
-      const d = sqDist(x, at, c, j * sub, sub);
-      if (d < b1 || (d === b1 && j < i1)) {
-        b2 = b1;
-        b1 = d;
-        i1 = j;
-      } else if (d < b2) {
-        b2 = d;
-      }
-      const g = groupOf[j]!;
-      if (d < groupMin[g]!) {
-        groupSecond[g] = groupMin[g]!;
-        groupMin[g] = d;
-        groupMinAt[g] = j;
-      } else if (d < groupSecond[g]!) {
-        groupSecond[g] = d;
-      }
-    }
+    const { groupMin, groupMinAt, groupSecond } = this;
+    distancesTo(x, at, grouped, 0, this.k, sub, scratch);
+    let bestSq = Infinity;
+    let best = 0;
     for (let g = 0; g < t; g++) {
-      const m = Math.sqrt(groupMinAt[g] === i1 ? groupSecond[g]! : groupMin[g]!);
-      lower[r * t + g] = m < unvisited ? m : unvisited;
+      let m1 = Infinity;
+      let m2 = Infinity;
+      let m1At = -1;
+      const end = start[g + 1]!;
+      for (let q = start[g]!; q < end; q++) {
+        const j = members[q]!;
+        const d = scratch[q]!;
+        if (d < m1) {
+          m2 = m1;
+          m1 = d;
+          m1At = j;
+        } else if (d < m2) {
+          m2 = d;
+        }
+        if (d < bestSq || (d === bestSq && j < best)) {
+          bestSq = d;
+          best = j;
+        }
+      }
+      groupMin[g] = m1;
+      groupMinAt[g] = m1At;
+      groupSecond[g] = m2;
     }
-    this.assign[r] = i1;
-    this.upper[r] = Math.sqrt(b1);
+    for (let g = 0; g < t; g++) lower[r * t + g] = Math.sqrt(groupMinAt[g] === best ? groupSecond[g]! : groupMin[g]!);
+    this.assign[r] = best;
+    this.upper[r] = Math.sqrt(bestSq);
+  }
+
+  /** Copies the centroids into group order. */
+  private regroup(): void {
+    const { c, k, sub, members, grouped } = this;
+    for (let q = 0; q < k; q++) {
+      const from = members[q]! * sub;
+      for (let e = 0; e < sub; e++) grouped[q * sub + e] = c[from + e]!;
+    }
   }
 
   /** Moves every centroid to the mean of its points; an empty one onto the worst-served point. */
@@ -527,6 +574,7 @@ class LloydState {
   reassign(): number {
     const { sub, c, k, old, drift, groupDrift, groupOf, halfGap, search } = this;
     search.index();
+    this.regroup();
     groupDrift.fill(0);
     for (let j = 0; j < k; j++) {
       const p = Math.sqrt(sqDist(c, j * sub, old, j * sub, sub));
@@ -545,7 +593,7 @@ class LloydState {
 
   private reassignPoint(r: number): boolean {
     const { x, sub, c, t, assign, upper, lower, drift, groupDrift, halfGap, start, members, scanned } = this;
-    const { groupMin, groupMinAt, groupSecond } = this;
+    const { groupMin, groupMinAt, groupSecond, grouped, scratch } = this;
     const a = assign[r]!;
     const lb = r * t;
     let globalLower = Infinity;
@@ -576,10 +624,12 @@ class LloydState {
       let m1 = Infinity;
       let m2 = Infinity;
       let m1At = -1;
+      const from = start[g]!;
       const end = start[g + 1]!;
-      for (let q = start[g]!; q < end; q++) {
+      distancesTo(x, at, grouped, from, end, sub, scratch);
+      for (let q = from; q < end; q++) {
         const j = members[q]!;
-        const d = j === a ? oldSq : sqDist(x, at, c, j * sub, sub);
+        const d = scratch[q - from]!;
         if (d < m1) {
           m2 = m1;
           m1 = d;
