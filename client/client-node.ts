@@ -11,6 +11,7 @@ import {
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { EvaluationMemo } from '../shared/evaluation-memo.js';
 import type { CoordinatorLink } from './coordinator-link.js';
+import { HEAD_TRAINING, headRowsOf, trainHead } from '../shared/linear-head.js';
 import { applyTableMessage, encodeEmbeddingRows, encodeUpdateClasses } from './update-codec.js';
 
 export interface ClientNodeOptions {
@@ -47,7 +48,9 @@ export class ClientRefusedError extends Error {}
  */
 export class ClientNode {
   private ledger: DeltaLedger | undefined;
-  private readonly held: PrototypeTable;
+  private held: PrototypeTable;
+  /** fedavg-head: the head trained in the last mission, until the averaged one arrives. */
+  private localHead: PrototypeTable | undefined;
   private heldVersion = 0;
   private uplink: CodecSpec | undefined;
   private strategy: Strategy = 'protofed';
@@ -136,6 +139,8 @@ export class ClientNode {
     this.uplink = parseCodecSpec(w.uplinkCodec);
     this.strategy = w.strategy;
     this.downlink = parseCodecSpec(w.downlinkCodec).codec;
+    // fedavg-head holds a linear head: one row of weights and a bias per class, one wider than the embeddings.
+    if (w.strategy === 'fedavg-head' && this.held.dim === w.dim) this.held = new PrototypeTable(w.dim + 1);
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
     this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
     // Unacknowledged updates go again, byte for byte, with their seqs: the coordinator applies each once.
@@ -168,8 +173,9 @@ export class ClientNode {
       }
       const embeddings = await this.o.store.embed('train', indices, undefined, this.embedded);
       ledger.record(a.classId, embeddings, indices.length);
-      if (this.strategy === 'share-embeddings') this.rows.push({ classId: a.classId, embeddings });
+      if (this.strategy === 'share-embeddings' || this.strategy === 'fedavg-head') this.rows.push({ classId: a.classId, embeddings });
     }
+    if (this.strategy === 'fedavg-head') this.localHead = this.trainHead(m.mission, [...unpackU32(m.evalClasses)]);
     await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
     // local-only merges nothing; centralized pools the data at the coordinator, which learns it itself.
     if (this.strategy === 'local-only' || this.strategy === 'centralized') return;
@@ -183,26 +189,54 @@ export class ClientNode {
     }
   }
 
+  /**
+   * fedavg-head: SGD on this mission's examples, from the held (averaged) head, over every class
+   * known so far. The update carries the whole head, each row weighted by this client's examples.
+   */
+  private trainHead(mission: number, classIds: number[]): PrototypeTable {
+    const dim = this.o.store.dim;
+    const n = this.rows.reduce((k, r) => k + r.embeddings.length / dim, 0);
+    const embeddings = new Float32Array(n * dim);
+    const labels = new Int32Array(n);
+    let at = 0;
+    for (const r of this.rows) {
+      embeddings.set(r.embeddings, at * dim);
+      labels.fill(r.classId, at, at + r.embeddings.length / dim);
+      at += r.embeddings.length / dim;
+    }
+    const classes = [...new Set([...classIds, ...labels])].sort((a, b) => a - b);
+    const trained = trainHead(headRowsOf(this.held), classes, embeddings, labels, dim, { ...HEAD_TRAINING, seed: `${this.o.clientId}:${mission}` });
+    const head = new PrototypeTable(dim + 1);
+    for (const [c, row] of trained) head.setMean(c, n, row);
+    return head;
+  }
+
   /** The class block of a new delta, as the strategy builds it (a change against the held table for `delta+`). */
   private encodeDelta(stats: PrototypeTable): Uint8Array {
     const uplink = this.uplink!;
     const reference = (classId: number): Float64Array | undefined => (uplink.delta ? this.heldMeans.get(classId) : undefined);
+    const minus = (vector: Float64Array, classId: number): Float64Array => {
+      const ref = reference(classId);
+      if (ref) for (let d = 0; d < vector.length; d++) vector[d]! -= ref[d]!;
+      return vector;
+    };
+    if (this.strategy === 'fedavg-head') {
+      this.rows = [];
+      const head = this.localHead!;
+      return encodeUpdateClasses(head, uplink, (classId) => minus(head.prototype(classId)!, classId));
+    }
     if (this.strategy === 'share-embeddings') {
       const rows = this.rows.sort((a, b) => a.classId - b.classId);
       this.rows = [];
       return encodeEmbeddingRows(rows, stats.dim, uplink, reference);
     }
     const blended = this.strategy === 'fedrecon-reference';
-    return encodeUpdateClasses(stats, uplink, (classId) => {
-      const vector = blended ? this.blended(classId, stats) : stats.prototype(classId)!;
-      const ref = reference(classId);
-      if (ref) for (let d = 0; d < vector.length; d++) vector[d]! -= ref[d]!;
-      return vector;
-    });
+    return encodeUpdateClasses(stats, uplink, (classId) => minus(blended ? this.blended(classId, stats) : stats.prototype(classId)!, classId));
   }
 
   private table(t: CoordinatorToClient['table']): void {
     applyTableMessage(this.held, this.heldVersion, t, this.downlink!, this.uplink?.delta ? this.heldMeans : undefined);
+    this.localHead = undefined;
     this.heldVersion = t.version;
   }
 
@@ -221,6 +255,8 @@ export class ClientNode {
 
   /** This client's view: the global table it holds plus its own statistics that table does not contain yet. */
   private view(): PrototypeTable {
+    // fedavg-head has no statistics to add: its view is the head it trained, or the averaged one.
+    if (this.strategy === 'fedavg-head') return this.localHead ?? this.held;
     const view = this.held.clone();
     if (this.ledger) view.merge(this.ledger.notReflectedIn(this.heldVersion));
     return view;

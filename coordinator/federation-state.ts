@@ -25,6 +25,12 @@ export interface ApplyResult {
 
 export interface FederationStateOptions {
   /**
+   * sum (default): the global table is the sum of every contribution (prototype statistics).
+   * round-average: updates of a round are averaged, weighted by their counts, and replace the
+   * classes they carry when the round closes (FedAvg of models, for the fedavg-head baseline).
+   */
+  merge?: 'sum' | 'round-average';
+  /**
    * Keep each client's contributions so that removeClient can unlearn them exactly (default true).
    * A simulation of a million clients that never unlearns can save that memory.
    */
@@ -59,10 +65,13 @@ export class FederationState {
   private readonly removedAt = new Map<number, number>();
   private readonly keepContributions: boolean;
   private tableVersion = 0;
+  /** round-average: the current round's count-weighted sums. */
+  private readonly round: PrototypeTable | undefined;
 
   constructor(readonly dim: number, options: FederationStateOptions = {}) {
     this.global = new PrototypeTable(dim);
     this.keepContributions = options.keepContributions ?? true;
+    this.round = options.merge === 'round-average' ? new PrototypeTable(dim) : undefined;
   }
 
   get version(): number {
@@ -87,6 +96,7 @@ export class FederationState {
     if (counts.length !== classIds.length || (means ? means.length !== classIds.length * dim : !fused)) {
       throw new RangeError(`an update of ${classIds.length} classes needs ${classIds.length} counts and ${classIds.length}×${dim} means (or codec bytes to add from)`);
     }
+    if (this.round) return this.addToRound(clientId, seq, update);
     const version = ++this.tableVersion;
     const stride = fused ? encoded!.codec.encodedLength(dim) : 0;
     for (let c = 0; c < classIds.length; c++) {
@@ -107,6 +117,22 @@ export class FederationState {
       last.version = version;
     } else {
       this.seqs.set(clientId, { seq, version });
+    }
+    return { applied: true, version };
+  }
+
+  /**
+   * round-average: ends the round. Each class the round's updates carried becomes their
+   * count-weighted average; the others keep their value. A round with no update changes nothing.
+   */
+  closeRound(): ApplyResult {
+    if (!this.round) throw new Error('closeRound is for a round-average federation state');
+    if (this.round.size === 0) return { applied: false, version: this.tableVersion };
+    const version = ++this.tableVersion;
+    for (const id of this.round.classIds()) {
+      this.global.setMean(id, this.round.get(id)!.count, this.round.prototype(id)!);
+      this.classVersion.set(id, version);
+      this.round.delete(id);
     }
     return { applied: true, version };
   }
@@ -162,6 +188,21 @@ export class FederationState {
       }
     }
     this.contributions.delete(clientId);
+    return { applied: true, version };
+  }
+
+  private addToRound(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
+    const means = update.means ?? meansOf({ classIds: update.classIds, counts: update.counts, encoded: update.encoded! }, this.dim);
+    for (let c = 0; c < update.classIds.length; c++) this.round!.addScaledRow(update.classIds[c]!, update.counts[c]!, means, c * this.dim);
+    const last = this.seqs.get(clientId);
+    // Contained in the version the round will close with.
+    const version = this.tableVersion + 1;
+    if (last) {
+      last.seq = seq;
+      last.version = version;
+    } else {
+      this.seqs.set(clientId, { seq, version });
+    }
     return { applied: true, version };
   }
 

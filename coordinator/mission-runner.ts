@@ -206,6 +206,7 @@ export class MissionRunner {
       // Clients past the deadline are merged when their updates arrive; this mission goes on without them.
       const merged = participants.filter(onTime);
       if (o.strategy === 'centralized') await this.poolCentrally(m, participants, plan, merged);
+      if (o.strategy === 'fedavg-head') o.state.closeRound();
       const late = participants.filter((id) => !onTime(id));
       for (const id of late) this.owed.push({ clientId: id, mission: m });
 

@@ -140,7 +140,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const downlink = parseCodecSpec(scenario.codec.downlink);
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = options.token ?? randomBytes(24).toString('base64url');
-  const state = new FederationState(backbone.dim);
+  // fedavg-head merges linear heads (a row of weights and a bias per class) by FedAvg rounds.
+  const state = scenario.strategy === 'fedavg-head'
+    ? new FederationState(backbone.dim + 1, { merge: 'round-average', keepContributions: false })
+    : new FederationState(backbone.dim);
   const schedules = {
     'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed),
     'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),

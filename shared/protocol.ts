@@ -20,8 +20,10 @@ export const PROTOCOL_VERSION = 2;
  * (the lower bound). share-embeddings: send every embedding itself (exact, and costly).
  * centralized: the data is pooled at the coordinator, which learns it itself (the upper bound;
  * the raw images that pooling would move are counted as the clients' `raw-data` uplink).
+ * fedavg-head: the gradient baseline: each client trains a linear head on frozen embeddings by
+ * SGD, and the coordinator averages the heads (FedAvg); its table rows are weights then a bias.
  */
-export const STRATEGIES = ['protofed', 'fedrecon-reference', 'local-only', 'share-embeddings', 'centralized'] as const;
+export const STRATEGIES = ['protofed', 'fedrecon-reference', 'local-only', 'share-embeddings', 'centralized', 'fedavg-head'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** Upper bounds that every coordinator and client enforces on incoming messages. */

@@ -3,6 +3,7 @@ import type { EmbeddingStore, EmbeddingStoreStats } from './embedding/embedding-
 import type { EvaluationMemo } from './evaluation-memo.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
 import { predictNearestOnTensors, prototypeMatrix } from './nearest-prototype.js';
+import { headRowsOf, predictLinearOnTensors } from './linear-head.js';
 import { PrototypeTable } from './prototype-stats.js';
 
 /**
@@ -40,13 +41,18 @@ export class TestSetEvaluator {
     return this.store.embed('test', this.testIndices(classId), undefined, this.tally);
   }
 
-  /** Classifies the test images of `classIds` by the nearest prototype among all classes of `table`. */
+  /**
+   * Classifies the test images of `classIds` by the nearest prototype among all classes of
+   * `table`; a table one wider than the embeddings is a linear head (weights then bias per class,
+   * the fedavg-head baseline) and classifies by the highest score instead.
+   */
   evaluate(table: PrototypeTable, classIds: readonly number[]): Promise<ClassCounts> {
     return this.memo ? this.memo.get(table, classIds, () => this.compute(table, classIds)) : this.compute(table, classIds);
   }
 
   private async compute(table: PrototypeTable, classIds: readonly number[]): Promise<ClassCounts> {
-    const protos = prototypeMatrix(table);
+    const dim = this.store.dim;
+    if (table.dim !== dim && table.dim !== dim + 1) throw new RangeError(`cannot evaluate a ${table.dim}-d table on ${dim}-d embeddings`);
     const parts = await Promise.all(classIds.map((c) => this.embeddings(c)));
     const rows = parts.reduce((n, e) => n + e.length / this.store.dim, 0);
     const queries = new Float32Array(rows * this.store.dim);
@@ -57,6 +63,9 @@ export class TestSetEvaluator {
       labels.fill(classIds[i]!, at, at + e.length / this.store.dim);
       at += e.length / this.store.dim;
     });
-    return countByClass(labels, await predictNearestOnTensors(queries, rows, protos), classIds);
+    const predicted = table.dim === dim
+      ? await predictNearestOnTensors(queries, rows, prototypeMatrix(table))
+      : await predictLinearOnTensors(queries, rows, headRowsOf(table), dim);
+    return countByClass(labels, predicted, classIds);
   }
 }

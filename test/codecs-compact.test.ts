@@ -435,6 +435,9 @@ describe('describeCodec', () => {
       binary: 1.5,
       'topk-16': 12,
       'topk-32': 24,
+      'rp-8': 4,
+      'rp-16': 8,
+      'rp-32': 16,
     });
     for (const name of CODEC_NAMES) {
       const info = describeCodec(name);

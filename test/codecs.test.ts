@@ -7,8 +7,9 @@ import {
   FLOAT32_MAX,
   fromFloat16Bits,
   getCodec,
+  rpProjection,
   toFloat16Bits,
-  type CodecName,
+  type RegisteredCodecName,
   type VectorCodec,
 } from '../shared/codecs/index.js';
 
@@ -108,8 +109,42 @@ function binaryLimit(v: ArrayLike<number>): number {
   return (worst + mean * 2 ** -23) * (1 + 2 ** -40);
 }
 
+/**
+ * A random projection's bound is essentially ‖v − RᵀR v‖₂ (the part of v outside R's row space,
+ * which bounds every element's error) plus rounding slack well below 2e-6 ‖v‖₂.
+ */
+function rpLimit(m: number): (v: ArrayLike<number>) => number {
+  return (v) => {
+    const n = v.length;
+    const r = rpProjection(n, m);
+    const y = new Float64Array(m);
+    for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) y[j] += r[j * n + i]! * v[i]!;
+    let residual = 0;
+    let norm = 0;
+    for (let i = 0; i < n; i++) {
+      let p = 0;
+      for (let j = 0; j < m; j++) p += r[j * n + i]! * y[j]!;
+      residual += (v[i]! - p) ** 2;
+      norm += v[i]! ** 2;
+    }
+    return Math.sqrt(residual) + 2e-6 * Math.sqrt(norm) + 2 ** -140;
+  };
+}
+
+/**
+ * The smallest dimension each codec accepts (a random projection to m coordinates needs dim >= m);
+ * the generic tests below use only vectors at least this long and check that shorter ones fail.
+ */
+const MIN_DIM: Partial<Record<RegisteredCodecName, number>> = { 'rp-8': 8, 'rp-16': 16, 'rp-32': 32 };
+
+/** `values` padded with zeros to the codec's minimum dimension. */
+function padded(name: RegisteredCodecName, values: number[]): number[] {
+  const min = MIN_DIM[name] ?? 0;
+  return values.length >= min ? values : [...values, ...new Array<number>(min - values.length).fill(0)];
+}
+
 /** Upper limits that make each codec's errorBound meaningful (not just "some finite number"). */
-const MEANINGFUL: Record<CodecName, (v: ArrayLike<number>) => number> = {
+const MEANINGFUL: Record<RegisteredCodecName, (v: ArrayLike<number>) => number> = {
   f64: () => 0,
   f32: (v) => stats(v).maxAbs * 2 ** -23,
   bf16: (v) => stats(v).maxAbs * 2 ** -7 + 2 ** -133,
@@ -121,9 +156,12 @@ const MEANINGFUL: Record<CodecName, (v: ArrayLike<number>) => number> = {
   binary: binaryLimit,
   'topk-16': (v) => kthLargestMagnitude(v, 17) + stats(v).maxAbs * 2 ** -23 + 2 ** -149,
   'topk-32': (v) => kthLargestMagnitude(v, 33) + stats(v).maxAbs * 2 ** -23 + 2 ** -149,
+  'rp-8': rpLimit(8),
+  'rp-16': rpLimit(16),
+  'rp-32': rpLimit(32),
 };
 
-const ENCODED_LENGTH: Record<CodecName, (dim: number) => number> = {
+const ENCODED_LENGTH: Record<RegisteredCodecName, (dim: number) => number> = {
   f64: (d) => 8 * d,
   f32: (d) => 4 * d,
   bf16: (d) => 2 * d,
@@ -135,6 +173,9 @@ const ENCODED_LENGTH: Record<CodecName, (dim: number) => number> = {
   binary: (d) => 4 + Math.ceil(d / 8),
   'topk-16': () => 16 * 6,
   'topk-32': () => 32 * 6,
+  'rp-8': () => 8 * 4,
+  'rp-16': () => 16 * 4,
+  'rp-32': () => 32 * 4,
 };
 
 function expectCodecError(fn: () => unknown, message?: RegExp): void {
@@ -152,6 +193,7 @@ describe('codec registry', () => {
   it('exposes every codec under its own name', () => {
     expect(CODEC_NAMES).toEqual([
       'f64', 'f32', 'bf16', 'f16', 'int8', 'int8-b32', 'int4', 'int4-b32', 'binary', 'topk-16', 'topk-32',
+      'rp-8', 'rp-16', 'rp-32',
     ]);
     expect(Object.keys(CODECS).sort()).toEqual([...CODEC_NAMES].sort());
     for (const name of CODEC_NAMES) {
@@ -163,20 +205,30 @@ describe('codec registry', () => {
   it('rejects unknown names with the list of known codecs', () => {
     expectCodecError(
       () => getCodec('int2'),
-      /Unknown codec "int2".*f64, f32, bf16, f16, int8, int8-b32, int4, int4-b32, binary, topk-16, topk-32$/,
+      /Unknown codec "int2".*f64, f32, bf16, f16, int8, int8-b32, int4, int4-b32, binary, topk-16, topk-32, rp-8, rp-16, rp-32$/,
     );
+    // pq needs a trained codebook (createPqCodec), so it is not in the registry.
+    expectCodecError(() => getCodec('pq'), /Unknown codec "pq"/);
     expectCodecError(() => getCodec('INT8'));
     expectCodecError(() => getCodec('toString'));
     expectCodecError(() => getCodec(''));
   });
 });
 
-describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [CodecName, VectorCodec]))(
+describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [RegisteredCodecName, VectorCodec]))(
   '%s codec',
   (name, codec) => {
+    const minDim = MIN_DIM[name] ?? 0;
+
     it('round-trips random vectors within errorBound, and the bound is meaningful', () => {
       let checked = 0;
       for (const { label, vector } of CASES) {
+        if (vector.length < minDim) {
+          expectCodecError(() => codec.encode(vector), /smaller than/);
+          expectCodecError(() => codec.errorBound(vector), /smaller than/);
+          checked++;
+          continue;
+        }
         const bytes = codec.encode(vector);
         expect(bytes.length, label).toBe(codec.encodedLength(vector.length));
         const decoded = codec.decode(bytes, vector.length);
@@ -194,6 +246,11 @@ describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [CodecName, Vect
 
     it('has the documented encoded length', () => {
       for (const dim of [0, 1, 7, 31, 32, 33, 64, 1600]) {
+        if (dim < minDim) {
+          expectCodecError(() => codec.encodedLength(dim), /smaller than/);
+          expectCodecError(() => codec.encode(new Float64Array(dim)), /smaller than/);
+          continue;
+        }
         expect(codec.encodedLength(dim)).toBe(ENCODED_LENGTH[name](dim));
         expect(codec.encode(new Float64Array(dim)).length).toBe(codec.encodedLength(dim));
       }
@@ -212,22 +269,25 @@ describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [CodecName, Vect
     });
 
     it('rejects a wrong byte length on decode', () => {
-      const bytes = codec.encode(new Float64Array([1, -2, 3]));
+      const v = padded(name, [1, -2, 3]);
+      const bytes = codec.encode(v);
       // Packed and fixed-length layouts share a length across dims, so only try dims that differ.
       for (const dim of [0, 1, 2, 4, 5, 8, 9, 17, 33, 100]) {
-        if (codec.encodedLength(dim) !== bytes.length) {
+        if (dim < minDim) {
+          expectCodecError(() => codec.decode(bytes, dim), /smaller than/);
+        } else if (codec.encodedLength(dim) !== bytes.length) {
           expectCodecError(() => codec.decode(bytes, dim), /expected \d+ bytes/);
         }
       }
-      expectCodecError(() => codec.decode(bytes.subarray(0, bytes.length - 1), 3), /expected \d+ bytes/);
-      expectCodecError(() => codec.decode(bytes.subarray(1), 3));
+      expectCodecError(() => codec.decode(bytes.subarray(0, bytes.length - 1), v.length), /expected \d+ bytes/);
+      expectCodecError(() => codec.decode(bytes.subarray(1), v.length));
       expectCodecError(() => codec.decode(new Uint8Array(0), 1));
       expectCodecError(() => codec.decode(bytes, -1));
     });
 
     it('decodes from unaligned subarrays of a larger Buffer', () => {
       const rand = mulberry32(99);
-      for (const dim of [1, 7, 64, 1600]) {
+      for (const dim of [1, 7, 64, 1600].filter((d) => d >= minDim)) {
         const v = new Float64Array(dim);
         for (let i = 0; i < dim; i++) v[i] = (rand() * 2 - 1) * 100;
         const bytes = codec.encode(v);
@@ -245,22 +305,29 @@ describe.each(CODEC_NAMES.map((name) => [name, CODECS[name]] as [CodecName, Vect
     });
 
     it('does not alias the input buffer', () => {
-      const bytes = codec.encode(new Float64Array([1, 2, 3]));
-      const decoded = codec.decode(bytes, 3);
+      const v = padded(name, [1, 2, 3]);
+      const bytes = codec.encode(v);
+      const decoded = codec.decode(bytes, v.length);
       const before = Array.from(decoded);
       bytes.fill(0);
       expect(Array.from(decoded)).toEqual(before);
     });
 
     it('handles the empty vector', () => {
+      if (minDim > 0) {
+        expectCodecError(() => codec.encode(new Float64Array(0)), /smaller than/);
+        expectCodecError(() => codec.errorBound([]), /smaller than/);
+        expectCodecError(() => codec.decode(new Uint8Array(0), 0), /smaller than/);
+        return;
+      }
       const bytes = codec.encode(new Float64Array(0));
       expect(codec.decode(bytes, 0).length).toBe(0);
       expect(codec.errorBound([])).toBe(0);
     });
 
     it('accepts plain arrays', () => {
-      const v = [0.5, -0.25, 3];
-      const decoded = codec.decode(codec.encode(v), 3);
+      const v = padded(name, [0.5, -0.25, 3]);
+      const decoded = codec.decode(codec.encode(v), v.length);
       expect(maxAbsError(decoded, v)).toBeLessThanOrEqual(codec.errorBound(v));
     });
   },

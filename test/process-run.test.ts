@@ -365,6 +365,24 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(() => scenario({ ...base, codec: { uplink: 'f32', downlink: 'delta+f32' } })).toThrow(/codec.downlink: delta encoding is for the uplink only/);
   }, 120_000);
 
+  it('fedavg-head: clients train linear heads by SGD and the coordinator averages them; it learns, and it forgets', async () => {
+    const base = { missions: { count: 8, classesPerClient: 2, shotsPerClass: 10 }, clients: { count: 3, mode: 'virtual', maxRestarts: 0 }, codec: { uplink: 'f32', downlink: 'f32' } };
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const head = await runScenario(scenario({ ...base, strategy: 'fedavg-head' }), { clientStderr: silent, launchers });
+    const protos = await runScenario(scenario({ ...base, strategy: 'protofed' }), { clientStderr: silent, launchers });
+    expect(head.outcome.assignments).toEqual(protos.outcome.assignments);
+    // The head is a row of 784 weights and a bias per known class, in the same table messages.
+    expect(head.state.dim).toBe(785);
+    const first = head.outcome.missions[0]!;
+    expect(head.summary.bytesByType.up.update!.payloadBytes).toBe(head.outcome.missions.reduce((n, m) => n + m.classesKnown * 3 * 785 * 4, 0));
+    // Right after local training a client knows its own new classes (chance is 1 in the classes known).
+    for (const c of first.clients) expect(c.accuracyBefore).toBeGreaterThan(1.5 / first.classesKnown);
+    // Averaged heads trained on different classes, on new data only: below exact prototype merging.
+    expect(head.summary.finalGlobalAccuracy).toBeLessThan(protos.summary.finalGlobalAccuracy);
+    expect(head.summary.forgetting.value).toBeGreaterThan(protos.summary.forgetting.value);
+    expect(() => scenario({ ...base, strategy: 'fedavg-head', missions: { ...base.missions, merge: 'async' } })).toThrow(/fedavg-head averages each mission's heads/);
+  }, 120_000);
+
   it('partial participation: a seeded half of the clients takes part in each mission, and only they are sent anything', async () => {
     const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
     const missions = { count: 8, classesPerClient: 2, shotsPerClass: 5 };

@@ -5,7 +5,7 @@ import { CodecError, assertDim, nonFiniteInputError, type VectorCodec } from './
 /** One byte per subspace, so at most 256 centroids. */
 export const PQ_MAX_CENTROIDS = 256;
 /** Lloyd iterations when trainPqCodebook is not told otherwise (it stops early once stable). */
-export const PQ_DEFAULT_ITERATIONS = 25;
+export const PQ_DEFAULT_ITERATIONS = 10;
 
 /** "PQCB" */
 const MAGIC = [0x50, 0x51, 0x43, 0x42] as const;
@@ -196,17 +196,42 @@ function kMeansPlusPlus(x: Float64Array, rows: number, sub: number, k: number, r
   const d2 = new Float64Array(rows);
   const near = new Int32Array(rows);
   const seedDist = new Float64Array(k);
+  // Sums of d2 over blocks of 64 points, so that a draw walks blocks, then one block.
+  const blocks = Math.ceil(rows / 64);
+  const blockSum = new Float64Array(blocks);
+  const dirty = new Uint8Array(blocks);
+  const sumBlock = (b: number): void => {
+    let total = 0;
+    const end = Math.min(rows, (b + 1) * 64);
+    for (let r = b * 64; r < end; r++) total += d2[r]!;
+    blockSum[b] = total;
+  };
   const first = rng.int(rows);
   c.set(x.subarray(first * sub, first * sub + sub), 0);
   for (let r = 0; r < rows; r++) d2[r] = sqDist(x, r * sub, c, 0, sub);
+  for (let b = 0; b < blocks; b++) sumBlock(b);
   for (let j = 1; j < k; j++) {
     let total = 0;
-    for (let r = 0; r < rows; r++) total += d2[r]!;
-    let pick = -1;
+    for (let b = 0; b < blocks; b++) total += blockSum[b]!;
+    let pick: number;
     if (total > 0) {
+      // The first point whose running sum of d2 passes the target (the last point with d2 > 0
+      // if rounding keeps the sum from passing it), found block by block.
       const target = rng.next() * total;
       let acc = 0;
-      for (let r = 0; r < rows; r++) {
+      let before = 0;
+      let block = -1;
+      for (let b = 0; b < blocks; b++) {
+        if (!(blockSum[b]! > 0)) continue;
+        block = b;
+        before = acc;
+        acc += blockSum[b]!;
+        if (acc > target) break;
+      }
+      acc = before;
+      pick = -1;
+      const end = Math.min(rows, (block + 1) * 64);
+      for (let r = block * 64; r < end; r++) {
         if (d2[r]! > 0) {
           pick = r;
           acc += d2[r]!;
@@ -226,6 +251,13 @@ function kMeansPlusPlus(x: Float64Array, rows: number, sub: number, k: number, r
       if (d < d2[r]!) {
         d2[r] = d;
         near[r] = j;
+        dirty[r >>> 6] = 1;
+      }
+    }
+    for (let b = 0; b < blocks; b++) {
+      if (dirty[b]) {
+        sumBlock(b);
+        dirty[b] = 0;
       }
     }
   }
@@ -242,8 +274,8 @@ class NearestSearch {
   readonly axis: Float64Array;
   readonly order: Int32Array;
   readonly proj: Float64Array;
-  /** Largest |projection| of a centroid, for the rounding margin of the walks. */
-  scale = 0;
+  /** Largest |projection| of a centroid, for the rounding margin of the walk. */
+  private scale = 0;
   /** Results of the last search: best and second-best squared distances, best index. */
   best = Infinity;
   second = Infinity;
