@@ -95,7 +95,6 @@ const exact = new Map(SHOTS.map((s) => {
   return [s, { means, accuracy: accuracy(means) }] as const;
 }));
 const f32Bytes = 4 * dim;
-const rows: Record<string, unknown>[] = [];
 
 function evaluate(label: string, codec: VectorCodec, extra: Record<string, unknown>): void {
   const row: Record<string, unknown> = { codec: label, bytes: codec.encodedLength(dim), ofF32: Number((codec.encodedLength(dim) / f32Bytes).toFixed(3)), ...extra };
@@ -107,7 +106,6 @@ function evaluate(label: string, codec: VectorCodec, extra: Record<string, unkno
     row[`acc@${s}`] = Number((100 * a).toFixed(2));
     row[`drop@${s}`] = Number((100 * (acc - a)).toFixed(2));
   }
-  rows.push(row);
   process.stdout.write(`${JSON.stringify(row)}\n`);
 }
 

@@ -32,14 +32,14 @@ function expectCodecError(fn: () => unknown, message?: RegExp): void {
 function project(r: Float64Array, m: number, v: ArrayLike<number>): Float64Array {
   const n = v.length;
   const y = new Float64Array(m);
-  for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) y[j] += r[j * n + i]! * v[i]!;
+  for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) y[j] = y[j]! + r[j * n + i]! * v[i]!;
   return y;
 }
 
 /** Rᵀ y. */
 function lift(r: Float64Array, m: number, n: number, y: ArrayLike<number>): Float64Array {
   const out = new Float64Array(n);
-  for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) out[i] += r[j * n + i]! * y[j]!;
+  for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) out[i] = out[i]! + r[j * n + i]! * y[j]!;
   return out;
 }
 
@@ -140,7 +140,7 @@ describe.each(FAMILY)('%s', (name, m) => {
       for (const centre of centres) {
         const shots = 5 + rng.int(16);
         const p = new Float64Array(n);
-        for (let s = 0; s < shots; s++) for (let i = 0; i < n; i++) p[i] += (centre[i]! + rng.normal()) / shots;
+        for (let s = 0; s < shots; s++) for (let i = 0; i < n; i++) p[i] = p[i]! + (centre[i]! + rng.normal()) / shots;
         const bytes = codec.encode(p);
         coeffs.push(coefficients(bytes));
         decoded.push(codec.decode(bytes, n));

@@ -118,7 +118,7 @@ function rpLimit(m: number): (v: ArrayLike<number>) => number {
     const n = v.length;
     const r = rpProjection(n, m);
     const y = new Float64Array(m);
-    for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) y[j] += r[j * n + i]! * v[i]!;
+    for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) y[j] = y[j]! + r[j * n + i]! * v[i]!;
     let residual = 0;
     let norm = 0;
     for (let i = 0; i < n; i++) {

@@ -186,16 +186,22 @@ function distancesTo(x: Float64Array, at: number, cg: Float64Array, from: number
  */
 const MARGIN = 1e-9;
 
+/** k-means++ seeds, and each point's nearest seed (lower index on ties) and squared distance to it. */
+interface Seeding {
+  c: Float64Array;
+  near: Int32Array;
+  d2: Float64Array;
+}
+
 /**
  * k-means++ seeding: the first seed is a uniform point, each next one a point drawn with
  * probability proportional to its squared distance to the nearest seed so far (uniform when all
  * distances are 0, i.e. fewer distinct points than seeds). Returns k × sub seeds.
  */
-function kMeansPlusPlus(x: Float64Array, rows: number, sub: number, k: number, rng: SeededRng): Float64Array {
+function kMeansPlusPlus(x: Float64Array, rows: number, sub: number, k: number, rng: SeededRng): Seeding {
   const c = new Float64Array(k * sub);
   const d2 = new Float64Array(rows);
   const near = new Int32Array(rows);
-  const seedDist = new Float64Array(k);
   // Sums of d2 over blocks of 64 points, so that a draw walks blocks, then one block.
   const blocks = Math.ceil(rows / 64);
   const blockSum = new Float64Array(blocks);
@@ -206,9 +212,22 @@ function kMeansPlusPlus(x: Float64Array, rows: number, sub: number, k: number, r
     for (let r = b * 64; r < end; r++) total += d2[r]!;
     blockSum[b] = total;
   };
+  // Each seed's points as a doubly linked list, with an upper bound on their d2, so that a whole
+  // cluster that the new seed cannot reach is skipped at once.
+  const head = new Int32Array(k).fill(-1);
+  const next = new Int32Array(rows);
+  const prev = new Int32Array(rows);
+  const maxD2 = new Float64Array(k);
   const first = rng.int(rows);
   c.set(x.subarray(first * sub, first * sub + sub), 0);
-  for (let r = 0; r < rows; r++) d2[r] = sqDist(x, r * sub, c, 0, sub);
+  for (let r = 0; r < rows; r++) {
+    const d = sqDist(x, r * sub, c, 0, sub);
+    d2[r] = d;
+    if (d > maxD2[0]!) maxD2[0] = d;
+    prev[r] = r - 1;
+    next[r] = r + 1 < rows ? r + 1 : -1;
+  }
+  head[0] = 0;
   for (let b = 0; b < blocks; b++) sumBlock(b);
   for (let j = 1; j < k; j++) {
     let total = 0;
@@ -243,16 +262,34 @@ function kMeansPlusPlus(x: Float64Array, rows: number, sub: number, k: number, r
     }
     const at = j * sub;
     c.set(x.subarray(pick * sub, pick * sub + sub), at);
-    for (let a = 0; a < j; a++) seedDist[a] = sqDist(c, at, c, a * sub, sub);
-    for (let r = 0; r < rows; r++) {
+    for (let a = 0; a < j; a++) {
       // ‖c_j − c_a‖ >= 2‖x − c_a‖ means ‖x − c_j‖ >= ‖x − c_a‖: the new seed cannot be nearer.
-      if (seedDist[near[r]!]! >= 4 * d2[r]! * (1 + MARGIN)) continue;
-      const d = sqDist(x, r * sub, c, at, sub);
-      if (d < d2[r]!) {
-        d2[r] = d;
-        near[r] = j;
-        dirty[r >>> 6] = 1;
+      const reach = sqDist(c, at, c, a * sub, sub) / (4 * (1 + MARGIN));
+      if (reach >= maxD2[a]!) continue;
+      let remaining = 0;
+      for (let r = head[a]!; r >= 0; ) {
+        const following = next[r]!;
+        const own = d2[r]!;
+        const d = reach >= own ? Infinity : sqDist(x, r * sub, c, at, sub);
+        if (d < own) {
+          d2[r] = d;
+          near[r] = j;
+          dirty[r >>> 6] = 1;
+          // Move r from seed a's list to seed j's.
+          if (prev[r]! >= 0) next[prev[r]!] = following;
+          else head[a] = following;
+          if (following >= 0) prev[following] = prev[r]!;
+          prev[r] = -1;
+          next[r] = head[j]!;
+          if (head[j]! >= 0) prev[head[j]!] = r;
+          head[j] = r;
+          if (d > maxD2[j]!) maxD2[j] = d;
+        } else if (own > remaining) {
+          remaining = own;
+        }
+        r = following;
       }
+      maxD2[a] = remaining;
     }
     for (let b = 0; b < blocks; b++) {
       if (dirty[b]) {
@@ -261,7 +298,7 @@ function kMeansPlusPlus(x: Float64Array, rows: number, sub: number, k: number, r
       }
     }
   }
-  return c;
+  return { c, near, d2 };
 }
 
 /**
@@ -429,19 +466,24 @@ function groupCentroids(c: Float64Array, k: number, sub: number, t: number, sear
  * k-means on `rows` points of `sub` elements (row-major in `x`): k-means++ seeding, then up to
  * `iterations` Lloyd steps (mean update, then reassignment), stopping early when no assignment
  * changes. Ties go to the lower centroid index. An empty cluster moves onto the point farthest
- * from its centroid (by the upper bound below; lowest index on ties). Returns k × sub centroids.
+ * from its centroid as far as the bounds below know (largest upper bound, lowest index on ties).
+ * Returns k × sub centroids.
  *
  * The reassignment is exact Lloyd, accelerated by triangle-inequality bounds as in Yinyang
  * k-means (Ding et al. 2015) plus Hamerly's (2010) half-gap test: the centroids are split into
  * groups once; each point keeps an upper bound on the distance to its centroid and, per group, a
  * lower bound on the distance to the group's other centroids, moved by the centroids' drift each
  * step. A point is looked at only when the bounds cannot prove its centroid is still strictly the
- * nearest, and then only the groups whose bound does not rule them out are scanned.
+ * nearest, and then only the groups whose bound does not rule them out are scanned. The first
+ * assignment comes from the seeding (which knows each point's nearest seed), with group bounds
+ * from each group's bounding ball. Together with MARGIN this gives plain Lloyd's assignments, so
+ * the centroids are those of plain Lloyd (test/codecs-pq.test.ts checks it against one).
  */
 function kMeans(x: Float64Array, rows: number, sub: number, k: number, iterations: number, rng: SeededRng): Float64Array {
-  const c = kMeansPlusPlus(x, rows, sub, k, rng);
+  const seeding = kMeansPlusPlus(x, rows, sub, k, rng);
+  const c = seeding.c;
   if (iterations === 0) return c;
-  const state = new LloydState(x, rows, sub, c, k);
+  const state = new LloydState(x, rows, sub, seeding, k);
   for (let it = 0; it < iterations; it++) {
     state.update();
     if (it === iterations - 1 || state.reassign() === 0) break;
@@ -478,14 +520,18 @@ class LloydState {
   private readonly groupMinAt: Int32Array;
   private readonly groupSecond: Float64Array;
   private readonly scanned: Uint8Array;
+  /** The centroids, updated in place (the array kMeans returns). */
+  private readonly c: Float64Array;
 
   constructor(
     private readonly x: Float64Array,
     private readonly rows: number,
     private readonly sub: number,
-    private readonly c: Float64Array,
+    seeding: Seeding,
     private readonly k: number,
   ) {
+    const c = seeding.c;
+    this.c = c;
     const search = new NearestSearch(c, k, sub);
     search.index();
     this.search = search;
@@ -522,44 +568,27 @@ class LloydState {
     this.groupMinAt = new Int32Array(t);
     this.groupSecond = new Float64Array(t);
     this.scanned = new Uint8Array(t);
-    for (let r = 0; r < rows; r++) this.assignFirst(r);
-  }
-
-  /** Initial assignment of point r by a full scan: its nearest centroid and exact group bounds. */
-  private assignFirst(r: number): void {
-    const { x, sub, t, start, members, grouped, scratch, lower } = this;
-    const at = r * sub;
-    const { groupMin, groupMinAt, groupSecond } = this;
-    distancesTo(x, at, grouped, 0, this.k, sub, scratch);
-    let bestSq = Infinity;
-    let best = 0;
+    // Initial assignment: the nearest seed, known from the seeding. Group bounds from each
+    // group's bounding ball: ‖x − c_j‖ >= ‖x − centre_g‖ − radius_g for every member j.
+    this.assign.set(seeding.near);
+    for (let r = 0; r < rows; r++) this.upper[r] = Math.sqrt(seeding.d2[r]!);
+    const centre = new Float64Array(t * sub);
+    const radius = new Float64Array(t);
     for (let g = 0; g < t; g++) {
-      let m1 = Infinity;
-      let m2 = Infinity;
-      let m1At = -1;
-      const end = start[g + 1]!;
-      for (let q = start[g]!; q < end; q++) {
-        const j = members[q]!;
-        const d = scratch[q]!;
-        if (d < m1) {
-          m2 = m1;
-          m1 = d;
-          m1At = j;
-        } else if (d < m2) {
-          m2 = d;
-        }
-        if (d < bestSq || (d === bestSq && j < best)) {
-          bestSq = d;
-          best = j;
-        }
+      const from = start[g]!;
+      const to = start[g + 1]!;
+      for (let q = from; q < to; q++) {
+        for (let e = 0; e < sub; e++) centre[g * sub + e] = centre[g * sub + e]! + this.grouped[q * sub + e]! / (to - from);
       }
-      groupMin[g] = m1;
-      groupMinAt[g] = m1At;
-      groupSecond[g] = m2;
+      let r2 = 0;
+      for (let q = from; q < to; q++) r2 = Math.max(r2, sqDist(this.grouped, q * sub, centre, g * sub, sub));
+      radius[g] = Math.sqrt(r2) * (1 + MARGIN);
     }
-    for (let g = 0; g < t; g++) lower[r * t + g] = Math.sqrt(groupMinAt[g] === best ? groupSecond[g]! : groupMin[g]!);
-    this.assign[r] = best;
-    this.upper[r] = Math.sqrt(bestSq);
+    const toCentre = new Float64Array(t);
+    for (let r = 0; r < rows; r++) {
+      distancesTo(x, r * sub, centre, 0, t, sub, toCentre);
+      for (let g = 0; g < t; g++) this.lower[r * t + g] = Math.max(0, Math.sqrt(toCentre[g]!) * (1 - MARGIN) - radius[g]!);
+    }
   }
 
   /** Copies the centroids into group order. */

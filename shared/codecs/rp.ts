@@ -38,7 +38,9 @@ interface Basis {
   readonly prefixes: Map<number, Projection>;
 }
 
+/** Bases by dimension, most recently used last; at most MAX_CACHED_DIMS (rebuilt identically on demand). */
 const bases = new Map<number, Basis>();
+const MAX_CACHED_DIMS = 8;
 
 /**
  * Next orthonormal row: a Rademacher (±1) vector from the seeded stream, orthogonalised against the
@@ -85,10 +87,13 @@ function gamma(k: number): number {
 /** The cached projection with `rows` orthonormal rows for vectors of dimension `dim`. */
 function projection(dim: number, rows: number): Projection {
   let basis = bases.get(dim);
-  if (!basis) {
+  if (basis) {
+    bases.delete(dim);
+  } else {
     basis = { dim, rng: new SeededRng(RP_SEED).fork(`dim ${dim}`), rows: [], prefixes: new Map() };
-    bases.set(dim, basis);
+    if (bases.size >= MAX_CACHED_DIMS) bases.delete(bases.keys().next().value!);
   }
+  bases.set(dim, basis);
   const cached = basis.prefixes.get(rows);
   if (cached) return cached;
   while (basis.rows.length < rows) basis.rows.push(nextRow(basis));
@@ -144,9 +149,12 @@ function assertRows(name: string, dim: number, rows: number): void {
  * RP_SEED and dim (see rpProjection) and never sent. Needs m <= dim <= RP_MAX_DIM.
  *
  * Why nearest-prototype classification survives: with P = RᵀR (an orthogonal projection),
- * ‖q − P p‖² = ‖(I − P) q‖² + ‖R q − R p‖² for any query q and prototype p. The first term is the
- * same for every class, so nearest-mean over decoded prototypes Rᵀ(R p) picks the same class as
- * nearest-mean between projected queries R q and the received coefficients R p.
+ * ‖q − Rᵀy‖² = ‖(I − P) q‖² + ‖R q − y‖² for any query q and coefficients y (here y =
+ * float32(R p) for a prototype p). The first term is the same for every class, so nearest-mean
+ * over decoded prototypes Rᵀy picks the same class as nearest-mean between projected queries R q
+ * and the received coefficients. That is nearest-mean in an m-dimensional random subspace, not
+ * the exact classifier: distances are distorted as in Johnson–Lindenstrauss (bench/pq-probe.ts
+ * measures the cost on real embeddings).
  *
  * Per-element reconstruction error is that of an orthogonal projection, |((I − P) v)_i| <=
  * ‖(I − P) v‖₂ <= ‖v‖₂: large for single elements, but the geometry above is what matters.
