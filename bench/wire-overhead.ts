@@ -42,7 +42,7 @@ export async function measureWireOverhead(classes: number, updates = 20, codecNa
   try {
     await new Promise<void>((resolve) => {
       socket.once('welcome', () => resolve());
-      socket.on('connect', () => socket.emit('hello', encodeMessage({ v: PROTOCOL_VERSION, clientId: 'c0', token: 'bench-token', codecs: [codecName], dim, modelHash: 'm', tableVersion: 0 })));
+      socket.on('connect', () => socket.emit('hello', encodeMessage({ v: PROTOCOL_VERSION, clientId: 'c0', token: 'bench-token', codecs: [codecName], dim, modelHash: 'm', tableVersion: 0, codebook: '' })));
     });
     const wire = (): number => server.wireBytes('c0')!.up;
     const before = wire();

@@ -1,4 +1,5 @@
-import { CODEC_CAPABILITIES, parseCodecSpec, type CodecSpec } from '../shared/codec-spec.js';
+import { bindCodebook, codebookHash, CODEC_CAPABILITIES, parseCodecSpec, type CodecSpec } from '../shared/codec-spec.js';
+import { decodePqCodebook, type PqCodebook } from '../shared/codecs/index.js';
 import type { VectorCodec } from '../shared/codecs/vector-codec.js';
 import type { EmbeddingStore, EmbeddingStoreStats } from '../shared/embedding/embedding-store.js';
 import { DeltaLedger } from '../shared/delta-ledger.js';
@@ -53,6 +54,10 @@ export class ClientNode {
   private localHead: PrototypeTable | undefined;
   private heldVersion = 0;
   private uplink: CodecSpec | undefined;
+  private uplinkSpec: CodecSpec | undefined;
+  private downlinkSpec: CodecSpec | undefined;
+  /** The pq codebook the coordinator sent, kept across reconnects. */
+  private codebook: { book: PqCodebook; hash: string } | undefined;
   private strategy: Strategy = 'protofed';
   private downlink: VectorCodec | undefined;
   private readonly evaluator: TestSetEvaluator;
@@ -102,6 +107,7 @@ export class ClientNode {
       dim: this.o.store.dim,
       modelHash: this.o.store.backbone.modelHash,
       tableVersion: this.heldVersion,
+      codebook: this.codebook?.hash ?? '',
     });
   }
 
@@ -132,13 +138,27 @@ export class ClientNode {
       }
       case 'shutdown':
         return this.finish();
+      case 'codebook': {
+        const bytes = (message as CoordinatorToClient['codebook']).codebook;
+        this.codebook = { book: decodePqCodebook(bytes), hash: codebookHash(bytes) };
+        this.bindCodecs();
+        return;
+      }
     }
   }
 
+  /** The negotiated codecs; a pq one works once its codebook is here. */
+  private bindCodecs(): void {
+    const bind = (spec: CodecSpec): CodecSpec => (spec.pq && this.codebook ? bindCodebook(spec, this.codebook.book) : spec);
+    this.uplink = bind(this.uplinkSpec!);
+    this.downlink = bind(this.downlinkSpec!).codec;
+  }
+
   private welcome(w: CoordinatorToClient['welcome']): void {
-    this.uplink = parseCodecSpec(w.uplinkCodec);
+    this.uplinkSpec = parseCodecSpec(w.uplinkCodec);
+    this.downlinkSpec = parseCodecSpec(w.downlinkCodec);
+    this.bindCodecs();
     this.strategy = w.strategy;
-    this.downlink = parseCodecSpec(w.downlinkCodec).codec;
     // fedavg-head holds a linear head: one row of weights and a bias per class, one wider than the embeddings.
     if (w.strategy === 'fedavg-head' && this.held.dim === w.dim) this.held = new PrototypeTable(w.dim + 1);
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Server } from 'socket.io';
 import { ByteMeter } from '../shared/byte-accounting.js';
-import { capabilitiesNeeded, parseCodecSpec } from '../shared/codec-spec.js';
+import { capabilitiesNeeded, codebookHash, parseCodecSpec } from '../shared/codec-spec.js';
 import {
   CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type Strategy,
   type ClientMessageType, type ClientToCoordinator, type HelloMessage, type SocketEvents, type CoordinatorToClient,
@@ -30,6 +30,8 @@ export interface CoordinatorServerOptions {
   /** Client ids allowed to join; any id when absent. */
   allowedClients?: ReadonlySet<string>;
   helloTimeoutMs?: number;
+  /** The run's pq codebook, sent after the welcome to every client that does not hold it yet. */
+  codebook?: Uint8Array | undefined;
   /** Plain HTTP requests (not socket.io), e.g. the remote clients' setup endpoint. */
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -61,10 +63,12 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
 
   /** What a client must offer in its hello to speak this run's codecs. */
   private readonly needs: string[];
+  private readonly codebookHash: string | undefined;
 
   constructor(private readonly options: CoordinatorServerOptions) {
     super();
     this.needs = [...capabilitiesNeeded(parseCodecSpec(options.uplinkCodec)), ...capabilitiesNeeded(parseCodecSpec(options.downlinkCodec))];
+    this.codebookHash = options.codebook ? codebookHash(options.codebook) : undefined;
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -215,6 +219,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       dim: o.dim,
       strategy: o.strategy ?? 'protofed',
     });
+    if (this.codebookHash !== undefined && hello.codebook !== this.codebookHash) session.send('codebook', { codebook: o.codebook! });
     this.emit('joined', session, hello);
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { parseCodecSpec } from '../shared/codec-spec.js';
+import { bindCodebook, parseCodecSpec, pqShape, type CodecSpec } from '../shared/codec-spec.js';
+import { encodePqCodebook, trainPqCodebook, type PqCodebook } from '../shared/codecs/index.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
@@ -136,8 +137,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   if (scenario.clients.mode === 'population') throw new Error('clients.mode: population runs with runPopulationScenario (simulation/population)');
   const prepared = await prepareRun(scenario, options);
   const { data, datasetSpec, fieldClasses, backbone, store, evaluationMemo, evaluator, cacheDir, threads, embedSeconds, datasetInfo, backboneInfo } = prepared;
-  const uplink = parseCodecSpec(scenario.codec.uplink);
-  const downlink = parseCodecSpec(scenario.codec.downlink);
+  let uplink = parseCodecSpec(scenario.codec.uplink);
+  let downlink = parseCodecSpec(scenario.codec.downlink);
+  const codebook = await trainCodebookIfNeeded(prepared, uplink, downlink, scenario.seed);
+  if (codebook) {
+    uplink = bindCodebook(uplink, codebook.book);
+    downlink = bindCodebook(downlink, codebook.book);
+  }
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = options.token ?? randomBytes(24).toString('base64url');
   // fedavg-head merges linear heads (a row of weights and a bias per class) by FedAvg rounds.
@@ -156,7 +162,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec);
   const server: CoordinatorServer = new CoordinatorServer({
     host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
-    uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy,
+    uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     allowedClients: new Set(clientIds),
     httpHandler: runSetupHandler(() => setup, token, modelDir, (id, bytes) => {
@@ -286,6 +292,25 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   };
   out?.writeSummary(summary);
   return { summary, outcome, state, data };
+}
+
+/**
+ * A pq codec's codebook, trained on the embeddings of the base classes' train images (classes no
+ * client learns), seeded; undefined when no codec of the run is pq.
+ */
+async function trainCodebookIfNeeded(prepared: PreparedRun, uplink: CodecSpec, downlink: CodecSpec, seed: number): Promise<{ book: PqCodebook; bytes: Uint8Array } | undefined> {
+  const shape = pqShape(uplink, downlink);
+  if (!shape) return undefined;
+  const { data, fieldClasses, backbone } = prepared;
+  const field = new Set(fieldClasses);
+  const base: number[] = [];
+  for (let i = 0; i < data.train.count; i++) if (!field.has(data.train.labels[i]!)) base.push(i);
+  if (base.length < shape.centroids) {
+    throw new Error(`a pq codebook is trained on base classes (classes no client learns): this run has ${base.length} such train images, fewer than ${shape.centroids} centroids`);
+  }
+  const embeddings = await prepared.embedBulk('train', base);
+  const book = trainPqCodebook(embeddings, base.length, backbone.dim, { ...shape, seed });
+  return { book, bytes: encodePqCodebook(book) };
 }
 
 /** What every kind of run needs before its clients start: data, backbone, embeddings, evaluator. */

@@ -118,6 +118,7 @@ export const validateClientMessage: Validators<ClientToCoordinator> = {
     dim: int(o, 'dim', 1, PROTOCOL_LIMITS.maxDim),
     modelHash: str(o, 'modelHash', 256),
     tableVersion: int(o, 'tableVersion', 0),
+    codebook: str(o, 'codebook', 64),
   }),
   update: (o) => ({
     v: checkVersion(o),
@@ -192,4 +193,5 @@ export const validateCoordinatorMessage: Validators<CoordinatorToClient> = {
     return msg;
   },
   shutdown: (o) => ({ v: checkVersion(o), reason: str(o, 'reason', 4096) }),
+  codebook: (o) => ({ v: checkVersion(o), codebook: bin(o, 'codebook') }),
 };

@@ -45,6 +45,8 @@ export interface HelloMessage {
   modelHash: string;
   /** The global table version this client already holds (0 for none). */
   tableVersion: number;
+  /** The pq codebook it holds (codebookHash), or "" for none: a held codebook is not sent again. */
+  codebook: string;
 }
 
 /**
@@ -137,6 +139,12 @@ export interface ErrorMessage {
   seq?: number;
 }
 
+/** A pq codebook (shared/codecs/pq.ts format), sent after the welcome to a client that lacks it. */
+export interface CodebookMessage {
+  v: number;
+  codebook: Uint8Array;
+}
+
 export interface ShutdownMessage {
   v: number;
   reason: string;
@@ -157,6 +165,7 @@ export interface CoordinatorToClient {
   evaluate: EvaluateMessage;
   error: ErrorMessage;
   shutdown: ShutdownMessage;
+  codebook: CodebookMessage;
 }
 
 export type ClientMessageType = keyof ClientToCoordinator;
@@ -164,7 +173,7 @@ export type CoordinatorMessageType = keyof CoordinatorToClient;
 
 export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['hello', 'update', 'report'];
 export const COORDINATOR_MESSAGE_TYPES: readonly CoordinatorMessageType[] = [
-  'welcome', 'refused', 'mission', 'ack', 'table', 'evaluate', 'error', 'shutdown',
+  'welcome', 'refused', 'mission', 'ack', 'table', 'evaluate', 'error', 'shutdown', 'codebook',
 ];
 
 /**
@@ -197,9 +206,10 @@ export function unpackU32(bytes: Uint8Array): Uint32Array {
   return out;
 }
 
-/** Codec payload bytes of a message (decoded or as sent): the encoded vectors it carries. */
+/** Codec payload bytes of a message (decoded or as sent): the encoded vectors, or the codebook, it carries. */
 export function payloadBytes(message: object): number {
-  const classes = (message as { classes?: ClassBlock | Uint8Array }).classes;
+  const { classes, codebook } = message as { classes?: ClassBlock | Uint8Array; codebook?: Uint8Array };
+  if (codebook instanceof Uint8Array) return codebook.byteLength;
   if (classes === undefined) return 0;
   return classes instanceof Uint8Array ? classBlockPayloadBytes(classes) : classes.payloadBytes;
 }

@@ -36,7 +36,7 @@ function next(socket: Socket, event: string): Promise<Record<string, unknown>> {
 }
 
 function hello(overrides: Record<string, unknown> = {}): Uint8Array {
-  return encodeMessage({ v: PROTOCOL_VERSION, clientId: 'c0', token: 'secret', codecs: ['f32'], dim: DIM, modelHash: 'model-a', tableVersion: 0, ...overrides });
+  return encodeMessage({ v: PROTOCOL_VERSION, clientId: 'c0', token: 'secret', codecs: ['f32'], dim: DIM, modelHash: 'model-a', tableVersion: 0, codebook: '', ...overrides });
 }
 
 async function connect(helloFrame: Uint8Array = hello()): Promise<{ socket: Socket; first: Promise<[string, Record<string, unknown>]> }> {

@@ -383,6 +383,22 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(() => scenario({ ...base, strategy: 'fedavg-head', missions: { ...base.missions, merge: 'async' } })).toThrow(/fedavg-head averages each mission's heads/);
   }, 120_000);
 
+  it('pq: the coordinator trains a codebook on base classes and sends it once to each client, counted; accuracy stays close to f32', async () => {
+    const base = {
+      dataset: { name: 'fashion-mnist', baseClasses: [0, 1, 2, 3] },
+      missions: { count: 6, classesPerClient: 2, shotsPerClass: 10 }, clients: { count: 3, mode: 'virtual', maxRestarts: 0 },
+    };
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const pq = await runScenario(scenario({ ...base, codec: { uplink: 'pq-196x16', downlink: 'pq-196x16' } }), { clientStderr: silent, launchers });
+    const f32 = await runScenario(scenario({ ...base, codec: { uplink: 'f32', downlink: 'f32' } }), { clientStderr: silent, launchers });
+    // One codebook per client: 16 header bytes and 16 centroids of 784 float32 values.
+    expect(pq.summary.bytesByType.down.codebook).toMatchObject({ messages: 3, payloadBytes: 3 * (16 + 4 * 16 * 784) });
+    // Each class vector is 196 one-byte indices.
+    expect(pq.summary.payloadBytesUp).toBe(f32.summary.payloadBytesUp / 16);
+    expect(Math.abs(pq.summary.finalGlobalAccuracy - f32.summary.finalGlobalAccuracy)).toBeLessThan(0.05);
+    expect(() => scenario({ ...base, clients: { count: 5, mode: 'population' }, codec: { uplink: 'pq-16x256', downlink: 'f32' } })).toThrow(/population mode takes the stateless codecs/);
+  }, 120_000);
+
   it('partial participation: a seeded half of the clients takes part in each mission, and only they are sent anything', async () => {
     const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
     const missions = { count: 8, classesPerClient: 2, shotsPerClass: 5 };
