@@ -2,12 +2,14 @@
  * The communication-cost study (bench/results/comm.json):
  * - wire overhead: bytes on the TCP socket divided by codec payload bytes, for one update of
  *   1, 10 and 100 classes of 64-d int8, measured on a real socket.io connection;
- * - every codec on the default glyph scenario (virtual clients, same samples): accuracy lost
- *   against f32 and uplink bytes relative to f32;
+ * - every codec (and pq, deflate, delta+) on the default glyph scenario (virtual clients, same
+ *   samples, 3 seeds): accuracy lost against f32 and uplink bytes relative to f32, with spreads;
+ * - every strategy on the same runs, f32, 3 seeds: protofed, centralized (the upper bound),
+ *   share-embeddings, fedrecon-reference, fedavg-head, local-only;
  * - the table the paper never gave: bytes per class learned, and bytes per client until 90% of
- *   the centralized accuracy (protofed with f64 equals the centralized nearest-mean classifier);
- * - the reference code's blended merge against protofed at 2, 5 and 30 shots (Fashion-MNIST
- *   pixels, 5 clients × 2 classes per mission, 60 missions, 3 seeds).
+ *   the centralized accuracy;
+ * - the reference code's blended merge against protofed at 2, 5 and 30 shots on Fashion-MNIST
+ *   pixels, and at 2, 5 and 15 on conv4 glyph embeddings (5 clients × 2 classes, 60 missions).
  *
  *   npx tsx bench/comm-bench.ts
  */
@@ -15,7 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CODEC_NAMES } from '../shared/codecs/index.js';
-import { loadScenarioFile, parseScenario } from '../shared/scenario-config.js';
+import { loadScenarioFile, parseScenario, type Scenario } from '../shared/scenario-config.js';
 import { readSweep, type SweepRun } from '../simulation/sweep-report.js';
 import { expandGrid, runSweep } from '../simulation/sweep.js';
 import { measureWireOverhead } from './wire-overhead.js';
@@ -38,45 +40,82 @@ const wireDetails = [await measureWireOverhead(1), await measureWireOverhead(10)
 const wire = Object.fromEntries(wireDetails.map((w) => [String(w.classes), w.ratio]));
 process.stdout.write(`wire overhead (socket bytes / payload): ${JSON.stringify(wire)}\n`);
 
-// Codecs on the default glyph scenario, virtual clients, one seed.
+const SEEDS = [1, 2, 3];
+const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
+const spread = (xs: number[]): { mean: number; std: number; min: number; max: number } => {
+  const m = mean(xs);
+  return { mean: round(m), std: round(Math.sqrt(mean(xs.map((x) => (x - m) ** 2)))), min: round(Math.min(...xs)), max: round(Math.max(...xs)) };
+};
+/** The accuracy a strategy's clients end with: the global table's, or (local-only, which merges nothing) their own. */
+const finalAccuracy = (r: SweepRun): number => (r.strategy === 'local-only' ? r.missions.at(-1)!.meanClientAccuracyAfter : r.summary.finalGlobalAccuracy);
+const progress = (what: string) => (c: { id: string }, d: number, t: number, error?: string) => process.stdout.write(`[${what} ${d}/${t}] ${c.id}${error ? ` FAILED: ${error}` : ''}\n`);
+
+// Codecs and strategies on the default glyph scenario, virtual clients, 3 seeds each.
 const glyphs = loadScenarioFile('scenarios/glyphs.yaml');
 const glyphScenario = { ...glyphs, clients: { ...glyphs.clients, mode: 'virtual' as const } };
-const codecCells = expandGrid(glyphScenario, { codecs: ['f64', ...CODEC_NAMES.filter((c) => c !== 'f64')] }, join(out, 'codecs'));
-await runSweep(glyphScenario, codecCells, { onCell: (c, d, t) => process.stdout.write(`[codecs ${d}/${t}] ${c.id}\n`) });
-const codecRuns = readSweep(join(out, 'codecs'));
-const f32 = codecRuns.find((r) => r.codec === 'f32')!;
-const centralized = codecRuns.find((r) => r.codec === 'f64')!.summary.finalGlobalAccuracy;
 const clients = glyphScenario.clients.count;
-const table = codecRuns.map((r) => ({
-  codec: r.codec,
-  strategy: r.strategy,
-  finalGlobalAccuracy: r.summary.finalGlobalAccuracy,
-  accuracyLossPoints: Number(((f32.summary.finalGlobalAccuracy - r.summary.finalGlobalAccuracy) * 100).toFixed(2)),
-  uplinkPayloadBytes: r.summary.payloadBytesUp,
-  uplinkBytesRatio: Number((r.summary.payloadBytesUp / f32.summary.payloadBytesUp).toFixed(3)),
-  uplinkMessageBytesRatio: Number((r.summary.bytesUp / f32.summary.bytesUp).toFixed(3)),
-  bytesPerClassLearned: Math.round((r.summary.bytesUp + r.summary.bytesDown) / r.summary.classesKnown),
-  bytesPerClientTo90PercentOfCentralized: bytesPerClientUntil(r, 0.9 * centralized, clients),
-}));
+const CODECS = ['f64', ...CODEC_NAMES.filter((c) => c !== 'f64'), 'pq-16x256', 'pq-32x256', 'f32+deflate', 'int8+deflate', 'delta+int8', 'delta+int4'];
+await runSweep(glyphScenario, expandGrid(glyphScenario, { codecs: CODECS, seeds: SEEDS }, join(out, 'codecs')), { onCell: progress('codecs') });
+const codecRuns = readSweep(join(out, 'codecs'));
+const STRATEGY_LIST = ['protofed', 'centralized', 'share-embeddings', 'fedrecon-reference', 'fedavg-head', 'local-only'];
+await runSweep(glyphScenario, expandGrid(glyphScenario, { codecs: ['f32'], strategies: STRATEGY_LIST, seeds: SEEDS }, join(out, 'strategies')), { onCell: progress('strategies') });
+const strategyRuns = readSweep(join(out, 'strategies'));
 
-// The merge flaw: the reference code's blend against protofed's deltas.
-const flawBase = parseScenario({
+const bySeed = (runs: SweepRun[], seed: number): SweepRun => runs.find((r) => r.seed === seed)!;
+const centralizedRuns = strategyRuns.filter((r) => r.strategy === 'centralized');
+const centralizedAccuracy = (seed: number): number => bySeed(centralizedRuns, seed).summary.finalGlobalAccuracy;
+const f32Runs = codecRuns.filter((r) => r.codec === 'f32');
+
+/** Bytes, accuracy and their spread over seeds for a group of runs of one configuration. */
+function costs(runs: SweepRun[]) {
+  const perSeed = runs.map((r) => ({
+    accuracy: finalAccuracy(r),
+    lossPoints: (finalAccuracy(bySeed(f32Runs, r.seed)) - finalAccuracy(r)) * 100,
+    uplinkRatio: r.summary.payloadBytesUp / bySeed(f32Runs, r.seed).summary.payloadBytesUp,
+    bytesPerClass: (r.summary.bytesUp + r.summary.bytesDown) / r.summary.classesKnown,
+    to90: bytesPerClientUntil(r, 0.9 * centralizedAccuracy(r.seed), clients),
+  }));
+  const reached = perSeed.map((p) => p.to90).filter((b): b is number => b !== null);
+  return {
+    finalAccuracy: spread(perSeed.map((p) => p.accuracy)),
+    accuracyLossPoints: spread(perSeed.map((p) => p.lossPoints)),
+    uplinkPayloadBytes: Math.round(mean(runs.map((r) => r.summary.payloadBytesUp))),
+    uplinkBytesRatio: round(mean(perSeed.map((p) => p.uplinkRatio)), 3),
+    uplinkMessageBytes: Math.round(mean(runs.map((r) => r.summary.bytesUp))),
+    downlinkMessageBytes: Math.round(mean(runs.map((r) => r.summary.bytesDown))),
+    bytesPerClassLearned: Math.round(mean(perSeed.map((p) => p.bytesPerClass))),
+    bytesPerClientTo90PercentOfCentralized: reached.length === perSeed.length ? Math.round(mean(reached)) : null,
+    seeds: runs.map((r) => r.seed),
+  };
+}
+const codecTable = CODECS.map((codec) => ({ codec, ...costs(codecRuns.filter((r) => r.codec === codec)) }));
+const strategyTable = STRATEGY_LIST.map((strategy) => ({ strategy, codec: 'f32', ...costs(strategyRuns.filter((r) => r.strategy === strategy)) }));
+const protofedF32 = strategyRuns.filter((r) => r.strategy === 'protofed');
+const protofedVsCentralized = Math.max(...SEEDS.map((seed) => Math.abs(bySeed(protofedF32, seed).summary.finalGlobalAccuracy - centralizedAccuracy(seed))));
+
+// The merge flaw: the reference code's blend against protofed's deltas, on Fashion-MNIST pixels
+// (the issue's numpy model) and on conv4 glyph embeddings (15 train images per glyph class).
+async function mergeFlaw(name: string, scenario: Scenario, shots: number[]) {
+  await runSweep(scenario, expandGrid(scenario, { strategies: ['protofed', 'fedrecon-reference', 'local-only'], shots, seeds: SEEDS }, join(out, name)), { onCell: progress(name) });
+  const runs = readSweep(join(out, name));
+  return shots.map((k) => {
+    const acc = (strategy: string) => SEEDS.map((seed) => finalAccuracy(runs.find((r) => r.shots === k && r.strategy === strategy && r.seed === seed)!));
+    const gaps = acc('protofed').map((a, i) => (a - acc('fedrecon-reference')[i]!) * 100);
+    return {
+      shots: k, protofed: round(mean(acc('protofed'))), fedreconReference: round(mean(acc('fedrecon-reference'))),
+      // No merging: each client's own table (the global one stays empty).
+      localOnlyMeanClientAccuracy: round(mean(acc('local-only'))),
+      gapPoints: { mean: round(mean(gaps), 2), min: round(Math.min(...gaps), 2), max: round(Math.max(...gaps), 2) },
+    };
+  });
+}
+const flawFashion = parseScenario({
   name: 'flaw', dataset: { name: 'fashion-mnist' }, backbone: { name: 'pixels' }, clients: { count: 5, mode: 'virtual' },
   missions: { count: 60, classesPerClient: 2, shotsPerClass: 2 }, codec: { uplink: 'f32', downlink: 'f32' }, evaluation: { testPerClass: 200 },
 });
-const flawCells = expandGrid(flawBase, { strategies: ['protofed', 'fedrecon-reference', 'local-only'], shots: [2, 5, 30], seeds: [1, 2, 3] }, join(out, 'flaw'));
-await runSweep(flawBase, flawCells, { onCell: (c, d, t) => process.stdout.write(`[flaw ${d}/${t}] ${c.id}\n`) });
-const flawRuns = readSweep(join(out, 'flaw'));
-const flaw = [2, 5, 30].map((shots) => {
-  const acc = (strategy: string) => flawRuns.filter((r) => r.shots === shots && r.strategy === strategy).map((r) => r.summary.finalGlobalAccuracy);
-  const gaps = acc('protofed').map((a, i) => (a - acc('fedrecon-reference')[i]!) * 100);
-  return {
-    shots, protofed: Number(mean(acc('protofed')).toFixed(4)), fedreconReference: Number(mean(acc('fedrecon-reference')).toFixed(4)),
-    // No merging: each client's own table (the global one stays empty).
-    localOnlyMeanClientAccuracy: Number(mean(flawRuns.filter((r) => r.shots === shots && r.strategy === 'local-only').map((r) => r.missions.at(-1)!.meanClientAccuracyAfter)).toFixed(4)),
-    gapPoints: { mean: Number(mean(gaps).toFixed(2)), min: Number(Math.min(...gaps).toFixed(2)), max: Number(Math.max(...gaps).toFixed(2)) },
-  };
-});
+const flaw = await mergeFlaw('flaw', flawFashion, [2, 5, 30]);
+const flawGlyphScenario = { ...glyphScenario, name: 'flaw-glyphs', missions: { ...glyphScenario.missions, count: 60, classesPerClient: 2 }, codec: { uplink: 'f32', downlink: 'f32' } };
+const flawGlyphs = await mergeFlaw('flaw-glyphs', flawGlyphScenario, [2, 5, 15]);
 
 const result = {
   benchmark: 'communication cost',
@@ -84,14 +123,18 @@ const result = {
   wireOverhead: wire,
   wireOverheadNote: 'TCP bytes read by the coordinator socket per codec payload byte, 20 updates of N 64-d int8 classes (class block header, msgpack keys, the protofed socket.io parser byte, WebSocket header and mask); goal ≤ 1.10 at 10 classes',
   wireOverheadDetails: wireDetails,
-  accuracyLossPoints: Object.fromEntries(table.map((t) => [t.codec, t.accuracyLossPoints])),
-  uplinkBytesRatio: Object.fromEntries(table.map((t) => [t.codec, t.uplinkBytesRatio])),
-  centralizedAccuracy: centralized,
-  codecs: table,
-  scenario: 'scenarios/glyphs.yaml in virtual mode (seed 7): 5 clients, 60 missions, 5 classes × 5 shots, conv4 64-d',
+  accuracyLossPoints: Object.fromEntries(codecTable.map((t) => [t.codec, round(t.accuracyLossPoints.mean, 2)])),
+  uplinkBytesRatio: Object.fromEntries(codecTable.map((t) => [t.codec, t.uplinkBytesRatio])),
+  protofedF32VersusCentralizedMaxAccuracyDifference: protofedVsCentralized,
+  centralizedAccuracy: spread(SEEDS.map(centralizedAccuracy)),
+  codecs: codecTable,
+  strategies: strategyTable,
+  scenario: `scenarios/glyphs.yaml in virtual mode, seeds ${SEEDS.join(', ')}: 5 clients, 60 missions, 5 classes × 5 shots, conv4 64-d; losses are paired by seed against f32; pq codebooks (trained on the background classes) are counted in the downlink`,
   mergeFlaw: flaw,
   mergeFlawScenario: 'Fashion-MNIST pixels, 5 virtual clients × 2 classes per mission, 60 missions, f32, seeds 1–3',
+  mergeFlawGlyphs: flawGlyphs,
+  mergeFlawGlyphsScenario: 'glyphs, conv4 64-d, 5 virtual clients × 2 classes per mission, 60 missions, f32, seeds 1–3 (glyph classes have 15 train images, so 15 shots is the most)',
 };
 mkdirSync('bench/results', { recursive: true });
 writeFileSync('bench/results/comm.json', `${JSON.stringify(result, null, 2)}\n`);
-process.stdout.write(`${JSON.stringify({ wireOverhead: wire, accuracyLossPoints: result.accuracyLossPoints, uplinkBytesRatio: result.uplinkBytesRatio, mergeFlaw: flaw }, null, 1)}\n`);
+process.stdout.write(`${JSON.stringify({ wireOverhead: wire, accuracyLossPoints: result.accuracyLossPoints, uplinkBytesRatio: result.uplinkBytesRatio, protofedVsCentralized, mergeFlaw: flaw, mergeFlawGlyphs: flawGlyphs }, null, 1)}\n`);

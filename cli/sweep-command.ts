@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { isCodecSpec } from '../shared/codec-spec.js';
 import { CODEC_NAMES } from '../shared/codecs/index.js';
 import { STRATEGIES } from '../shared/protocol.js';
 import { loadScenarioFile } from '../shared/scenario-config.js';
@@ -15,11 +16,15 @@ export interface SweepCommandOptions {
   mode?: 'process' | 'virtual';
 }
 
-function list(text: string | undefined, known: readonly string[], what: string): string[] | undefined {
+function list(text: string | undefined, known: readonly string[] | ((v: string) => boolean), what: string): string[] | undefined {
   if (text === undefined) return undefined;
   const values = text.split(',').map((v) => v.trim()).filter(Boolean);
-  const bad = values.filter((v) => !known.includes(v));
-  if (bad.length > 0) throw new Error(`--${what}: unknown ${bad.join(', ')}; known: ${known.join(', ')}`);
+  const ok = typeof known === 'function' ? known : (v: string) => known.includes(v);
+  const bad = values.filter((v) => !ok(v));
+  if (bad.length > 0) {
+    const hint = typeof known === 'function' ? `codecs are ${CODEC_NAMES.join(', ')} or pq-<subspaces>x<centroids>, with "delta+" before and "+deflate" after` : `known: ${known.join(', ')}`;
+    throw new Error(`--${what}: unknown ${bad.join(', ')}; ${hint}`);
+  }
   return values;
 }
 
@@ -29,7 +34,7 @@ export async function sweepCommand(scenarioPath: string, options: SweepCommandOp
   const scenario = options.mode ? { ...loaded, clients: { ...loaded.clients, mode: options.mode } } : loaded;
   const outDir = resolve(options.out ?? `sweeps/${scenario.name}`);
   const cells = expandGrid(scenario, {
-    codecs: list(options.codec, CODEC_NAMES, 'codec'),
+    codecs: list(options.codec, isCodecSpec, 'codec'),
     strategies: list(options.strategy, STRATEGIES, 'strategy'),
     seeds: options.seeds === undefined ? undefined : parseIntegerList(options.seeds, '--seeds'),
     shots: options.shots === undefined ? undefined : parseIntegerList(options.shots, '--shots'),

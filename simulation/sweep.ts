@@ -81,7 +81,8 @@ export async function runSweep(
           name: `${scenario.name}-${cell.id}`,
           seed: cell.seed,
           strategy: cell.strategy,
-          codec: { uplink: cell.codec, downlink: cell.codec },
+          // A delta+ codec is for the uplink; the downlink takes the codec underneath.
+          codec: { uplink: cell.codec, downlink: cell.codec.replace(/^delta\+/, '') },
           missions: { ...scenario.missions, shotsPerClass: cell.shots },
         };
         writeFileSync(file, JSON.stringify(cellScenario, null, 2));
