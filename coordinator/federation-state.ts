@@ -112,13 +112,7 @@ export class FederationState {
       if (this.removedAt.size > 0) this.removedAt.delete(classId);
     }
     if (this.keepContributions) this.keep(clientId, update);
-    if (last) {
-      last.seq = seq;
-      last.version = version;
-    } else {
-      this.seqs.set(clientId, { seq, version });
-    }
-    return { applied: true, version };
+    return this.applied(clientId, seq, version);
   }
 
   /**
@@ -194,9 +188,13 @@ export class FederationState {
   private addToRound(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
     const means = update.means ?? meansOf({ classIds: update.classIds, counts: update.counts, encoded: update.encoded! }, this.dim);
     for (let c = 0; c < update.classIds.length; c++) this.round!.addScaledRow(update.classIds[c]!, update.counts[c]!, means, c * this.dim);
-    const last = this.seqs.get(clientId);
     // Contained in the version the round will close with.
-    const version = this.tableVersion + 1;
+    return this.applied(clientId, seq, this.tableVersion + 1);
+  }
+
+  /** Records that a client's seq is applied, in table version `version`. */
+  private applied(clientId: string, seq: number, version: number): ApplyResult {
+    const last = this.seqs.get(clientId);
     if (last) {
       last.seq = seq;
       last.version = version;

@@ -4,7 +4,6 @@ import {
   BFLOAT16_MAX,
   CODECS,
   CODEC_NAMES,
-  CodecError,
   FLOAT32_MAX,
   TOPK_MAX_DIM,
   describeCodec,
@@ -12,6 +11,7 @@ import {
   toBfloat16Bits,
   type VectorCodec,
 } from '../shared/codecs/index.js';
+import { expectCodecError } from './support/codec-errors.js';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -34,16 +34,6 @@ function roundTripError(codec: VectorCodec, v: ArrayLike<number>, from?: number,
   return maxAbsError(codec.decode(codec.encode(v), v.length), v, from, to);
 }
 
-function expectCodecError(fn: () => unknown, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CodecError);
-  if (message) expect((thrown as Error).message).toMatch(message);
-}
 
 /** float32 (offset, scale) pairs at the front of an affine encoding. */
 function affineHeaders(bytes: Uint8Array, blocks: number): Array<[number, number]> {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CodecError,
   PQ_MAX_CENTROIDS,
   createPqCodec,
   decodePqCodebook,
@@ -12,17 +11,8 @@ import {
   type PqCodebook,
 } from '../shared/codecs/index.js';
 import { SeededRng } from '../shared/rng.js';
+import { expectCodecError } from './support/codec-errors.js';
 
-function expectCodecError(fn: () => unknown, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CodecError);
-  if (message) expect((thrown as Error).message).toMatch(message);
-}
 
 /** `rows` points around `clusters` Gaussian centres (non-negative, like ReLU embeddings). */
 function clustered(seed: number, rows: number, dim: number, clusters: number, noise = 0.3): Float32Array {

@@ -1,7 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   CODECS,
-  CodecError,
   FLOAT32_MAX,
   RP_MAX_DIM,
   RP_SEED,
@@ -10,6 +9,7 @@ import {
   type VectorCodec,
 } from '../shared/codecs/index.js';
 import { SeededRng } from '../shared/rng.js';
+import { expectCodecError } from './support/codec-errors.js';
 
 const FAMILY = [
   ['rp-8', 8],
@@ -17,16 +17,6 @@ const FAMILY = [
   ['rp-32', 32],
 ] as const;
 
-function expectCodecError(fn: () => unknown, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CodecError);
-  if (message) expect((thrown as Error).message).toMatch(message);
-}
 
 /** R v for the row-major m × n matrix R. */
 function project(r: Float64Array, m: number, v: ArrayLike<number>): Float64Array {

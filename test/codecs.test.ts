@@ -3,7 +3,6 @@ import { expectEveryFinitePatternDecodes, expectExactRoundTripsAndTiesToEven } f
 import {
   CODECS,
   CODEC_NAMES,
-  CodecError,
   FLOAT32_MAX,
   fromFloat16Bits,
   getCodec,
@@ -12,6 +11,7 @@ import {
   type RegisteredCodecName,
   type VectorCodec,
 } from '../shared/codecs/index.js';
+import { expectCodecError } from './support/codec-errors.js';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -178,16 +178,6 @@ const ENCODED_LENGTH: Record<RegisteredCodecName, (dim: number) => number> = {
   'rp-32': () => 32 * 4,
 };
 
-function expectCodecError(fn: () => unknown, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CodecError);
-  if (message) expect((thrown as Error).message).toMatch(message);
-}
 
 describe('codec registry', () => {
   it('exposes every codec under its own name', () => {

@@ -53,6 +53,17 @@ async function centralizedReference(assignments: ClassAssignment[][][], evalClas
   return { table, accuracy: accuracyOf(counts) };
 }
 
+/** The largest difference, over the classes of `truth` and their elements, between two tables' prototypes. */
+function maxPrototypeDifference(t: PrototypeTable, truth: PrototypeTable): number {
+  let worst = 0;
+  for (const id of truth.classIds()) {
+    const a = t.prototype(id)!;
+    const b = truth.prototype(id)!;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  }
+  return worst;
+}
+
 describe('a federated run with real client processes over socket.io', () => {
   it('3 processes, f32: the global accuracy equals a centralized nearest-mean classifier on the same samples', async () => {
     const { summary, outcome, state } = await runScenario(scenario(), { clientStderr: silent });
@@ -311,15 +322,7 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(reference.outcome.assignments).toEqual(exact.outcome.assignments);
     expect(central.outcome.assignments).toEqual(exact.outcome.assignments);
     const truth = (await centralizedReference(exact.outcome.assignments, exact.outcome.finalEvalClasses)).table;
-    const drift = (t: PrototypeTable): number => {
-      let worst = 0;
-      for (const id of truth.classIds()) {
-        const a = t.prototype(id)!;
-        const b = truth.prototype(id)!;
-        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-      }
-      return worst;
-    };
+    const drift = (t: PrototypeTable): number => maxPrototypeDifference(t, truth);
     expect(drift(exact.state.global)).toBeLessThan(1e-9);
     expect(drift(shared.state.global)).toBeLessThan(1e-9);
     expect(drift(central.state.global)).toBeLessThan(1e-9);
@@ -346,15 +349,7 @@ describe('a federated run with real client processes over socket.io', () => {
     const run = (uplink: string) => runScenario(scenario({ ...base, codec: { uplink, downlink: 'f32' } }), { clientStderr: silent, launchers });
     const [plain, delta, deltaExact] = [await run('int8'), await run('delta+int8'), await run('delta+f64')];
     const truth = (await centralizedReference(plain.outcome.assignments, plain.outcome.finalEvalClasses)).table;
-    const drift = (t: PrototypeTable): number => {
-      let worst = 0;
-      for (const id of truth.classIds()) {
-        const a = t.prototype(id)!;
-        const b = truth.prototype(id)!;
-        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-      }
-      return worst;
-    };
+    const drift = (t: PrototypeTable): number => maxPrototypeDifference(t, truth);
     expect(drift(deltaExact.state.global)).toBeLessThan(1e-9);
     // int8 of a change: within int8's error (a wrong reference would be off by whole prototypes).
     // Whether it beats int8 of the mean depends on the data: on pixels a 4-shot change spans more
