@@ -45,10 +45,15 @@ export class FedReconSchedule implements MissionSchedule {
     readonly clientCount: number,
     readonly options: FedReconOptions,
     seed: number,
+    /** Take classes in the listed order (a curriculum, cycling) instead of drawing them. */
+    readonly fixedClassOrder = false,
   ) {
     this.rng = new SeededRng(seed).fork('fed-recon-schedule');
     this.pool = new TrainPool(trainLabels, fieldClasses, this.rng);
   }
+
+  /** With a fixed class order: where the next client starts taking classes. */
+  private cursor = 0;
 
   /** The number of missions handed out so far. */
   get missions(): number {
@@ -66,12 +71,25 @@ export class FedReconSchedule implements MissionSchedule {
     for (let k = 0; k < participants.length; k++) {
       const eligible = this.fieldClasses.filter((c) => draw.has(c, shotsPerClass));
       if (eligible.length < classesPerClient) return undefined;
-      const picks = this.rng.sample(eligible.length, classesPerClient).map((i) => eligible[i]!).sort((a, b) => a - b);
+      const picks = this.fixedClassOrder ? this.inOrder(eligible, classesPerClient) : this.rng.sample(eligible.length, classesPerClient).map((i) => eligible[i]!).sort((a, b) => a - b);
       plan.push(picks.map((classId) => draw.take(classId, shotsPerClass)));
     }
     draw.commit();
     this.missionIndex++;
     return plan;
+  }
+
+  /** The next `n` eligible classes from the cursor, in the field order (cycling); the cursor moves past them. */
+  private inOrder(eligible: number[], n: number): number[] {
+    const position = new Map(this.fieldClasses.map((c, i) => [c, i]));
+    const ring = [...eligible].sort((a, b) => {
+      const pa = (position.get(a)! - this.cursor + this.fieldClasses.length) % this.fieldClasses.length;
+      const pb = (position.get(b)! - this.cursor + this.fieldClasses.length) % this.fieldClasses.length;
+      return pa - pb;
+    });
+    const picks = ring.slice(0, n);
+    this.cursor = (position.get(picks.at(-1)!)! + 1) % this.fieldClasses.length;
+    return picks.sort((a, b) => a - b);
   }
 }
 

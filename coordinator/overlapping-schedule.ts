@@ -24,10 +24,13 @@ export class OverlappingSchedule implements MissionSchedule {
     readonly options: FedReconOptions,
     seed: number,
     readonly lag: number,
+    /** Cut the blocks from the classes in the listed order instead of a seeded shuffle. */
+    fixedClassOrder = false,
   ) {
     const rng = new SeededRng(seed).fork('overlapping-schedule');
     this.pool = new TrainPool(trainLabels, fieldClasses, rng);
-    const order = rng.shuffle([...fieldClasses]);
+    const shuffled = rng.shuffle([...fieldClasses]);
+    const order = fixedClassOrder ? [...fieldClasses] : shuffled;
     const per = options.classesPerClient;
     this.blocks = Array.from({ length: Math.floor(order.length / per) }, (_, b) => order.slice(b * per, (b + 1) * per));
     if (this.blocks.length === 0) throw new RangeError(`overlapping schedule: ${fieldClasses.length} field classes make no block of ${per}`);

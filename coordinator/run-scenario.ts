@@ -151,10 +151,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     ? new FederationState(backbone.dim + 1, { merge: 'round-average', keepContributions: false })
     : new FederationState(backbone.dim);
   const schedules = {
-    'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed),
+    'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
     'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
     dirichlet: () => new DirichletSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.alpha),
-    overlapping: () => new OverlappingSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.lag),
+    overlapping: () => new OverlappingSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.lag, scenario.missions.fixedClassOrder),
     stream: () => new StreamSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
   };
   const schedule = schedules[scenario.missions.schedule]();

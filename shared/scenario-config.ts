@@ -128,7 +128,10 @@ const scenarioSchema = z.strictObject({
     streamSpeed: z.number().positive().default(0.25),
     /** stream: width (standard deviation, in classes) of the window a client draws its classes from. */
     streamWidth: z.number().positive().default(1.5),
-    /** class-incremental, stream: take the field classes in the listed (or dataset) order instead of a seeded shuffle. */
+    /**
+     * fed-recon, class-incremental, overlapping, stream: take the field classes in the listed (or
+     * dataset) order instead of a seeded draw. (dirichlet draws proportions per class; order does not enter.)
+     */
     fixedClassOrder: z.boolean().default(false),
     /** Field classes are the classes of these groups (e.g. mini-ImageNet's "test" split). */
     fieldGroups: z.array(z.string().min(1)).min(1).optional(),

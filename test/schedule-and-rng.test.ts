@@ -61,6 +61,17 @@ describe('the fed-recon mission schedule', () => {
     expect(plan(5)).toEqual(plan(5));
     expect(plan(5)).not.toEqual(plan(6));
   });
+
+  it('takes the classes in the given order, cycling, when asked to', () => {
+    const order = [4, 2, 0, 3, 1];
+    const s = new FedReconSchedule(labels, order, 2, { classesPerClient: 2, shotsPerClass: 3 }, 1, true);
+    const classes = (plan: { classId: number }[][]) => plan.map((client) => client.map((a) => a.classId));
+    expect(classes(s.next()!)).toEqual([[2, 4], [0, 3]]);
+    expect(classes(s.next()!)).toEqual([[1, 4], [0, 2]]);
+    // The images are still the seeded draw: another seed, the same classes, other images.
+    const other = new FedReconSchedule(labels, order, 2, { classesPerClient: 2, shotsPerClass: 3 }, 2, true).next()!;
+    expect(classes(other)).toEqual([[2, 4], [0, 3]]);
+  });
 });
 
 describe('the class-incremental schedule', () => {
@@ -149,5 +160,12 @@ describe('the overlapping schedule', () => {
       expect(blockAt[1]![m + 2]).toBe(blockAt[0]![m]);
       expect(blockAt[2]![m + 2]).toBe(blockAt[1]![m]);
     }
+  });
+
+  it('cuts its blocks from the given order when asked to', () => {
+    const labels = Array.from({ length: 6 * 100 }, (_, i) => i % 6);
+    const s = new OverlappingSchedule(labels, [5, 3, 1, 0, 2, 4], 1, { classesPerClient: 2, shotsPerClass: 4 }, 2, 1, true);
+    const blocks = [0, 1, 2].map(() => s.next()![0]!.map((a) => a.classId));
+    expect(blocks).toEqual([[5, 3], [1, 0], [2, 4]]);
   });
 });
