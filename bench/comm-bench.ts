@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CODEC_NAMES } from '../shared/codecs/index.js';
 import { loadScenarioFile, parseScenario, type Scenario } from '../shared/scenario-config.js';
-import { readSweep, type SweepRun } from '../simulation/sweep-report.js';
+import { finalAccuracy, readSweep, type SweepRun } from '../simulation/sweep-report.js';
 import { expandGrid, runSweep } from '../simulation/sweep.js';
 import { measureWireOverhead } from './wire-overhead.js';
 
@@ -46,8 +46,6 @@ const spread = (xs: number[]): { mean: number; std: number; min: number; max: nu
   const m = mean(xs);
   return { mean: round(m), std: round(Math.sqrt(mean(xs.map((x) => (x - m) ** 2)))), min: round(Math.min(...xs)), max: round(Math.max(...xs)) };
 };
-/** The accuracy a strategy's clients end with: the global table's, or (local-only, which merges nothing) their own. */
-const finalAccuracy = (r: SweepRun): number => (r.strategy === 'local-only' ? r.missions.at(-1)!.meanClientAccuracyAfter : r.summary.finalGlobalAccuracy);
 const progress = (what: string) => (c: { id: string }, d: number, t: number, error?: string) => process.stdout.write(`[${what} ${d}/${t}] ${c.id}${error ? ` FAILED: ${error}` : ''}\n`);
 
 // Codecs and strategies on the default glyph scenario, virtual clients, 3 seeds each.

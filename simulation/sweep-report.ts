@@ -71,6 +71,14 @@ export function paretoFront(points: { config: string; bytes: number; accuracy: n
  * @example
  * await writeSweepReport('sweeps/glyphs-codecs'); // writes sweep.csv and report.html there
  */
+/**
+ * What a run's clients end with: the global table's accuracy, or for local-only (which merges
+ * nothing, so its global table stays empty) the clients' own tables' mean accuracy.
+ */
+export function finalAccuracy(r: SweepRun): number {
+  return r.strategy === 'local-only' ? r.missions.at(-1)?.meanClientAccuracyAfter ?? NaN : r.summary.finalGlobalAccuracy;
+}
+
 export async function writeSweepReport(outDir: string, title = 'protofed sweep'): Promise<{ runs: number; html: string; csv: string }> {
   const runs = readSweep(outDir);
   if (runs.length === 0) throw new Error(`${outDir} holds no finished run`);
@@ -81,13 +89,13 @@ export async function writeSweepReport(outDir: string, title = 'protofed sweep')
     let cumulative = 0;
     return r.missions.map((m) => {
       cumulative += m.bytes.up.encodedBytes + m.bytes.down.encodedBytes;
-      return { config: r.config, seed: r.seed, mission: m.mission + 1, accuracy: m.globalAccuracy, megabytes: cumulative / 1e6 };
+      return { config: r.config, seed: r.seed, mission: m.mission + 1, accuracy: r.strategy === 'local-only' ? m.meanClientAccuracyAfter : m.globalAccuracy, megabytes: cumulative / 1e6 };
     });
   });
   const configs = [...new Set(runs.map((r) => r.config))];
   const finals = configs.map((config) => {
     const of = runs.filter((r) => r.config === config);
-    return { config, bytes: mean(of.map((r) => r.summary.bytesUp + r.summary.bytesDown)), accuracy: mean(of.map((r) => r.summary.finalGlobalAccuracy)) };
+    return { config, bytes: mean(of.map((r) => r.summary.bytesUp + r.summary.bytesDown)), accuracy: mean(of.map(finalAccuracy)) };
   });
   const front = paretoFront(finals);
   // The mean over seeds of each configuration's path through (bytes, accuracy), mission by mission.
