@@ -422,6 +422,8 @@ describe('describeCodec', () => {
       'int8-b32': 10,
       int4: 5,
       'int4-b32': 6,
+      'int8-h16': 8.5,
+      'int4-h16': 4.5,
       binary: 1.5,
       'topk-16': 12,
       'topk-32': 24,

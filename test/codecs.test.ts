@@ -94,6 +94,12 @@ function affineLimit(v: ArrayLike<number>, levels: number, blockSize: number): n
   return limit;
 }
 
+/** A float16 header rounds the offset down and the scale up by up to 2^-10 relative, above the subnormal step. */
+function affineH16Limit(v: ArrayLike<number>, levels: number): number {
+  const s = stats(v);
+  return ((s.max - s.min) / levels) * (1 + 2 ** -9) + (s.maxAbs * 2 ** -9) / levels + 2 ** -23;
+}
+
 /** The k-th largest |v_i| (1-based), or 0 when there are fewer than k elements. */
 function kthLargestMagnitude(v: ArrayLike<number>, k: number): number {
   const mags = Array.from(v, Math.abs).sort((a, b) => b - a);
@@ -153,6 +159,8 @@ const MEANINGFUL: Record<RegisteredCodecName, (v: ArrayLike<number>) => number> 
   'int8-b32': (v) => affineLimit(v, 255, 32),
   int4: (v) => affineLimit(v, 15, 0),
   'int4-b32': (v) => affineLimit(v, 15, 32),
+  'int8-h16': (v) => affineH16Limit(v, 255),
+  'int4-h16': (v) => affineH16Limit(v, 15),
   binary: binaryLimit,
   'topk-16': (v) => kthLargestMagnitude(v, 17) + stats(v).maxAbs * 2 ** -23 + 2 ** -149,
   'topk-32': (v) => kthLargestMagnitude(v, 33) + stats(v).maxAbs * 2 ** -23 + 2 ** -149,
@@ -170,6 +178,8 @@ const ENCODED_LENGTH: Record<RegisteredCodecName, (dim: number) => number> = {
   'int8-b32': (d) => 8 * Math.ceil(d / 32) + d,
   int4: (d) => 8 + Math.ceil(d / 2),
   'int4-b32': (d) => 8 * Math.ceil(d / 32) + Math.ceil(d / 2),
+  'int8-h16': (d) => 4 + d,
+  'int4-h16': (d) => 4 + Math.ceil(d / 2),
   binary: (d) => 4 + Math.ceil(d / 8),
   'topk-16': () => 16 * 6,
   'topk-32': () => 32 * 6,
@@ -182,7 +192,7 @@ const ENCODED_LENGTH: Record<RegisteredCodecName, (dim: number) => number> = {
 describe('codec registry', () => {
   it('exposes every codec under its own name', () => {
     expect(CODEC_NAMES).toEqual([
-      'f64', 'f32', 'bf16', 'f16', 'int8', 'int8-b32', 'int4', 'int4-b32', 'binary', 'topk-16', 'topk-32',
+      'f64', 'f32', 'bf16', 'f16', 'int8', 'int8-b32', 'int4', 'int4-b32', 'int8-h16', 'int4-h16', 'binary', 'topk-16', 'topk-32',
       'rp-8', 'rp-16', 'rp-32',
     ]);
     expect(Object.keys(CODECS).sort()).toEqual([...CODEC_NAMES].sort());
@@ -195,7 +205,7 @@ describe('codec registry', () => {
   it('rejects unknown names with the list of known codecs', () => {
     expectCodecError(
       () => getCodec('int2'),
-      /Unknown codec "int2".*f64, f32, bf16, f16, int8, int8-b32, int4, int4-b32, binary, topk-16, topk-32, rp-8, rp-16, rp-32$/,
+      /Unknown codec "int2".*f64, f32, bf16, f16, int8, int8-b32, int4, int4-b32, int8-h16, int4-h16, binary, topk-16, topk-32, rp-8, rp-16, rp-32$/,
     );
     // pq needs a trained codebook (createPqCodec), so it is not in the registry.
     expectCodecError(() => getCodec('pq'), /Unknown codec "pq"/);

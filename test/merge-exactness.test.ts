@@ -164,7 +164,7 @@ describe('merge exactness', () => {
 
   it('adding straight from int8/int4 bytes gives the same bits as decoding and then adding', () => {
     const rng = new SeededRng(12);
-    for (const name of ['int8', 'int8-b32', 'int4', 'int4-b32']) {
+    for (const name of ['int8', 'int8-b32', 'int4', 'int4-b32', 'int8-h16', 'int4-h16']) {
       const codec = getCodec(name);
       const fused = new FederationState(DIM);
       const twoPass = new FederationState(DIM);

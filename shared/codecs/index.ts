@@ -1,4 +1,4 @@
-import { int4B32Codec, int4Codec, int8B32Codec, int8Codec } from './affine.js';
+import { int4B32Codec, int4Codec, int4H16Codec, int8B32Codec, int8Codec, int8H16Codec } from './affine.js';
 import { bf16Codec } from './bf16.js';
 import { binaryCodec } from './binary.js';
 import { f16Codec } from './f16.js';
@@ -9,7 +9,7 @@ import { topk16Codec, topk32Codec } from './topk.js';
 import { CodecError, assertDim, type CodecName, type VectorCodec } from './vector-codec.js';
 
 export { CodecError, type CodecName, type VectorCodec } from './vector-codec.js';
-export { int4B32Codec, int4Codec, int8B32Codec, int8Codec } from './affine.js';
+export { int4B32Codec, int4Codec, int4H16Codec, int8B32Codec, int8Codec, int8H16Codec } from './affine.js';
 export { bf16Codec, fromBfloat16Bits, toBfloat16Bits, BFLOAT16_MAX } from './bf16.js';
 export { binaryCodec } from './binary.js';
 export { f16Codec, fromFloat16Bits, toFloat16Bits, FLOAT16_MAX } from './f16.js';
@@ -49,6 +49,8 @@ export const CODEC_NAMES: readonly RegisteredCodecName[] = Object.freeze([
   'int8-b32',
   'int4',
   'int4-b32',
+  'int8-h16',
+  'int4-h16',
   'binary',
   'topk-16',
   'topk-32',
@@ -67,6 +69,8 @@ export const CODECS: Readonly<Record<RegisteredCodecName, VectorCodec>> = Object
   'int8-b32': int8B32Codec,
   int4: int4Codec,
   'int4-b32': int4B32Codec,
+  'int8-h16': int8H16Codec,
+  'int4-h16': int4H16Codec,
   binary: binaryCodec,
   'topk-16': topk16Codec,
   'topk-32': topk32Codec,
@@ -114,6 +118,8 @@ const SUMMARIES: Record<RegisteredCodecName, string> = {
   'int8-b32': 'affine 8-bit: float32 offset and scale per block of 32, then 1 byte per element',
   int4: 'affine 4-bit: float32 offset and scale per vector, then 2 elements per byte',
   'int4-b32': 'affine 4-bit: float32 offset and scale per block of 32, then 2 elements per byte',
+  'int8-h16': 'affine 8-bit: float16 offset and scale per vector (|v| <= 65504), then 1 byte per element',
+  'int4-h16': 'affine 4-bit: float16 offset and scale per vector (|v| <= 65504), then 2 elements per byte',
   binary: 'signs: float32 mean |v|, then 1 bit per element',
   'topk-16': 'the 16 largest-magnitude elements as (u16 index, float32 value); the rest are 0',
   'topk-32': 'the 32 largest-magnitude elements as (u16 index, float32 value); the rest are 0',

@@ -8,6 +8,8 @@ export type CodecName =
   | 'int8-b32'
   | 'int4'
   | 'int4-b32'
+  | 'int8-h16'
+  | 'int4-h16'
   | 'binary'
   | 'topk-16'
   | 'topk-32'
