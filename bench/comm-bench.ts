@@ -19,19 +19,29 @@ import { join } from 'node:path';
 import { CODEC_NAMES } from '../shared/codecs/index.js';
 import { loadScenarioFile, parseScenario, type Scenario } from '../shared/scenario-config.js';
 import { finalAccuracy, readSweep, type SweepRun } from '../simulation/sweep-report.js';
+
+/** A mission's accuracy as finalAccuracy counts it (local-only: the clients' own tables). */
+const finalAccuracyAt = (run: SweepRun, m: SweepRun['missions'][number]): number => (run.strategy === 'local-only' ? m.meanClientAccuracyAfter : m.globalAccuracy);
 import { expandGrid, runSweep } from '../simulation/sweep.js';
 import { measureWireOverhead } from './wire-overhead.js';
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** Per-client bytes (up + down, learning traffic) until the global accuracy first reaches `target`; null if never. */
-function bytesPerClientUntil(run: SweepRun, target: number, clients: number): number | null {
-  let bytes = 0;
-  for (const m of run.missions) {
-    bytes += m.bytes.up.encodedBytes + m.bytes.down.encodedBytes;
-    if (m.globalAccuracy >= target) return Math.round(bytes / clients);
-  }
-  return null;
+/**
+ * Per-client bytes (up + down, learning traffic) until the run reaches 90% of the centralized
+ * run's accuracy at the same mission and stays there to the end (accuracy falls as classes come,
+ * so a fixed target would be met by almost anything in the first mission); null if it never
+ * does. What went before the first mission (hello, welcome, a pq codebook) counts too: it is the
+ * run's learning traffic outside the missions (with the few bytes of the shutdown).
+ */
+function bytesPerClientTo90(run: SweepRun, centralized: SweepRun, clients: number): number | null {
+  const ok = run.missions.map((m, i) => finalAccuracyAt(run, m) >= 0.9 * centralized.missions[i]!.globalAccuracy);
+  const from = ok.lastIndexOf(false) + 1;
+  if (from >= run.missions.length) return null;
+  const inMissions = run.missions.reduce((n, m) => n + m.bytes.up.encodedBytes + m.bytes.down.encodedBytes, 0);
+  let bytes = run.summary.bytesUp + run.summary.bytesDown - inMissions;
+  for (const m of run.missions.slice(0, from + 1)) bytes += m.bytes.up.encodedBytes + m.bytes.down.encodedBytes;
+  return Math.round(bytes / clients);
 }
 
 // A fixed folder: a second run reuses the finished runs (delete it to measure again).
@@ -71,7 +81,7 @@ function costs(runs: SweepRun[]) {
     lossPoints: (finalAccuracy(bySeed(f32Runs, r.seed)) - finalAccuracy(r)) * 100,
     uplinkRatio: r.summary.payloadBytesUp / bySeed(f32Runs, r.seed).summary.payloadBytesUp,
     bytesPerClass: (r.summary.bytesUp + r.summary.bytesDown) / r.summary.classesKnown,
-    to90: bytesPerClientUntil(r, 0.9 * centralizedAccuracy(r.seed), clients),
+    to90: bytesPerClientTo90(r, bySeed(centralizedRuns, r.seed), clients),
   }));
   const reached = perSeed.map((p) => p.to90).filter((b): b is number => b !== null);
   return {
