@@ -64,7 +64,7 @@ async function idlePart(population: number): Promise<void> {
 async function processVersusVirtual(): Promise<void> {
   const glyphs = loadScenarioFile('scenarios/glyphs.yaml');
   const base = { ...glyphs, name: 'glyphs-32', missions: { ...glyphs.missions, count: 10, classesPerClient: 2, shotsPerClass: 5 } };
-  const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const silent = new Writable({ write: (_chunk, _encoding, done) => done() }).setMaxListeners(0);
   const measure = async (mode: 'process' | 'virtual') => {
     const scenario = parseScenario({ ...base, clients: { count: 32, mode, maxRestarts: 0 } });
     const started = performance.now();

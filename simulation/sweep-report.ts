@@ -57,6 +57,13 @@ async function svg(spec: TopLevelSpec): Promise<string> {
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** The whole powers of ten (as exponents) that span `logs`, for a log-binned axis. */
+function decades(logs: number[]): number[] {
+  const lo = Math.floor(Math.min(...logs));
+  const hi = Math.ceil(Math.max(...logs));
+  return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+}
+
 /** Configs (strategy · codec · shots) whose final accuracy no other config beats with fewer bytes. */
 export function paretoFront(points: { config: string; bytes: number; accuracy: number }[]): Set<string> {
   return new Set(points.filter((p) => !points.some((q) => q !== p && q.bytes <= p.bytes && q.accuracy >= p.accuracy && (q.bytes < p.bytes || q.accuracy > p.accuracy))).map((p) => p.config));
@@ -121,16 +128,22 @@ export async function writeSweepReport(outDir: string, title = 'protofed sweep')
     ],
   } as TopLevelSpec);
   const bytesChart = await svg({
-    width, height: 300, title: 'Accuracy against cumulative bytes (up + down); final points, Pareto front filled',
+    width, height: 300, title: 'Accuracy against cumulative bytes (up + down, log scale); final points, Pareto front filled',
     layer: [
-      { data: { values: paths }, mark: 'line', encoding: { x: { field: 'megabytes', type: 'quantitative', title: 'MB exchanged so far (encoded messages, up + down)' }, y: { field: 'accuracy', type: 'quantitative', title: 'global accuracy', scale: accuracyScale }, order: { field: 'mission' }, color: { field: 'config', type: 'nominal', legend } } },
-      { data: { values: frontier }, mark: { type: 'point', size: 140, strokeWidth: 2 }, encoding: { x: { field: 'megabytes', type: 'quantitative' }, y: { field: 'accuracy', type: 'quantitative' }, color: { field: 'config', type: 'nominal', legend }, shape: { field: 'front', type: 'nominal', title: 'final point' }, fill: { condition: { test: "datum.front === 'Pareto front'", field: 'config', type: 'nominal', legend: null }, value: 'white' } } },
+      { data: { values: paths }, mark: 'line', encoding: { x: { field: 'megabytes', type: 'quantitative', title: 'MB exchanged so far (encoded messages, up + down)', scale: { type: 'log' } }, y: { field: 'accuracy', type: 'quantitative', title: 'global accuracy', scale: accuracyScale }, order: { field: 'mission' }, color: { field: 'config', type: 'nominal', legend } } },
+      { data: { values: frontier }, mark: { type: 'point', size: 140, strokeWidth: 2 }, encoding: { x: { field: 'megabytes', type: 'quantitative', scale: { type: 'log' } }, y: { field: 'accuracy', type: 'quantitative' }, color: { field: 'config', type: 'nominal', legend }, shape: { field: 'front', type: 'nominal', title: 'final point' }, fill: { condition: { test: "datum.front === 'Pareto front'", field: 'config', type: 'nominal', legend: null }, value: 'white' } } },
     ],
   } as TopLevelSpec);
-  const clientBytes = runs.flatMap((r) => Object.values(r.summary.bytesByClient).map((b) => ({ config: r.config, kilobytes: (b.up + b.down) / 1000 })));
+  // Strategies differ by orders of magnitude in bytes: the histogram bins log10(kB).
+  const clientBytes = runs.flatMap((r) => Object.values(r.summary.bytesByClient).map((b) => ({ config: r.config, log10kB: Math.log10(Math.max(1, b.up + b.down) / 1000) })));
   const histogram = await svg({
-    width, height: 220, title: 'Bytes per client (up + down, all runs)', data: { values: clientBytes },
-    mark: 'bar', encoding: { x: { field: 'kilobytes', bin: { maxbins: 30 }, type: 'quantitative', title: 'kB per client' }, y: { aggregate: 'count', type: 'quantitative', title: 'clients' }, color: { field: 'config', type: 'nominal', legend } },
+    width, height: 220, title: 'Bytes per client (up + down, all runs; log scale)', data: { values: clientBytes },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'log10kB', bin: { maxbins: 40 }, type: 'quantitative', title: 'kB per client', axis: { values: decades(clientBytes.map((c) => c.log10kB)), labelExpr: "format(pow(10, datum.value), '~s')" } },
+      y: { aggregate: 'count', type: 'quantitative', title: 'clients' },
+      color: { field: 'config', type: 'nominal', legend },
+    },
   } as TopLevelSpec);
   const best = [...runs].sort((a, b) => b.summary.finalGlobalAccuracy - a.summary.finalGlobalAccuracy)[0]!;
   const cells = best.summary.accuracyMatrix.flatMap((row, k) => row.map((a, j) => (a === null ? undefined : { mission: k + 1, group: j + 1, accuracy: a })).filter(Boolean));
@@ -146,8 +159,8 @@ export async function writeSweepReport(outDir: string, title = 'protofed sweep')
     ];
   });
   const forgetting = await svg({
-    width: 360, height: 220, title: 'Forgetting and BWT per strategy (mean over runs)', data: { values: strategies },
-    mark: 'bar', encoding: { x: { field: 'strategy', type: 'nominal', axis: { labelAngle: 0 } }, xOffset: { field: 'metric' }, y: { field: 'value', type: 'quantitative' }, color: { field: 'metric', type: 'nominal', legend } },
+    width: 360, height: 220, title: 'Forgetting and BWT of the global table per strategy (mean over runs; local-only has none)', data: { values: strategies },
+    mark: 'bar', encoding: { x: { field: 'strategy', type: 'nominal', axis: { labelAngle: -30 } }, xOffset: { field: 'metric' }, y: { field: 'value', type: 'quantitative' }, color: { field: 'metric', type: 'nominal', legend } },
   } as TopLevelSpec);
 
   const table = finals.sort((a, b) => a.bytes - b.bytes).map((f) =>
