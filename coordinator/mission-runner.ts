@@ -127,6 +127,8 @@ export class MissionRunner {
   private onAsyncUpdate: ((clientId: string, mission: number) => void) | undefined;
   private tableCache: { version: number; byFrom: Map<number, Outgoing<CoordinatorToClient['table']>> } = { version: -1, byFrom: new Map() };
   private asyncJoin: ((session: ClientSession) => void) | undefined;
+  private endReason = '';
+  private readonly toldShutdown = new Set<string>();
   /** What the clients hold, for a `delta+` uplink. */
   private readonly history: DownlinkHistory | undefined;
 
@@ -265,7 +267,8 @@ export class MissionRunner {
     const lostUpdates = this.owed.filter((x) => !came(x));
     const lateMerged = this.owed.length > 0 ? accuracyOf(await o.evaluator.evaluate(o.state.global, this.evalClasses)) : undefined;
     this.finished = true;
-    for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
+    this.endReason = endReason;
+    for (const id of o.clientIds) this.shutDown(id);
     return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: lateMerged, lostUpdates };
   }
 
@@ -280,6 +283,11 @@ export class MissionRunner {
   private onJoined(session: ClientSession): void {
     const id = session.clientId!;
     this.progress.emit('change');
+    // A client that was cut off when the run ended learns it now, when it comes back.
+    if (this.finished) {
+      this.shutDown(id);
+      return;
+    }
     if (this.asyncJoin) {
       this.asyncJoin(session);
       return;
@@ -401,7 +409,8 @@ export class MissionRunner {
     }
     this.phase = 'idle';
     this.finished = true;
-    for (const id of o.clientIds) o.server.session(id)?.send('shutdown', { reason: `run finished: ${endReason}` });
+    this.endReason = endReason;
+    for (const id of o.clientIds) this.shutDown(id);
     return { missions: records, endReason, matrix, assignments: rounds, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: undefined, lostUpdates: [] };
   }
 
@@ -414,6 +423,19 @@ export class MissionRunner {
   /** Whether a client's update for mission m is applied (local-only clients send none). */
   private contributed(clientId: string, m: number): boolean {
     return this.o.strategy === 'local-only' || this.o.strategy === 'centralized' || this.contributedTo.get(clientId) === m;
+  }
+
+  /** Clients not yet told that the run is over (they were cut off when it ended). */
+  shutdownPending(): number {
+    return this.finished ? this.o.clientIds.filter((id) => !this.toldShutdown.has(id)).length : this.o.clientIds.length;
+  }
+
+  /** Tells a connected client that the run is over. */
+  private shutDown(clientId: string): void {
+    const session = this.o.server.session(clientId);
+    if (!session?.connected) return;
+    session.send('shutdown', { reason: `run finished: ${this.endReason}` });
+    this.toldShutdown.add(clientId);
   }
 
   /** strategy centralized: the mission's examples, pooled, become one update of the coordinator's own. */

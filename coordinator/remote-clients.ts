@@ -7,16 +7,23 @@ import type { ClientLauncher, ClientLauncherEvents } from './client-launcher.js'
  * waits for them (timeouts.connectMs) and a client that drops may rejoin with its id.
  */
 export class RemoteClients extends EventEmitter<ClientLauncherEvents> implements ClientLauncher {
-  constructor(private readonly connected: () => number) {
+  /**
+   * `connected`: clients connected now; `untold`: clients not yet told the run is over (cut off
+   * when it ended: they are told when they reconnect, so the coordinator waits for them).
+   */
+  constructor(private readonly connected: () => number, private readonly untold: () => number = () => 0) {
     super();
   }
 
   start(): void {}
 
-  /** Gives the clients time to receive the shutdown message and disconnect by themselves. */
-  async stop(graceMs = 5000): Promise<void> {
+  /**
+   * Gives the clients time to receive the shutdown message and disconnect by themselves, and one
+   * cut off at the end time to reconnect and hear it (its reconnect delay is at most 2 s).
+   */
+  async stop(graceMs = 15_000): Promise<void> {
     const until = Date.now() + graceMs;
-    while (this.connected() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while ((this.connected() > 0 || this.untold() > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   }
 
   killAll(): void {}

@@ -192,7 +192,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     log,
   });
   const crashAt = new Map(scenario.faults.crash.map((f) => [`c${f.client}`, f.mission]));
-  const launch = { process: (ctx: LaunchContext) => new ProcessSpawner(ctx), remote: () => new RemoteClients(() => server.connectedCount), ...options.launchers }[scenario.clients.mode];
+  const launch = { process: (ctx: LaunchContext) => new ProcessSpawner(ctx), remote: () => new RemoteClients(() => server.connectedCount, () => runner.shutdownPending()), ...options.launchers }[scenario.clients.mode];
   if (!launch) throw new Error(`clients.mode "${scenario.clients.mode}" needs a client launcher; run it with the protofed command`);
   const spawner = launch({
     url,

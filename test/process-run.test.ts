@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import type { CoordinatorServer } from '../coordinator/coordinator-server.js';
 import { runScenario } from '../coordinator/run-scenario.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { gatherImages } from '../shared/datasets/image-set.js';
@@ -308,6 +309,22 @@ describe('a federated run with real client processes over socket.io', () => {
     }
     expect(cut.summary.finalGlobalAccuracy).toBe(clean.summary.finalGlobalAccuracy);
   }, 120_000);
+
+  it('a client cut off as the run ends is told it is over when it comes back', async () => {
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    let server: CoordinatorServer | undefined;
+    const run = await runScenario(scenario({ missions: { count: 2, classesPerClient: 2, shotsPerClass: 5 }, clients: { count: 3, mode: 'virtual', maxRestarts: 0 } }), {
+      clientStderr: silent,
+      launchers,
+      onCoordinator: (s) => (server = s),
+      // The last mission is recorded just before the shutdown goes out: c1 is not there to hear it.
+      onMission: (r) => {
+        if (r.mission === 1) server!.session('c1')!.connection.drop();
+      },
+    });
+    expect(run.summary.bytesByType.down.shutdown!.messages).toBe(3);
+    expect(server!.meter('c1').byType().up.hello!.messages).toBe(2);
+  }, 60_000);
 
   it('strategies on the same samples: protofed equals the centralized means, the reference blend drifts, local-only sends nothing', async () => {
     const base = { missions: { count: 30, classesPerClient: 2, shotsPerClass: 2 }, codec: { uplink: 'f64', downlink: 'f64' },
