@@ -77,6 +77,8 @@ export interface MissionRunnerOptions {
   strategy: Strategy;
   /** Fraction of the clients that take part in each mission (seeded draw). */
   participation: number;
+  /** Participants per mission that evaluate their own table (a seeded sample); all when absent. */
+  evaluationSample?: number | undefined;
   seed: number;
   phaseMs: number;
   connectMs: number;
@@ -114,6 +116,9 @@ export class MissionRunner {
   private finished = false;
   private participants: string[] = [];
   private readonly participationRng: SeededRng;
+  private readonly evaluationRng: SeededRng;
+  /** This mission's clients that evaluate their own table; all when undefined. */
+  private evaluated: Set<string> | undefined;
   private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
   private evalClasses: number[] = [];
   private readonly contributedTo = new Map<string, number>();
@@ -135,6 +140,7 @@ export class MissionRunner {
   constructor(private readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
     this.participationRng = new SeededRng(o.seed).fork('participation');
+    this.evaluationRng = new SeededRng(o.seed).fork('evaluation-sample');
     this.history = o.uplink.delta ? new DownlinkHistory(o.state.dim) : undefined;
     new UpdateIntake(o.server, o.state, o.uplink.codec, this.history).on('applied', (clientId, update) => {
       this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
@@ -186,6 +192,7 @@ export class MissionRunner {
       this.missionMessages = new Map(participants.map((id, i) => [id, plan[i]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) }))]));
       this.reports['before-merge'].clear();
       this.reports['after-merge'].clear();
+      this.evaluated = this.drawEvaluated(participants);
 
       this.phase = 'learning';
       for (const id of participants) this.sendMission(id);
@@ -219,18 +226,20 @@ export class MissionRunner {
       groups.forEach((g, j) => {
         if (g.length > 0) matrix.set(m, j, accuracyOf(global, new Set(g)));
       });
+      const evaluating = merged.filter((id) => this.evaluates(id));
       await this.waitFor(
-        () => merged.every((id) => this.reports['after-merge'].has(id)),
+        () => evaluating.every((id) => this.reports['after-merge'].has(id)),
         o.phaseMs, `to evaluate mission ${m}`,
-        (id) => merged.includes(id) && !this.reports['after-merge'].has(id),
+        (id) => evaluating.includes(id) && !this.reports['after-merge'].has(id),
       );
       this.phase = 'idle';
 
       const after = this.meterSnapshot();
+      // Clients outside the evaluation sample have no accuracy (NaN, null in the results).
       const clients = merged.map((id) => ({
         clientId: id,
-        accuracyBefore: accuracyOf(this.reports['before-merge'].get(id)!),
-        accuracyAfter: accuracyOf(this.reports['after-merge'].get(id)!),
+        accuracyBefore: this.evaluates(id) ? accuracyOf(this.reports['before-merge'].get(id)!) : NaN,
+        accuracyAfter: this.evaluates(id) ? accuracyOf(this.reports['after-merge'].get(id)!) : NaN,
         bytes: diffBytes(before.get(id), after.get(id)!),
       }));
       const result: MissionResult = {
@@ -238,8 +247,8 @@ export class MissionRunner {
         classesKnown: known.size,
         newClasses,
         globalAccuracy: accuracyOf(global),
-        meanClientAccuracyBefore: mean(clients.map((c) => c.accuracyBefore)),
-        meanClientAccuracyAfter: mean(clients.map((c) => c.accuracyAfter)),
+        meanClientAccuracyBefore: mean(clients.filter((c) => this.evaluates(c.clientId)).map((c) => c.accuracyBefore)),
+        meanClientAccuracyAfter: mean(clients.filter((c) => this.evaluates(c.clientId)).map((c) => c.accuracyAfter)),
         tableVersion: o.state.version,
         bytes: sumBytes(o.clientIds.map((id) => diffBytes(before.get(id), after.get(id)!))),
         clients,
@@ -460,7 +469,8 @@ export class MissionRunner {
     this.o.server.session(clientId)?.send('mission', {
       mission: this.mission,
       assignment: this.missionMessages.get(clientId) ?? [],
-      evalClasses: packU32(this.evalClasses),
+      // A client outside the evaluation sample is asked to evaluate nothing.
+      evalClasses: packU32(this.evaluates(clientId) ? this.evalClasses : []),
     });
   }
 
@@ -468,7 +478,19 @@ export class MissionRunner {
     const session = this.o.server.session(clientId);
     if (!session) return;
     this.sendTable(session);
-    session.send('evaluate', { mission: this.mission, evalClasses: packU32(this.evalClasses) });
+    if (this.evaluates(clientId)) session.send('evaluate', { mission: this.mission, evalClasses: packU32(this.evalClasses) });
+  }
+
+  /** Whether a client evaluates its own table in this mission (every client without a sample). */
+  private evaluates(clientId: string): boolean {
+    return this.evaluated === undefined || this.evaluated.has(clientId);
+  }
+
+  /** This mission's evaluation sample: a seeded `evaluationSample` of the participants, or all. */
+  private drawEvaluated(participants: string[]): Set<string> | undefined {
+    const k = this.o.evaluationSample;
+    if (k === undefined || k >= participants.length) return undefined;
+    return new Set(this.evaluationRng.sample(participants.length, k).map((i) => participants[i]!));
   }
 
   /** Sends only the classes changed since the version the client holds; nothing when it is current. */

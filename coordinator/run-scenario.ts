@@ -181,6 +181,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     server, state, schedule, evaluator, clientIds, uplink, downlink,
     centralize: { embed: (indices) => store.embed('train', indices), bytesPerImage: data.train.rows * data.train.cols * data.train.channels },
     missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
+    evaluationSample: scenario.evaluation.clientSample,
     phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, drainMs: scenario.timeouts.drainMs, link: scenario.link,
     async: scenario.missions.merge === 'async'
       ? { everyMs: scenario.missions.broadcastEveryMs, everyUpdates: scenario.missions.broadcastEveryUpdates ?? (scenario.missions.broadcastEveryMs ? undefined : clientIds.length) }

@@ -155,9 +155,12 @@ const scenarioSchema = z.strictObject({
   evaluation: z.strictObject({
     /** Test images per class to evaluate on; all of them when absent. */
     testPerClass: positiveInt.optional(),
-    /** population: participants per mission whose own table is evaluated as well as the global one. */
-    clientSample: z.number().int().min(0).default(0),
-  }).default({ clientSample: 0 }),
+    /**
+     * Participants per mission that evaluate their own table besides the global one (a seeded
+     * sample): all of them when absent, none in population mode.
+     */
+    clientSample: z.number().int().min(0).optional(),
+  }).default({}),
   timeouts: z.strictObject({
     /** How long one mission phase may wait for its clients. */
     phaseMs: positiveInt.default(120_000),

@@ -310,6 +310,22 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(cut.summary.finalGlobalAccuracy).toBe(clean.summary.finalGlobalAccuracy);
   }, 120_000);
 
+  it('an evaluation sample: only a seeded few participants evaluate their own table; learning is unchanged', async () => {
+    const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
+    const base = { missions: { count: 4, classesPerClient: 2, shotsPerClass: 5 }, clients: { count: 4, mode: 'virtual', maxRestarts: 0 } };
+    const all = await runScenario(scenario(base), { clientStderr: silent, launchers });
+    const sampled = await runScenario(scenario({ ...base, evaluation: { testPerClass: 100, clientSample: 1 } }), { clientStderr: silent, launchers });
+    expect(sampled.summary.finalGlobalAccuracy).toBe(all.summary.finalGlobalAccuracy);
+    expect(sampled.summary.bytesByType.up.update).toEqual(all.summary.bytesByType.up.update);
+    expect(sampled.summary.bytesByType.down.evaluate!.messages).toBe(4);
+    for (const m of sampled.outcome.missions) {
+      const evaluated = m.clients.filter((c) => !Number.isNaN(c.accuracyAfter));
+      expect(evaluated).toHaveLength(1);
+      expect(m.meanClientAccuracyAfter).toBe(evaluated[0]!.accuracyAfter);
+    }
+    expect(new Set(sampled.outcome.missions.map((m) => m.clients.find((c) => !Number.isNaN(c.accuracyAfter))!.clientId)).size).toBeGreaterThan(1);
+  }, 60_000);
+
   it('a client cut off as the run ends is told it is over when it comes back', async () => {
     const launchers = { virtual: (ctx: LaunchContext) => new VirtualClients(ctx) };
     let server: CoordinatorServer | undefined;

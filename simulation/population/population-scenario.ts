@@ -72,7 +72,7 @@ export async function runPopulationScenario(
       population: scenario.clients.count, perMission, missions: scenario.missions.count,
       classesPerClient: scenario.missions.classesPerClient, shotsPerClass: scenario.missions.shotsPerClass, seed: scenario.seed,
       uplink: scenario.codec.uplink, downlink: scenario.codec.downlink, workers, bank, labels, dim, fieldClasses,
-      evaluator, clientSample: scenario.evaluation.clientSample,
+      evaluator, clientSample: scenario.evaluation.clientSample ?? 0,
       onMission: (m) => {
         out?.appendRecords([{ record: 'global', ...m }]);
         options.onMission?.(m);
