@@ -65,6 +65,7 @@ export interface PopulationResult {
   bytesUp: Float64Array;
   bytesDown: Float64Array;
   seconds: number;
+  /** The highest resident set size sampled after each mission (worker threads included). */
   peakRssBytes: number;
 }
 
