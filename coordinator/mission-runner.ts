@@ -87,7 +87,8 @@ export interface MissionRunnerOptions {
   quorum: number;
   /** How long the end of the run waits for owed late updates (default phaseMs). */
   drainMs?: number | undefined;
-  link?: LinkModel | undefined;
+  /** Each client's link (simulated transfer time); none when absent. */
+  link?: ((clientId: string) => LinkModel) | undefined;
   /** Asynchronous merging: no mission barrier; the table goes out every `everyMs` or every `everyUpdates` merged updates. */
   async?: { everyMs?: number | undefined; everyUpdates?: number | undefined } | undefined;
   /**
@@ -259,7 +260,7 @@ export class MissionRunner {
         const link = o.link;
         result.simulatedTransferSeconds = Math.max(0, ...o.clientIds.map((id) => {
           const b = diffBytes(before.get(id), after.get(id)!);
-          return transferSeconds(addTally(b.up, b.down), link);
+          return transferSeconds(addTally(b.up, b.down), link(id));
         }));
       }
       missions.push(result);

@@ -7,6 +7,7 @@ import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { isLearningTraffic, PROTOCOL_VERSION } from '../shared/protocol.js';
 import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
+import { linkFor, type LinkModel } from '../shared/link-model.js';
 import type { Backbone } from '../shared/backbone.js';
 import { CONV4_NORMALIZATION } from '../shared/embedding/backbone-registry.js';
 import { basename, dirname } from 'node:path';
@@ -69,6 +70,8 @@ export interface RunSummary {
   lostUpdates: { clientId: string; mission: number }[];
   /** With a link model: the simulated transfer time of the whole run (slowest client per mission), beside wallSeconds. */
   simulatedTransferSeconds: number | null;
+  /** Each client's link as drawn from the scenario's `link` (null without one). */
+  links: Record<string, LinkModel> | null;
   /** Encoded msgpack bytes of the learning traffic (everything but evaluation reports), all clients, whole run. */
   bytesUp: number;
   bytesDown: number;
@@ -182,7 +185,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     centralize: { embed: (indices) => store.embed('train', indices), bytesPerImage: data.train.rows * data.train.cols * data.train.channels },
     missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
     evaluationSample: scenario.evaluation.clientSample,
-    phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, drainMs: scenario.timeouts.drainMs, link: scenario.link,
+    phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, drainMs: scenario.timeouts.drainMs,
+    link: scenario.link ? (id: string) => linkFor(scenario.link!, scenario.seed, id) : undefined,
     async: scenario.missions.merge === 'async'
       ? { everyMs: scenario.missions.broadcastEveryMs, everyUpdates: scenario.missions.broadcastEveryUpdates ?? (scenario.missions.broadcastEveryMs ? undefined : clientIds.length) }
       : undefined,
@@ -261,6 +265,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     lateUpdates: outcome.missions.reduce((n, m) => n + m.late.length, 0),
     lostUpdates: outcome.lostUpdates,
     simulatedTransferSeconds: scenario.link ? outcome.missions.reduce((s, m) => s + (m.simulatedTransferSeconds ?? 0), 0) : null,
+    links: scenario.link ? Object.fromEntries(clientIds.map((id) => [id, linkFor(scenario.link!, scenario.seed, id)])) : null,
     bytesUp: all.totals('up', isLearningTraffic).encodedBytes,
     bytesDown: all.totals('down', isLearningTraffic).encodedBytes,
     payloadBytesUp: all.totals('up', isLearningTraffic).payloadBytes,

@@ -1,4 +1,5 @@
 import type { ByteTally } from './byte-accounting.js';
+import { SeededRng } from './rng.js';
 
 /** A client's network link, for turning counted bytes into simulated transfer time. */
 export interface LinkModel {
@@ -22,4 +23,27 @@ export interface LinkModel {
 export function transferSeconds(traffic: ByteTally, link: LinkModel): number {
   const attempts = 1 / (1 - link.loss);
   return attempts * (traffic.messages * link.latencyMs / 1000 + (traffic.frameBytes * 8) / (link.bandwidthMbps * 1e6));
+}
+
+/** A link value in a scenario: one number for every client, or a [min, max] range drawn per client. */
+export type LinkValue = number | [number, number];
+
+export interface LinkSpec {
+  bandwidthMbps: LinkValue;
+  latencyMs: LinkValue;
+  loss: LinkValue;
+}
+
+/**
+ * Each client's own link, drawn once from the spec with the run's seed: a bandwidth or latency
+ * range log-uniformly (links span orders of magnitude), a loss range uniformly.
+ *
+ * @example
+ * linkFor({ bandwidthMbps: [1, 100], latencyMs: 40, loss: 0 }, 7, 'c3'); // { bandwidthMbps: 12.4, latencyMs: 40, loss: 0 }
+ */
+export function linkFor(spec: LinkSpec, seed: number, clientId: string): LinkModel {
+  const rng = new SeededRng(seed).fork(`link-${clientId}`);
+  const logUniform = (v: LinkValue): number => (typeof v === 'number' ? v : Math.exp(Math.log(v[0]) + rng.next() * (Math.log(v[1]) - Math.log(v[0]))));
+  const uniform = (v: LinkValue): number => (typeof v === 'number' ? v : v[0] + rng.next() * (v[1] - v[0]));
+  return { bandwidthMbps: logUniform(spec.bandwidthMbps), latencyMs: logUniform(spec.latencyMs), loss: uniform(spec.loss) };
 }

@@ -11,6 +11,10 @@ import { DATASET_NAMES } from './datasets/dataset-registry.js';
 export class ScenarioError extends Error {}
 
 const positiveInt = z.number().int().min(1);
+/** One number, or a [min, max] range with min <= max. */
+function linkValue(value: z.ZodNumber) {
+  return z.union([value, z.tuple([value, value]).refine(([lo, hi]) => lo <= hi, { message: 'a range is [min, max] with min <= max' })]);
+}
 const codecSpec = z.string().refine(isCodecSpec, { message: `expected a codec (${CODEC_NAMES.join(', ')}), optionally with "+deflate" (and "delta+" before it, uplink only)` });
 
 export const datasetSchema = z.strictObject({
@@ -177,13 +181,15 @@ const scenarioSchema = z.strictObject({
     drainMs: positiveInt.optional(),
   }).default({ phaseMs: 120_000, connectMs: 60_000, quorum: 1 }),
   /**
-   * A link model per client (the same for all): the counted bytes become simulated transfer time,
-   * reported beside the measured wall time. Absent: no simulated time.
+   * A link model per client: the counted bytes become simulated transfer time, reported beside
+   * the measured wall time. Each value is one number for every client, or a [min, max] range from
+   * which each client draws its own (seeded; bandwidth and latency log-uniformly). Absent: no
+   * simulated time.
    */
   link: z.strictObject({
-    bandwidthMbps: z.number().positive(),
-    latencyMs: z.number().min(0).default(0),
-    loss: z.number().min(0).lt(1).default(0),
+    bandwidthMbps: linkValue(z.number().positive()),
+    latencyMs: linkValue(z.number().positive()).or(z.literal(0)).default(0),
+    loss: linkValue(z.number().min(0).lt(1)).default(0),
   }).optional(),
   faults: z.strictObject({
     /** Kill a client process once, when it receives the given mission (0-based), to exercise replacement. */

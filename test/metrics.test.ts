@@ -3,7 +3,7 @@ import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
 import { accuracyOf, countByClass } from '../shared/metrics/class-accuracy.js';
 import { predictNearest, predictNearestOnTensors, prototypeMatrix } from '../shared/nearest-prototype.js';
 import { SeededRng } from '../shared/rng.js';
-import { transferSeconds } from '../shared/link-model.js';
+import { linkFor, transferSeconds } from '../shared/link-model.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 
@@ -91,5 +91,22 @@ describe('the link model', () => {
     expect(transferSeconds(traffic, { bandwidthMbps: 10, latencyMs: 40, loss: 0 })).toBeCloseTo(0.12 + 0.024, 12);
     expect(transferSeconds(traffic, { bandwidthMbps: 10, latencyMs: 40, loss: 0.5 })).toBeCloseTo(2 * 0.144, 12);
     expect(transferSeconds({ messages: 0, payloadBytes: 0, encodedBytes: 0, frameBytes: 0 }, { bandwidthMbps: 1, latencyMs: 100, loss: 0.1 })).toBe(0);
+  });
+
+  it('gives each client its own link from a range: seeded, inside it, spread log-uniformly', () => {
+    const spec = { bandwidthMbps: [1, 100] as [number, number], latencyMs: 40, loss: [0, 0.2] as [number, number] };
+    const links = Array.from({ length: 2000 }, (_, i) => linkFor(spec, 7, `c${i}`));
+    expect(linkFor(spec, 7, 'c5')).toEqual(links[5]);
+    expect(linkFor(spec, 8, 'c5')).not.toEqual(links[5]);
+    for (const l of links) {
+      expect(l.bandwidthMbps).toBeGreaterThanOrEqual(1);
+      expect(l.bandwidthMbps).toBeLessThanOrEqual(100);
+      expect(l.latencyMs).toBe(40);
+      expect(l.loss).toBeLessThan(0.2);
+    }
+    // Log-uniform on [1, 100]: about half the clients below the geometric mean, 10 Mbit/s.
+    const below = links.filter((l) => l.bandwidthMbps < 10).length / links.length;
+    expect(below).toBeGreaterThan(0.45);
+    expect(below).toBeLessThan(0.55);
   });
 });

@@ -448,7 +448,7 @@ describe('a federated run with real client processes over socket.io', () => {
     const punctual = await runScenario(scenario(base), { clientStderr: silent, launchers });
     const slow = await runScenario(scenario({
       ...base,
-      link: { bandwidthMbps: 1, latencyMs: 50, loss: 0.1 },
+      link: { bandwidthMbps: [0.5, 2], latencyMs: 50, loss: 0.1 },
       timeouts: { phaseMs: 60_000, connectMs: 60_000, deadlineMs: 150, quorum: 0.5 },
       faults: { crash: [], stragglers: { probability: 0.35, delayMs: 600 } },
     }), { clientStderr: silent, launchers });
@@ -463,6 +463,10 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(punctual.summary.simulatedTransferSeconds).toBeNull();
     expect(slow.summary.simulatedTransferSeconds!).toBeGreaterThan(6 * 2 * 0.05);
     for (const m of slow.outcome.missions) expect(m.simulatedTransferSeconds).toBeGreaterThan(0);
+    // Each client drew its own bandwidth from the range.
+    const bandwidths = Object.values(slow.summary.links!).map((l) => l.bandwidthMbps);
+    expect(new Set(bandwidths).size).toBe(bandwidths.length);
+    for (const b of bandwidths) expect(b >= 0.5 && b <= 2).toBe(true);
   }, 120_000);
 
   it('dropouts: a client that ignores a mission is left behind at the deadline, and exactly its examples are missing', async () => {

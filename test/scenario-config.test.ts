@@ -78,3 +78,12 @@ describe('scenario validation', () => {
     expect(() => loadScenarioFile(join(dir, 'nope.yaml'))).toThrow(/cannot read scenario file .*nope\.yaml/);
   });
 });
+
+describe('link ranges', () => {
+  it('take one number or a [min, max] range per value, and name a bad one', () => {
+    const base = { name: 'x', dataset: { name: 'fashion-mnist' }, missions: { count: 1, classesPerClient: 1, shotsPerClass: 1 } };
+    expect(parseScenario({ ...base, link: { bandwidthMbps: [1, 50], latencyMs: [10, 200], loss: 0.01 } }).link).toEqual({ bandwidthMbps: [1, 50], latencyMs: [10, 200], loss: 0.01 });
+    expect(() => parseScenario({ ...base, link: { bandwidthMbps: [50, 1] } })).toThrow(/link\.bandwidthMbps/);
+    expect(() => parseScenario({ ...base, link: { bandwidthMbps: 10, loss: [0, 1] } })).toThrow(/link\.loss/);
+  });
+});
