@@ -6,13 +6,12 @@ import { DeltaLedger } from '../shared/delta-ledger.js';
 import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
 import {
-  packU32, unpackU32, type Strategy,
-  type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase, type Outgoing, type UpdateMessage,
+  DEFAULT_HEAD_TRAINING, packU32, unpackU32, type Strategy, type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase, type HeadTrainingOptions, type Outgoing, type UpdateMessage,
 } from '../shared/protocol.js';
 import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
 import type { EvaluationMemo } from '../shared/evaluation-memo.js';
 import type { CoordinatorLink } from './coordinator-link.js';
-import { HEAD_TRAINING, headRowsOf, trainHead } from '../shared/linear-head.js';
+import { headRowsOf, trainHead } from '../shared/linear-head.js';
 import { applyTableMessage, encodeEmbeddingRows, encodeUpdateClasses } from './update-codec.js';
 
 export interface ClientNodeOptions {
@@ -50,6 +49,8 @@ export class ClientRefusedError extends Error {}
 export class ClientNode {
   private ledger: DeltaLedger | undefined;
   private held: PrototypeTable;
+  /** fedavg-head: how to train the head (sent in the welcome). */
+  private headTraining: HeadTrainingOptions = DEFAULT_HEAD_TRAINING;
   /** fedavg-head: the head trained in the last mission, until the averaged one arrives. */
   private localHead: PrototypeTable | undefined;
   private heldVersion = 0;
@@ -159,6 +160,7 @@ export class ClientNode {
     this.downlinkSpec = parseCodecSpec(w.downlinkCodec);
     this.bindCodecs();
     this.strategy = w.strategy;
+    this.headTraining = w.headTraining ?? DEFAULT_HEAD_TRAINING;
     // fedavg-head holds a linear head: one row of weights and a bias per class, one wider than the embeddings.
     if (w.strategy === 'fedavg-head' && this.held.dim === w.dim) this.held = new PrototypeTable(w.dim + 1);
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
@@ -225,7 +227,7 @@ export class ClientNode {
       at += r.embeddings.length / dim;
     }
     const classes = [...new Set([...classIds, ...labels])].sort((a, b) => a - b);
-    const trained = trainHead(headRowsOf(this.held), classes, embeddings, labels, dim, { ...HEAD_TRAINING, seed: `${this.o.clientId}:${mission}` });
+    const trained = trainHead(headRowsOf(this.held), classes, embeddings, labels, dim, { ...this.headTraining, seed: `${this.o.clientId}:${mission}` });
     const head = new PrototypeTable(dim + 1);
     for (const [c, row] of trained) head.setMean(c, n, row);
     return head;

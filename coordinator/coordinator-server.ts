@@ -7,7 +7,7 @@ import { ByteMeter } from '../shared/byte-accounting.js';
 import { capabilitiesNeeded, codebookHash, parseCodecSpec } from '../shared/codec-spec.js';
 import {
   CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type Strategy,
-  type ClientMessageType, type ClientToCoordinator, type HelloMessage, type SocketEvents, type CoordinatorToClient,
+  type ClientMessageType, type ClientToCoordinator, type HeadTrainingOptions, type HelloMessage, type SocketEvents, type CoordinatorToClient,
 } from '../shared/protocol.js';
 import { ProtocolError, validateClientMessage } from '../shared/protocol-validation.js';
 import { protofedParser } from '../shared/socket-parser.js';
@@ -30,6 +30,8 @@ export interface CoordinatorServerOptions {
   /** Client ids allowed to join; any id when absent. */
   allowedClients?: ReadonlySet<string>;
   helloTimeoutMs?: number;
+  /** fedavg-head: the clients' local training, sent in the welcome. */
+  headTraining?: HeadTrainingOptions | undefined;
   /** The run's pq codebook, sent after the welcome to every client that does not hold it yet. */
   codebook?: Uint8Array | undefined;
   /** Plain HTTP requests (not socket.io), e.g. the remote clients' setup endpoint. */
@@ -218,6 +220,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       downlinkCodec: o.downlinkCodec,
       dim: o.dim,
       strategy: o.strategy ?? 'protofed',
+      ...(o.headTraining ? { headTraining: o.headTraining } : {}),
     });
     if (this.codebookHash !== undefined && hello.codebook !== this.codebookHash) session.send('codebook', { codebook: o.codebook! });
     this.emit('joined', session, hello);

@@ -166,6 +166,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const server: CoordinatorServer = new CoordinatorServer({
     host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
     uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
+    headTraining: scenario.strategy === 'fedavg-head' ? scenario.fedavgHead : undefined,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     allowedClients: new Set(clientIds),
     httpHandler: runSetupHandler(() => setup, token, modelDir, (id, bytes) => {

@@ -15,8 +15,6 @@ export interface HeadTraining {
   seed: number | string;
 }
 
-/** How fedavg-head clients train in each mission (as FedAvg's local epochs; tuned on glyph conv4 embeddings). */
-export const HEAD_TRAINING = { epochs: 5, learningRate: 0.1, batchSize: 5 } as const;
 
 /**
  * Softmax regression over `classIds`, by minibatch SGD on cross-entropy, starting from `start`

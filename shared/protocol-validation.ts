@@ -151,15 +151,28 @@ export const validateClientMessage: Validators<ClientToCoordinator> = {
 
 /** Structural validation of messages a client receives. */
 export const validateCoordinatorMessage: Validators<CoordinatorToClient> = {
-  welcome: (o) => ({
-    v: checkVersion(o),
-    clientId: id(o, 'clientId'),
-    lastAppliedSeq: int(o, 'lastAppliedSeq', 0),
-    uplinkCodec: str(o, 'uplinkCodec', 32),
-    strategy: oneOf(o, 'strategy', STRATEGIES),
-    downlinkCodec: str(o, 'downlinkCodec', 32),
-    dim: int(o, 'dim', 1, PROTOCOL_LIMITS.maxDim),
-  }),
+  welcome: (o) => {
+    const msg: CoordinatorToClient['welcome'] = {
+      v: checkVersion(o),
+      clientId: id(o, 'clientId'),
+      lastAppliedSeq: int(o, 'lastAppliedSeq', 0),
+      uplinkCodec: str(o, 'uplinkCodec', 32),
+      strategy: oneOf(o, 'strategy', STRATEGIES),
+      downlinkCodec: str(o, 'downlinkCodec', 32),
+      dim: int(o, 'dim', 1, PROTOCOL_LIMITS.maxDim),
+    };
+    if (o.headTraining !== undefined) {
+      const t = map(o.headTraining, 'headTraining');
+      const rate = t.learningRate;
+      if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) fail('headTraining.learningRate', 'a positive number', rate);
+      msg.headTraining = {
+        epochs: int(t, 'epochs', 1, 10_000, 'headTraining.epochs'),
+        learningRate: rate,
+        batchSize: int(t, 'batchSize', 1, 1_000_000, 'headTraining.batchSize'),
+      };
+    }
+    return msg;
+  },
   refused: (o) => ({ v: checkVersion(o), reason: str(o, 'reason', 4096) }),
   mission: (o) => ({
     v: checkVersion(o),

@@ -90,7 +90,19 @@ export interface WelcomeMessage {
   dim: number;
   /** How clients build updates: see STRATEGIES. */
   strategy: Strategy;
+  /** fedavg-head only: how each client trains its head in a mission. */
+  headTraining?: HeadTrainingOptions;
 }
+
+/** SGD settings of the fedavg-head baseline's local training. */
+export interface HeadTrainingOptions {
+  epochs: number;
+  learningRate: number;
+  batchSize: number;
+}
+
+/** fedavg-head's local training unless the scenario says otherwise (the best of a few tried on glyph conv4 embeddings). */
+export const DEFAULT_HEAD_TRAINING: Readonly<HeadTrainingOptions> = Object.freeze({ epochs: 5, learningRate: 0.1, batchSize: 5 });
 
 export interface RefusedMessage {
   v: number;

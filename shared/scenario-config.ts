@@ -5,7 +5,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { CODEC_NAMES } from './codecs/index.js';
 import { isCodecSpec } from './codec-spec.js';
-import { STRATEGIES } from './protocol.js';
+import { DEFAULT_HEAD_TRAINING, STRATEGIES } from './protocol.js';
 import { DATASET_NAMES } from './datasets/dataset-registry.js';
 
 export class ScenarioError extends Error {}
@@ -146,6 +146,12 @@ const scenarioSchema = z.strictObject({
     /** Classes the clients learn; every class that is not a base class when absent. */
     fieldClasses: z.array(z.number().int().min(0)).min(1).optional(),
   }),
+  /** fedavg-head: each client's local SGD per mission. */
+  fedavgHead: z.strictObject({
+    epochs: positiveInt.max(10_000).default(DEFAULT_HEAD_TRAINING.epochs),
+    learningRate: z.number().positive().default(DEFAULT_HEAD_TRAINING.learningRate),
+    batchSize: positiveInt.default(DEFAULT_HEAD_TRAINING.batchSize),
+  }).default({ ...DEFAULT_HEAD_TRAINING }),
   /** How clients build updates and how they are merged (see shared/protocol.ts STRATEGIES). */
   strategy: z.enum(STRATEGIES).default('protofed'),
   /**

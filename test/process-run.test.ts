@@ -6,6 +6,8 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { CoordinatorServer } from '../coordinator/coordinator-server.js';
 import { runScenario } from '../coordinator/run-scenario.js';
+import { PROTOCOL_VERSION } from '../shared/protocol.js';
+import { validateCoordinatorMessage } from '../shared/protocol-validation.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { gatherImages } from '../shared/datasets/image-set.js';
 import { PixelsBackbone } from '../shared/embedding/pixels-backbone.js';
@@ -409,6 +411,11 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(head.summary.finalGlobalAccuracy).toBeLessThan(protos.summary.finalGlobalAccuracy);
     expect(head.summary.forgetting.value).toBeGreaterThan(protos.summary.forgetting.value);
     expect(() => scenario({ ...base, strategy: 'fedavg-head', missions: { ...base.missions, merge: 'async' } })).toThrow(/fedavg-head averages each mission's heads/);
+    // The scenario's training settings reach the clients (in the welcome).
+    const gentle = await runScenario(scenario({ ...base, strategy: 'fedavg-head', fedavgHead: { epochs: 1, learningRate: 0.001, batchSize: 20 } }), { clientStderr: silent, launchers });
+    expect(gentle.state.global.get(gentle.state.global.classIds()[0]!)!.sum).not.toEqual(head.state.global.get(head.state.global.classIds()[0]!)!.sum);
+    expect(() => validateCoordinatorMessage.welcome({ v: PROTOCOL_VERSION, clientId: 'c0', lastAppliedSeq: 0, uplinkCodec: 'f32', downlinkCodec: 'f32', dim: 4, strategy: 'fedavg-head', headTraining: { epochs: 0, learningRate: 0.1, batchSize: 5 } }))
+      .toThrow(/headTraining\.epochs/);
   }, 120_000);
 
   it('pq: the coordinator trains a codebook on base classes and sends it once to each client, counted; accuracy stays close to f32', async () => {
