@@ -142,7 +142,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const { data, datasetSpec, fieldClasses, backbone, store, evaluationMemo, evaluator, cacheDir, threads, embedSeconds, datasetInfo, backboneInfo } = prepared;
   let uplink = parseCodecSpec(scenario.codec.uplink);
   let downlink = parseCodecSpec(scenario.codec.downlink);
-  const codebook = await trainCodebookIfNeeded(prepared, uplink, downlink, scenario.seed);
+  const codebook = await trainRunCodebook(prepared, uplink, downlink, scenario.seed);
   if (codebook) {
     uplink = bindCodebook(uplink, codebook.book);
     downlink = bindCodebook(downlink, codebook.book);
@@ -305,7 +305,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
  * A pq codec's codebook, trained on the embeddings of the base classes' train images (classes no
  * client learns), seeded; undefined when no codec of the run is pq.
  */
-async function trainCodebookIfNeeded(prepared: PreparedRun, uplink: CodecSpec, downlink: CodecSpec, seed: number): Promise<{ book: PqCodebook; bytes: Uint8Array } | undefined> {
+export async function trainRunCodebook(prepared: PreparedRun, uplink: CodecSpec, downlink: CodecSpec, seed: number): Promise<{ book: PqCodebook; bytes: Uint8Array } | undefined> {
   const shape = pqShape(uplink, downlink);
   if (!shape) return undefined;
   const { data, fieldClasses, backbone } = prepared;

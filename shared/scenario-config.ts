@@ -239,9 +239,6 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   if (population && (s.missions.schedule !== 'fed-recon' || s.missions.merge !== 'sync' || s.strategy !== 'protofed')) {
     throw new ScenarioError(`${source} is invalid:\n  clients.mode: population runs the fed-recon schedule (drawn with replacement), sync merging and the protofed strategy`);
   }
-  if (population && [s.codec.uplink, s.codec.downlink].some((c) => c.startsWith('pq-') || c.startsWith('delta+'))) {
-    throw new ScenarioError(`${source} is invalid:\n  codec: population mode takes the stateless codecs (no pq codebook, no delta+)`);
-  }
   if (s.strategy === 'fedavg-head' && s.missions.merge !== 'sync') {
     throw new ScenarioError(`${source} is invalid:\n  strategy: fedavg-head averages each mission's heads, so it needs missions.merge: sync`);
   }

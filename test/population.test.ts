@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyTableMessage } from '../client/update-codec.js';
 import { tableMessage } from '../coordinator/table-message.js';
 import { parseCodecSpec } from '../shared/codec-spec.js';
+import { encodePqCodebook, trainPqCodebook } from '../shared/codecs/index.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { validateCoordinatorMessage } from '../shared/protocol-validation.js';
 import { PrototypeTable } from '../shared/prototype-stats.js';
@@ -111,6 +112,25 @@ describe('a large virtual population', () => {
     expect(maxDiff(inWorker.state.global, inThread.state.global)).toBe(0);
     expect(inWorker.meter.byType()).toEqual(inThread.meter.byType());
     expect([...inWorker.bytesDown]).toEqual([...inThread.bytesDown]);
+  });
+
+  it('delta+ uplinks add back what each client holds: exact through f64', async () => {
+    const o = options({ uplink: 'delta+f64', downlink: 'int8', workers: 1 });
+    const result = await runPopulation(o);
+    expect(maxDiff(result.state.global, centralized(o))).toBeLessThan(1e-9);
+  });
+
+  it('pq: each client is sent the codebook once, before its first mission, and it is counted', async () => {
+    const { bank: b, labels } = bank();
+    const book = encodePqCodebook(trainPqCodebook(b, labels.length, DIM, { subspaces: 4, centroids: 16, seed: 1 }));
+    const o = options({ uplink: 'pq-4x16', downlink: 'pq-4x16', codebook: book, workers: 1 });
+    const result = await runPopulation(o);
+    const reached = result.bytesDown.filter((x) => x > 0).length;
+    expect(result.meter.byType().down.codebook).toMatchObject({ messages: reached, payloadBytes: reached * book.byteLength });
+    expect(result.missions.at(-1)!.bytes.up.payloadBytes).toBe(40 * 2 * 4);
+    // Quantised, but near the centralized means (a bad codebook or binding would be far off).
+    expect(maxDiff(result.state.global, centralized(o))).toBeLessThan(0.3);
+    await expect(runPopulation(options({ uplink: 'pq-4x16' }))).rejects.toThrow(/needs its codebook/);
   });
 
   it('refuses impossible settings with a reason', async () => {

@@ -1,6 +1,6 @@
 import { applyTableMessage, encodeUpdateClasses } from '../../client/update-codec.js';
-import { parseCodecSpec, type CodecSpec } from '../../shared/codec-spec.js';
-import type { VectorCodec } from '../../shared/codecs/vector-codec.js';
+import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/codec-spec.js';
+import { decodePqCodebook, type PqCodebook } from '../../shared/codecs/index.js';
 import { PROTOCOL_VERSION, unpackU32, type TableMessage } from '../../shared/protocol.js';
 import { validateCoordinatorMessage } from '../../shared/protocol-validation.js';
 import { PrototypeTable } from '../../shared/prototype-stats.js';
@@ -36,29 +36,46 @@ export class ClientShard {
   readonly heldVersion: Int32Array;
   /** The seq of each client's last update (0 before its first). */
   readonly lastSeq: Int32Array;
+  /** Each snapshot with its means exactly as decoded (what `delta+` changes are taken against). */
   private readonly snapshots = new Map<number, PrototypeTable>();
+  private readonly snapshotMeans = new Map<number, Map<number, Float64Array>>();
+  /** pq: whether each client has received the codebook (the codec works once it has). */
+  readonly hasCodebook: Uint8Array;
   /** Clients holding each version; a snapshot nobody holds is dropped. */
   private readonly holders = new Map<number, number>();
-  private readonly uplink: CodecSpec;
-  private readonly downlink: VectorCodec;
+  private uplinkSpec: CodecSpec;
+  private downlinkSpec: CodecSpec;
   /** Work done: table frames are decoded once per delivery however many clients take them. */
   stats = { missions: 0, updates: 0, tablesApplied: 0, tablesDecoded: 0 };
 
   constructor(readonly config: ShardConfig) {
     this.heldVersion = new Int32Array(config.size);
     this.lastSeq = new Int32Array(config.size);
-    this.uplink = parseCodecSpec(config.uplink);
-    this.downlink = parseCodecSpec(config.downlink).codec;
+    this.hasCodebook = new Uint8Array(config.size);
+    this.uplinkSpec = parseCodecSpec(config.uplink);
+    this.downlinkSpec = parseCodecSpec(config.downlink);
     this.snapshots.set(0, new PrototypeTable(config.dim));
+    this.snapshotMeans.set(0, new Map());
     this.holders.set(0, config.size);
   }
 
-  /** Each client learns its mission's examples and answers with its update frame. */
-  learn(clients: Int32Array, missions: FrameBatch): Uint8Array[] {
+  /**
+   * Each client learns its mission's examples and answers with its update frame. A client whose
+   * `codebookOf[k]` is 0 first takes the pq codebook frame `codebook` (decoded once per batch).
+   */
+  learn(clients: Int32Array, missions: FrameBatch, codebookOf?: Uint8Array, codebook?: Uint8Array): Uint8Array[] {
     const { dim, bank, labels } = this.config;
     const out: Uint8Array[] = [];
+    let book: PqCodebook | undefined;
     for (let k = 0; k < clients.length; k++) {
       const local = this.local(clients[k]!);
+      if (codebookOf?.[k] === 0) {
+        book ??= decodePqCodebook(validateCoordinatorMessage.codebook(decodeMessage(codebook!)).codebook);
+        this.uplinkSpec = bindCodebook(this.uplinkSpec, book);
+        this.downlinkSpec = bindCodebook(this.downlinkSpec, book);
+        this.hasCodebook[local] = 1;
+      }
+      if ((this.uplinkSpec.pq || this.downlinkSpec.pq) && !this.hasCodebook[local]) throw new Error(`client ${clients[k]}: a mission came before the pq codebook`);
       const m = validateCoordinatorMessage.mission(decodeMessage(frameAt(missions, k)));
       const stats = new PrototypeTable(dim);
       for (const a of m.assignment) {
@@ -71,9 +88,16 @@ export class ClientShard {
         }
       }
       const seq = ++this.lastSeq[local]!;
+      const base = this.heldVersion[local]!;
+      const held = this.uplinkSpec.delta ? this.snapshotMeans.get(base)! : undefined;
       out.push(encodeMessage({
-        v: PROTOCOL_VERSION, seq, base: this.heldVersion[local]!, mission: m.mission,
-        classes: encodeUpdateClasses(stats, this.uplink, (classId) => stats.prototype(classId)!),
+        v: PROTOCOL_VERSION, seq, base, mission: m.mission,
+        classes: encodeUpdateClasses(stats, this.uplinkSpec, (classId) => {
+          const mean = stats.prototype(classId)!;
+          const ref = held?.get(classId);
+          if (ref) for (let d = 0; d < dim; d++) mean[d]! -= ref[d]!;
+          return mean;
+        }),
       }));
       this.stats.missions++;
       this.stats.updates++;
@@ -118,8 +142,10 @@ export class ClientShard {
     const from = this.heldVersion[local]!;
     if (!this.snapshots.has(t.version)) {
       const next = this.snapshots.get(from)!.clone();
-      applyTableMessage(next, from, t, this.downlink);
+      const means = new Map(this.snapshotMeans.get(from)!);
+      applyTableMessage(next, from, t, this.downlinkSpec.codec, means);
       this.snapshots.set(t.version, next);
+      this.snapshotMeans.set(t.version, means);
     } else if (t.fromVersion > from) {
       throw new Error(`table update from version ${t.fromVersion} cannot apply: client holds version ${from}`);
     }
@@ -135,6 +161,7 @@ export class ClientShard {
     } else {
       this.holders.delete(version);
       this.snapshots.delete(version);
+      this.snapshotMeans.delete(version);
     }
   }
 

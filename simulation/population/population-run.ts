@@ -1,8 +1,10 @@
 import { FederationState } from '../../coordinator/federation-state.js';
 import { decodeUpdate } from '../../coordinator/update-intake.js';
+import { DownlinkHistory } from '../../coordinator/downlink-history.js';
 import { tableMessage } from '../../coordinator/table-message.js';
 import { ByteMeter, addTally, type ByteTally } from '../../shared/byte-accounting.js';
-import { parseCodecSpec } from '../../shared/codec-spec.js';
+import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/codec-spec.js';
+import { decodePqCodebook } from '../../shared/codecs/index.js';
 import { accuracyOf } from '../../shared/metrics/class-accuracy.js';
 import { PROTOCOL_VERSION, packU32, payloadBytes } from '../../shared/protocol.js';
 import { validateClientMessage } from '../../shared/protocol-validation.js';
@@ -36,6 +38,8 @@ export interface PopulationRunOptions {
   evaluator?: TestSetEvaluator | undefined;
   /** Participants per mission whose own table is evaluated too (identical tables share one evaluation). */
   clientSample?: number;
+  /** A pq codec's codebook (encoded): each client is sent it once, before its first mission, counted. */
+  codebook?: Uint8Array | undefined;
   /** Keep each client's contributions for exact unlearning (default true). */
   keepContributions?: boolean;
   /** Clients per batch handed to a shard: batches overlap the shards' work with the coordinator's. */
@@ -81,8 +85,16 @@ export interface PopulationResult {
  */
 export async function runPopulation(o: PopulationRunOptions): Promise<PopulationResult> {
   const started = performance.now();
-  const uplink = parseCodecSpec(o.uplink);
-  const downlink = parseCodecSpec(o.downlink);
+  const book = o.codebook ? decodePqCodebook(o.codebook) : undefined;
+  const bind = (spec: CodecSpec): CodecSpec => (book ? bindCodebook(spec, book) : spec);
+  const uplink = bind(parseCodecSpec(o.uplink));
+  const downlink = bind(parseCodecSpec(o.downlink));
+  if ((uplink.pq || downlink.pq) && !book) throw new Error('a pq codec needs its codebook');
+  const codebookFrame = o.codebook ? encodeMessage({ v: PROTOCOL_VERSION, codebook: o.codebook }) : undefined;
+  /** Clients that have been sent the codebook. */
+  const gotCodebook = new Uint8Array(codebookFrame ? o.population : 0);
+  /** What the clients hold, for a `delta+` uplink. */
+  const history = uplink.delta ? new DownlinkHistory(o.dim) : undefined;
   const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
   const state = new FederationState(o.dim, { keepContributions: o.keepContributions ?? true });
   const meter = new ByteMeter();
@@ -109,8 +121,13 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       const before = { up: meter.totals('up'), down: meter.totals('down') };
       const { participants, assignments } = schedule.next(m);
       // Mission messages, batched per shard.
-      const batches: { shard: number; clients: number[]; frames: Uint8Array[] }[] = [];
+      const batches: { shard: number; clients: number[]; frames: Uint8Array[]; codebookOf: number[] }[] = [];
       participants.forEach((client, k) => {
+        const sendCodebook = codebookFrame !== undefined && !gotCodebook[client];
+        if (sendCodebook) {
+          down(client, 'codebook', codebookFrame, o.codebook!.byteLength);
+          gotCodebook[client] = 1;
+        }
         const frame = encodeMessage({
           v: PROTOCOL_VERSION, mission: m,
           assignment: assignments[k]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
@@ -119,12 +136,15 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
         down(client, 'mission', frame);
         const shard = shardOf(client);
         let batch = batches.at(-1);
-        if (!batch || batch.shard !== shard || batch.clients.length >= batchSize) batches.push((batch = { shard, clients: [], frames: [] }));
+        if (!batch || batch.shard !== shard || batch.clients.length >= batchSize) batches.push((batch = { shard, clients: [], frames: [], codebookOf: [] }));
         batch.clients.push(client);
         batch.frames.push(frame);
+        batch.codebookOf.push(sendCodebook ? 0 : 1);
       });
       // All batches go out at once; the coordinator merges each as it comes back.
-      const learned = batches.map((b) => shards[b.shard]!.learn(Int32Array.from(b.clients), packFrames(b.frames)));
+      const learned = batches.map((b) => shards[b.shard]!.learn(
+        Int32Array.from(b.clients), packFrames(b.frames), codebookFrame ? Uint8Array.from(b.codebookOf) : undefined, codebookFrame,
+      ));
       const acks = new Map<number, Uint8Array>();
       for (let b = 0; b < batches.length; b++) {
         const updates = await learned[b]!;
@@ -135,7 +155,8 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
           const update = validateClientMessage.update(decodeMessage(frame));
           meter.count('up', 'update', update.classes.payloadBytes, frame.byteLength);
           bytesUp[client]! += frame.byteLength;
-          const { applied, version } = state.applyUpdate(`c${client}`, update.seq, decodeUpdate(update, { codec: uplink.codec, dim: o.dim }, scratch));
+          const decoded = decodeUpdate(update, { codec: uplink.codec, dim: o.dim, delta: history }, scratch);
+          const { applied, version } = state.applyUpdate(`c${client}`, update.seq, decoded);
           acks.set(client, encodeMessage({ v: PROTOCOL_VERSION, seq: update.seq, version, duplicate: !applied }));
         }
       }
@@ -155,7 +176,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
             let t = tableIndex.get(from);
             if (t === undefined) {
               tableIndex.set(from, (t = tables.length));
-              const message = tableMessage(state, from, downlink);
+              const message = tableMessage(state, from, downlink, history);
               tables.push(encodeMessage({ v: PROTOCOL_VERSION, ...message }));
               tablePayload.push(payloadBytes(message));
             }

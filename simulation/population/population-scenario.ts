@@ -1,4 +1,5 @@
-import { prepareRun, type RunOptions, type RunSummary } from '../../coordinator/run-scenario.js';
+import { prepareRun, trainRunCodebook, type RunOptions, type RunSummary } from '../../coordinator/run-scenario.js';
+import { parseCodecSpec } from '../../shared/codec-spec.js';
 import { ResultsWriter } from '../../coordinator/results-writer.js';
 import type { ByteTally } from '../../shared/byte-accounting.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol.js';
@@ -63,6 +64,7 @@ export async function runPopulationScenario(
     const labels = new Int32Array(new SharedArrayBuffer(data.train.count * 4));
     labels.set(data.train.labels);
 
+    const codebook = await trainRunCodebook(prepared, parseCodecSpec(scenario.codec.uplink), parseCodecSpec(scenario.codec.downlink), scenario.seed);
     const workers = scenario.clients.workers ?? defaultWorkerCount();
     const perMission = scenario.clients.perMission ?? scenario.clients.count;
     const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
@@ -72,7 +74,7 @@ export async function runPopulationScenario(
       population: scenario.clients.count, perMission, missions: scenario.missions.count,
       classesPerClient: scenario.missions.classesPerClient, shotsPerClass: scenario.missions.shotsPerClass, seed: scenario.seed,
       uplink: scenario.codec.uplink, downlink: scenario.codec.downlink, workers, bank, labels, dim, fieldClasses,
-      evaluator, clientSample: scenario.evaluation.clientSample ?? 0,
+      evaluator, clientSample: scenario.evaluation.clientSample ?? 0, codebook: codebook?.bytes,
       onMission: (m) => {
         out?.appendRecords([{ record: 'global', ...m }]);
         options.onMission?.(m);

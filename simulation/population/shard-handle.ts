@@ -9,14 +9,15 @@ import { packFrames, transferables, type FrameBatch } from './frame-batch.js';
 export interface ShardHandle {
   readonly first: number;
   readonly size: number;
-  learn(clients: Int32Array, missions: FrameBatch): Promise<FrameBatch>;
+  /** `codebookOf[k]` 0: client k first takes the pq codebook frame `codebook`. */
+  learn(clients: Int32Array, missions: FrameBatch, codebookOf?: Uint8Array, codebook?: Uint8Array): Promise<FrameBatch>;
   deliver(clients: Int32Array, acks: FrameBatch, tableOf: Int32Array, tables: FrameBatch): Promise<void>;
   held(client: number): Promise<PrototypeTable>;
   close(): Promise<void>;
 }
 
 export type ShardRequest =
-  | { id: number; kind: 'learn'; clients: Int32Array; missions: FrameBatch }
+  | { id: number; kind: 'learn'; clients: Int32Array; missions: FrameBatch; codebookOf?: Uint8Array | undefined; codebook?: Uint8Array | undefined }
   | { id: number; kind: 'deliver'; clients: Int32Array; acks: FrameBatch; tableOf: Int32Array; tables: FrameBatch }
   | { id: number; kind: 'held'; client: number };
 
@@ -60,8 +61,8 @@ export class InThreadShard implements ShardHandle {
     return this.shard.config.size;
   }
 
-  async learn(clients: Int32Array, missions: FrameBatch): Promise<FrameBatch> {
-    return packFrames(this.shard.learn(clients, missions));
+  async learn(clients: Int32Array, missions: FrameBatch, codebookOf?: Uint8Array, codebook?: Uint8Array): Promise<FrameBatch> {
+    return packFrames(this.shard.learn(clients, missions, codebookOf, codebook));
   }
 
   async deliver(clients: Int32Array, acks: FrameBatch, tableOf: Int32Array, tables: FrameBatch): Promise<void> {
@@ -110,8 +111,8 @@ export class WorkerShard implements ShardHandle {
     return new WorkerShard(worker, config.first, config.size);
   }
 
-  async learn(clients: Int32Array, missions: FrameBatch): Promise<FrameBatch> {
-    const reply = await this.request({ id: 0, kind: 'learn', clients, missions }, transferables(missions));
+  async learn(clients: Int32Array, missions: FrameBatch, codebookOf?: Uint8Array, codebook?: Uint8Array): Promise<FrameBatch> {
+    const reply = await this.request({ id: 0, kind: 'learn', clients, missions, codebookOf, codebook }, transferables(missions));
     return reply.updates!;
   }
 

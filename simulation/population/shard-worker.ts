@@ -8,7 +8,7 @@ const shard = new ClientShard(workerData as ShardConfig);
 parentPort!.on('message', (request: ShardRequest) => {
   try {
     if (request.kind === 'learn') {
-      const updates = packFrames(shard.learn(request.clients, request.missions));
+      const updates = packFrames(shard.learn(request.clients, request.missions, request.codebookOf, request.codebook));
       parentPort!.postMessage({ id: request.id, ok: true, updates } satisfies ShardReply, transferables(updates));
     } else if (request.kind === 'deliver') {
       shard.deliver(request.clients, request.acks, request.tableOf, request.tables);
