@@ -18,10 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CODEC_NAMES } from '../shared/codecs/index.js';
 import { loadScenarioFile, parseScenario, type Scenario } from '../shared/scenario-config.js';
-import { finalAccuracy, readSweep, type SweepRun } from '../simulation/sweep-report.js';
-
-/** A mission's accuracy as finalAccuracy counts it (local-only: the clients' own tables). */
-const finalAccuracyAt = (run: SweepRun, m: SweepRun['missions'][number]): number => (run.strategy === 'local-only' ? m.meanClientAccuracyAfter : m.globalAccuracy);
+import { finalAccuracy, missionAccuracy, readSweep, type SweepRun } from '../simulation/sweep-report.js';
 import { expandGrid, runSweep } from '../simulation/sweep.js';
 import { measureWireOverhead } from './wire-overhead.js';
 
@@ -35,7 +32,7 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
  * run's learning traffic outside the missions (with the few bytes of the shutdown).
  */
 function bytesPerClientTo90(run: SweepRun, centralized: SweepRun, clients: number): number | null {
-  const ok = run.missions.map((m, i) => finalAccuracyAt(run, m) >= 0.9 * centralized.missions[i]!.globalAccuracy);
+  const ok = run.missions.map((m, i) => missionAccuracy(run, m) >= 0.9 * centralized.missions[i]!.globalAccuracy);
   const from = ok.lastIndexOf(false) + 1;
   if (from >= run.missions.length) return null;
   const inMissions = run.missions.reduce((n, m) => n + m.bytes.up.encodedBytes + m.bytes.down.encodedBytes, 0);

@@ -161,6 +161,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     stream: () => new StreamSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
   };
   const schedule = schedules[scenario.missions.schedule]();
+  const links = scenario.link ? Object.fromEntries(clientIds.map((id) => [id, linkFor(scenario.link!, scenario.seed, id)])) : null;
 
   const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec);
   const server: CoordinatorServer = new CoordinatorServer({
@@ -187,7 +188,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
     evaluationSample: scenario.evaluation.clientSample,
     phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, drainMs: scenario.timeouts.drainMs,
-    link: scenario.link ? (id: string) => linkFor(scenario.link!, scenario.seed, id) : undefined,
+    link: links ? (id: string) => links[id]! : undefined,
     async: scenario.missions.merge === 'async'
       ? { everyMs: scenario.missions.broadcastEveryMs, everyUpdates: scenario.missions.broadcastEveryUpdates ?? (scenario.missions.broadcastEveryMs ? undefined : clientIds.length) }
       : undefined,
@@ -266,7 +267,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     lateUpdates: outcome.missions.reduce((n, m) => n + m.late.length, 0),
     lostUpdates: outcome.lostUpdates,
     simulatedTransferSeconds: scenario.link ? outcome.missions.reduce((s, m) => s + (m.simulatedTransferSeconds ?? 0), 0) : null,
-    links: scenario.link ? Object.fromEntries(clientIds.map((id) => [id, linkFor(scenario.link!, scenario.seed, id)])) : null,
+    links,
     bytesUp: all.totals('up', isLearningTraffic).encodedBytes,
     bytesDown: all.totals('down', isLearningTraffic).encodedBytes,
     payloadBytesUp: all.totals('up', isLearningTraffic).payloadBytes,

@@ -48,6 +48,11 @@ export function parseCodecSpec(spec: string): CodecSpec {
   return { spec, codec: getCodec(name), deflate, delta };
 }
 
+/** The downlink counterpart of a codec spec: the same, without `delta+` (which is for the uplink). */
+export function downlinkOf(spec: string): string {
+  return spec.startsWith(DELTA_PREFIX) ? spec.slice(DELTA_PREFIX.length) : spec;
+}
+
 /** A pq spec with its codebook: the real codec. Throws CodecError when the shapes differ. */
 export function bindCodebook(spec: CodecSpec, codebook: PqCodebook): CodecSpec {
   if (!spec.pq) return spec;

@@ -101,7 +101,10 @@ export interface HeadTrainingOptions {
   batchSize: number;
 }
 
-/** fedavg-head's local training unless the scenario says otherwise (the best of a few tried on glyph conv4 embeddings). */
+/**
+ * fedavg-head's local training unless the scenario says otherwise: of four settings tried on 20
+ * glyph missions, the one with the best first-mission accuracy (none ended above 0.04).
+ */
 export const DEFAULT_HEAD_TRAINING: Readonly<HeadTrainingOptions> = Object.freeze({ epochs: 5, learningRate: 0.1, batchSize: 5 });
 
 export interface RefusedMessage {

@@ -54,14 +54,6 @@ export class PrototypeTable {
     s.count += rows;
   }
 
-  /** Adds `count` examples whose mean is `mean` (as decoded from an update). */
-  addMean(classId: number, count: number, mean: ArrayLike<number>): void {
-    this.checkVector(mean);
-    const s = this.entry(classId);
-    for (let i = 0; i < this.dim; i++) s.sum[i]! += count * mean[i]!;
-    s.count += count;
-  }
-
   /** Adds `count` examples whose mean is `rows[offset .. offset + dim)` (one row of a decoded update). */
   addScaledRow(classId: number, count: number, rows: Float64Array, offset: number): void {
     if (offset < 0 || offset + this.dim > rows.length) throw new RangeError(`row at ${offset} is outside ${rows.length} values`);

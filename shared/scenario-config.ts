@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { CODEC_NAMES } from './codecs/index.js';
-import { isCodecSpec } from './codec-spec.js';
+import { downlinkOf, isCodecSpec } from './codec-spec.js';
 import { DEFAULT_HEAD_TRAINING, STRATEGIES } from './protocol.js';
 import { DATASET_NAMES } from './datasets/dataset-registry.js';
 
@@ -160,7 +160,7 @@ const scenarioSchema = z.strictObject({
    */
   codec: z.strictObject({
     uplink: codecSpec.default('f32'),
-    downlink: codecSpec.refine((spec) => !spec.startsWith('delta+'), { message: 'delta encoding is for the uplink only: on the downlink a client\'s table would depend on every version it passed through, not on its version alone' }).default('f32'),
+    downlink: codecSpec.refine((spec) => downlinkOf(spec) === spec, { message: 'delta encoding is for the uplink only: on the downlink a client\'s table would depend on every version it passed through, not on its version alone' }).default('f32'),
   }).default({ uplink: 'f32', downlink: 'f32' }),
   evaluation: z.strictObject({
     /** Test images per class to evaluate on; all of them when absent. */

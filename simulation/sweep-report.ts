@@ -79,11 +79,18 @@ export function paretoFront(points: { config: string; bytes: number; accuracy: n
  * await writeSweepReport('sweeps/glyphs-codecs'); // writes sweep.csv and report.html there
  */
 /**
- * What a run's clients end with: the global table's accuracy, or for local-only (which merges
- * nothing, so its global table stays empty) the clients' own tables' mean accuracy.
+ * A run's accuracy after one mission: the global table's, or for local-only (which merges
+ * nothing, so its global table stays empty) the clients' own tables' mean.
  */
+export function missionAccuracy(r: SweepRun, m: SweepRun['missions'][number]): number {
+  return r.strategy === 'local-only' ? m.meanClientAccuracyAfter : m.globalAccuracy;
+}
+
+/** What a run's clients end with, as missionAccuracy counts it. */
 export function finalAccuracy(r: SweepRun): number {
-  return r.strategy === 'local-only' ? r.missions.at(-1)?.meanClientAccuracyAfter ?? NaN : r.summary.finalGlobalAccuracy;
+  const last = r.missions.at(-1);
+  if (r.strategy !== 'local-only') return r.summary.finalGlobalAccuracy;
+  return last ? missionAccuracy(r, last) : NaN;
 }
 
 export async function writeSweepReport(outDir: string, title = 'protofed sweep'): Promise<{ runs: number; html: string; csv: string }> {
@@ -96,7 +103,7 @@ export async function writeSweepReport(outDir: string, title = 'protofed sweep')
     let cumulative = 0;
     return r.missions.map((m) => {
       cumulative += m.bytes.up.encodedBytes + m.bytes.down.encodedBytes;
-      return { config: r.config, seed: r.seed, mission: m.mission + 1, accuracy: r.strategy === 'local-only' ? m.meanClientAccuracyAfter : m.globalAccuracy, megabytes: cumulative / 1e6 };
+      return { config: r.config, seed: r.seed, mission: m.mission + 1, accuracy: missionAccuracy(r, m), megabytes: cumulative / 1e6 };
     });
   });
   const configs = [...new Set(runs.map((r) => r.config))];

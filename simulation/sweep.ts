@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { downlinkOf } from '../shared/codec-spec.js';
 import type { Scenario } from '../shared/scenario-config.js';
 
 /** The grid axes of a sweep; an absent axis keeps the scenario's value. */
@@ -81,8 +82,7 @@ export async function runSweep(
           name: `${scenario.name}-${cell.id}`,
           seed: cell.seed,
           strategy: cell.strategy,
-          // A delta+ codec is for the uplink; the downlink takes the codec underneath.
-          codec: { uplink: cell.codec, downlink: cell.codec.replace(/^delta\+/, '') },
+          codec: { uplink: cell.codec, downlink: downlinkOf(cell.codec) },
           missions: { ...scenario.missions, shotsPerClass: cell.shots },
         };
         writeFileSync(file, JSON.stringify(cellScenario, null, 2));

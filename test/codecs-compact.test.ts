@@ -12,23 +12,9 @@ import {
   type VectorCodec,
 } from '../shared/codecs/index.js';
 import { expectCodecError } from './support/codec-errors.js';
+import { maxAbsError, mulberry32 } from './support/vectors.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function maxAbsError(a: ArrayLike<number>, b: ArrayLike<number>, from = 0, to = a.length): number {
-  let e = 0;
-  for (let i = from; i < to; i++) e = Math.max(e, Math.abs(a[i]! - b[i]!));
-  return e;
-}
 
 function roundTripError(codec: VectorCodec, v: ArrayLike<number>, from?: number, to?: number): number {
   return maxAbsError(codec.decode(codec.encode(v), v.length), v, from, to);

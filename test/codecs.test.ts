@@ -12,17 +12,8 @@ import {
   type VectorCodec,
 } from '../shared/codecs/index.js';
 import { expectCodecError } from './support/codec-errors.js';
+import { maxAbsError, mulberry32 } from './support/vectors.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   label: string;
@@ -77,11 +68,6 @@ function stats(v: ArrayLike<number>): { min: number; max: number; maxAbs: number
   return { min, max, maxAbs };
 }
 
-function maxAbsError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let e = 0;
-  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs(a[i]! - b[i]!));
-  return e;
-}
 
 /** Affine quantisation: a float32 header can cost up to an ulp of min on top of half a step. */
 function affineLimit(v: ArrayLike<number>, levels: number, blockSize: number): number {

@@ -1,14 +1,6 @@
-import {
-  CodecError,
-  HOST_IS_LITTLE_ENDIAN,
-  assertByteLength,
-  assertDim,
-  nonFiniteInputError,
-  type VectorCodec,
-  floatFormatErrorBound,
-} from './vector-codec.js';
+import { createTwoByteCodec, twoByteRangeError, type TwoByteFormat } from './two-byte-float.js';
+import { CodecError, HOST_IS_LITTLE_ENDIAN, type VectorCodec } from './vector-codec.js';
 
-const BYTES_PER_ELEMENT = 2;
 /** Largest finite bfloat16 value, (2 - 2^-7) * 2^127 (bits 0x7F7F). */
 export const BFLOAT16_MAX = (2 - 2 ** -7) * 2 ** 127;
 
@@ -49,6 +41,18 @@ function roundToBfloat16Bits(x: number): number {
 }
 
 /**
+ * The error bound is max over i of: 0 if v_i = 0, else max(|v_i| * 2^-8, 2^-134).
+ *
+ * bfloat16 has an 8-bit significand, so round-to-nearest has relative error <= 2^-8 for
+ * |v| >= 2^-126 (normal range). Below that the subnormal spacing is 2^-133, so the absolute error
+ * is <= 2^-134. |v| <= BFLOAT16_MAX is enforced, so nothing rounds to infinity. Decoding is exact.
+ */
+const BFLOAT16: TwoByteFormat = {
+  name: 'bf16', formatName: 'bfloat16', max: BFLOAT16_MAX, round: roundToBfloat16Bits, value: bfloat16Value,
+  significandBits: 8, floor: 2 ** -134,
+};
+
+/**
  * Rounds x to the nearest bfloat16 (ties to even, subnormals included) and returns its bit pattern,
  * the top 16 bits of the corresponding float32. Throws CodecError for NaN, ±Infinity or
  * |x| > BFLOAT16_MAX.
@@ -59,7 +63,7 @@ function roundToBfloat16Bits(x: number): number {
  */
 export function toBfloat16Bits(x: number): number {
   const bits = roundToBfloat16Bits(x);
-  if (bits < 0) throw rangeError(0, x);
+  if (bits < 0) throw twoByteRangeError(BFLOAT16, 0, x);
   return bits;
 }
 
@@ -73,68 +77,19 @@ export function fromBfloat16Bits(bits: number): number {
   if (!Number.isInteger(bits) || bits < 0 || bits > 0xffff) {
     throw new CodecError(`bf16: bit pattern must be an integer in [0, 0xFFFF], got ${String(bits)}`);
   }
+  return bfloat16Value(bits);
+}
+
+/** The value of bfloat16 bits: the float32 with these as its top half. */
+function bfloat16Value(bits: number): number {
   widenU32[0] = bits << 16;
   return widenF32[0]!;
 }
 
-function rangeError(index: number, value: number): CodecError {
-  if (!Number.isFinite(value)) return nonFiniteInputError('bf16', index, value);
-  return new CodecError(
-    `bf16: element ${index} (${value}) exceeds the bfloat16 range (|v| <= ${BFLOAT16_MAX})`,
-  );
-}
-
-function encodedLength(dim: number): number {
-  assertDim('bf16', dim);
-  return dim * BYTES_PER_ELEMENT;
-}
-
-function encode(vector: ArrayLike<number>): Uint8Array {
-  const n = vector.length;
-  const out = new Uint8Array(n * BYTES_PER_ELEMENT);
-  for (let i = 0; i < n; i++) {
-    const bits = roundToBfloat16Bits(vector[i]!);
-    if (bits < 0) throw rangeError(i, vector[i]!);
-    out[2 * i] = bits & 0xff;
-    out[2 * i + 1] = bits >>> 8;
-  }
-  return out;
-}
-
-function decode(bytes: Uint8Array, dim: number): Float64Array {
-  assertByteLength('bf16', bytes, dim, encodedLength(dim));
-  const out = new Float64Array(dim);
-  for (let i = 0; i < dim; i++) {
-    const bits = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
-    if ((bits & 0x7f80) === 0x7f80) {
-      throw new CodecError(`bf16: decoded element ${i} is not finite (bits 0x${bits.toString(16)})`);
-    }
-    widenU32[0] = bits << 16;
-    out[i] = widenF32[0]!;
-  }
-  return out;
-}
-
-/**
- * max over i of: 0 if v_i = 0, else max(|v_i| * 2^-8, 2^-134).
- *
- * bfloat16 has an 8-bit significand, so round-to-nearest has relative error <= 2^-8 for
- * |v| >= 2^-126 (normal range). Below that the subnormal spacing is 2^-133, so the absolute error
- * is <= 2^-134. |v| <= BFLOAT16_MAX is enforced, so nothing rounds to infinity. Decoding is exact.
- */
-function errorBound(vector: ArrayLike<number>): number {
-  return floatFormatErrorBound('bf16', vector, BFLOAT16_MAX, 8, 2 ** -134, 'bfloat16');
-}
 
 /**
  * bfloat16 codec: 2 bytes per element (the top half of a float32), round-to-nearest-even,
  * |v| <= BFLOAT16_MAX. Same range as float32 with 8 significant bits, versus f16's 11 bits and
  * |v| <= 65504.
  */
-export const bf16Codec: VectorCodec = Object.freeze({
-  name: 'bf16',
-  encodedLength,
-  encode,
-  decode,
-  errorBound,
-});
+export const bf16Codec: VectorCodec = createTwoByteCodec(BFLOAT16);

@@ -1,14 +1,6 @@
-import {
-  CodecError,
-  HOST_IS_LITTLE_ENDIAN,
-  assertByteLength,
-  assertDim,
-  nonFiniteInputError,
-  type VectorCodec,
-  floatFormatErrorBound,
-} from './vector-codec.js';
+import { createTwoByteCodec, twoByteRangeError, type TwoByteFormat } from './two-byte-float.js';
+import { CodecError, HOST_IS_LITTLE_ENDIAN, type VectorCodec } from './vector-codec.js';
 
-const BYTES_PER_ELEMENT = 2;
 /** Largest finite IEEE binary16 value. */
 export const FLOAT16_MAX = 65504;
 
@@ -47,11 +39,28 @@ function roundToHalfBits(x: number): number {
   return ((hi >>> 16) & 0x8000) | ((k << 10) + significand);
 }
 
+/**
+ * The error bound is max over i of: 0 if v_i = 0, else max(|v_i| * 2^-11, 2^-25).
+ *
+ * Half precision has an 11-bit significand, so round-to-nearest has relative error <= 2^-11 for
+ * |v| >= 2^-14 (normal range). Below that the subnormal spacing is 2^-24, so the absolute error is
+ * <= 2^-25. |v| <= 65504 is enforced, so nothing rounds to infinity. Decoding is exact.
+ */
+const FLOAT16: TwoByteFormat = {
+  name: 'f16', formatName: 'float16', max: FLOAT16_MAX, round: roundToHalfBits, value: halfValue,
+  significandBits: 11, floor: 2 ** -25,
+};
+
 /** Exact value of half-precision bits (0..0xFFFF), including ±Infinity and NaN. */
 export function fromFloat16Bits(bits: number): number {
   if (!Number.isInteger(bits) || bits < 0 || bits > 0xffff) {
     throw new CodecError(`f16: bit pattern must be an integer in [0, 0xFFFF], got ${String(bits)}`);
   }
+  return halfValue(bits);
+}
+
+/** The value of half-precision bits, unchecked. */
+function halfValue(bits: number): number {
   const exp = (bits >>> 10) & 0x1f;
   const mant = bits & 0x3ff;
   let mag: number;
@@ -66,66 +75,9 @@ export function fromFloat16Bits(bits: number): number {
  */
 export function toFloat16Bits(x: number): number {
   const bits = roundToHalfBits(x);
-  if (bits < 0) throw rangeError(0, x);
+  if (bits < 0) throw twoByteRangeError(FLOAT16, 0, x);
   return bits;
 }
 
-function rangeError(index: number, value: number): CodecError {
-  if (!Number.isFinite(value)) return nonFiniteInputError('f16', index, value);
-  return new CodecError(
-    `f16: element ${index} (${value}) exceeds the float16 range (|v| <= ${FLOAT16_MAX})`,
-  );
-}
-
-function encodedLength(dim: number): number {
-  assertDim('f16', dim);
-  return dim * BYTES_PER_ELEMENT;
-}
-
-function encode(vector: ArrayLike<number>): Uint8Array {
-  const n = vector.length;
-  const out = new Uint8Array(n * BYTES_PER_ELEMENT);
-  for (let i = 0; i < n; i++) {
-    const bits = roundToHalfBits(vector[i]!);
-    if (bits < 0) throw rangeError(i, vector[i]!);
-    out[2 * i] = bits & 0xff;
-    out[2 * i + 1] = bits >>> 8;
-  }
-  return out;
-}
-
-function decode(bytes: Uint8Array, dim: number): Float64Array {
-  assertByteLength('f16', bytes, dim, encodedLength(dim));
-  const out = new Float64Array(dim);
-  for (let i = 0; i < dim; i++) {
-    const bits = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
-    const exp = (bits >>> 10) & 0x1f;
-    if (exp === 0x1f) {
-      throw new CodecError(`f16: decoded element ${i} is not finite (bits 0x${bits.toString(16)})`);
-    }
-    const mant = bits & 0x3ff;
-    const mag = (exp === 0 ? mant : mant + 1024) * DECODE_SCALE[exp]!;
-    out[i] = bits & 0x8000 ? -mag : mag;
-  }
-  return out;
-}
-
-/**
- * max over i of: 0 if v_i = 0, else max(|v_i| * 2^-11, 2^-25).
- *
- * Half precision has an 11-bit significand, so round-to-nearest has relative error <= 2^-11 for
- * |v| >= 2^-14 (normal range). Below that the subnormal spacing is 2^-24, so the absolute error is
- * <= 2^-25. |v| <= 65504 is enforced, so nothing rounds to infinity. Decoding is exact.
- */
-function errorBound(vector: ArrayLike<number>): number {
-  return floatFormatErrorBound('f16', vector, FLOAT16_MAX, 11, 2 ** -25, 'float16');
-}
-
 /** IEEE-754 binary16 codec: 2 bytes per element, round-to-nearest-even, |v| <= 65504. */
-export const f16Codec: VectorCodec = Object.freeze({
-  name: 'f16',
-  encodedLength,
-  encode,
-  decode,
-  errorBound,
-});
+export const f16Codec: VectorCodec = createTwoByteCodec(FLOAT16);

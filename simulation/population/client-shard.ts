@@ -45,8 +45,6 @@ export class ClientShard {
   private readonly holders = new Map<number, number>();
   private uplinkSpec: CodecSpec;
   private downlinkSpec: CodecSpec;
-  /** Work done: table frames are decoded once per delivery however many clients take them. */
-  stats = { missions: 0, updates: 0, tablesApplied: 0, tablesDecoded: 0 };
 
   constructor(readonly config: ShardConfig) {
     this.heldVersion = new Int32Array(config.size);
@@ -99,8 +97,6 @@ export class ClientShard {
           return mean;
         }),
       }));
-      this.stats.missions++;
-      this.stats.updates++;
     }
     return out;
   }
@@ -121,21 +117,14 @@ export class ClientShard {
       if (!table) {
         table = validateCoordinatorMessage.table(decodeMessage(frameAt(tables, t)));
         decoded.set(t, table);
-        this.stats.tablesDecoded++;
       }
       this.take(local, table);
-      this.stats.tablesApplied++;
     }
   }
 
   /** The table a client holds (shared, read only). */
   held(client: number): PrototypeTable {
     return this.snapshots.get(this.heldVersion[this.local(client)]!)!;
-  }
-
-  /** Distinct table versions held in this shard. */
-  get snapshotCount(): number {
-    return this.snapshots.size;
   }
 
   private take(local: number, t: TableMessage): void {
