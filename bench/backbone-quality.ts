@@ -11,11 +11,11 @@ import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { rankMe } from '../shared/metrics/rankme.js';
-import { predictNearestOnTensors, prototypeMatrix } from '../shared/nearest-prototype.js';
-import { PrototypeTable } from '../shared/prototype-stats.js';
-import { SeededRng } from '../shared/rng.js';
-import { checkScenarioAgainstDataset, loadScenarioFile } from '../shared/scenario-config.js';
+import { rankMe } from '../shared/learning/metrics/rankme.js';
+import { predictNearestOnTensors, prototypeMatrix } from '../shared/learning/nearest-prototype.js';
+import { PrototypeTable } from '../shared/learning/prototype-table.js';
+import { SeededRng } from '../shared/learning/rng.js';
+import { checkScenarioAgainstDataset, loadScenarioFile } from '../shared/scenario/scenario-config.js';
 
 const EPISODES = 500;
 

@@ -16,10 +16,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CODEC_NAMES } from '../shared/codecs/index.js';
-import { loadScenarioFile, parseScenario, type Scenario } from '../shared/scenario-config.js';
-import { finalAccuracy, missionAccuracy, readSweep, type SweepRun } from '../simulation/sweep-report.js';
-import { expandGrid, runSweep } from '../simulation/sweep.js';
+import { CODEC_NAMES } from '../shared/protocol/codecs/index.js';
+import { loadScenarioFile, parseScenario, type Scenario } from '../shared/scenario/scenario-config.js';
+import { finalAccuracy, missionAccuracy, readSweep, type SweepRun } from '../experiments/sweep-report.js';
+import { expandGrid, runSweep } from '../experiments/sweep.js';
 import { measureWireOverhead } from './wire-overhead.js';
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -9,7 +9,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Backbone } from '../shared/backbone.js';
+import type { Backbone } from '../shared/embedding/backbone.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';

@@ -6,14 +6,14 @@
  * decode of one map per class, a finiteness check and a float64 accumulation.
  */
 import { Packr } from 'msgpackr';
-import { FederationState } from '../coordinator/federation-state.js';
-import { decodeUpdate } from '../coordinator/update-intake.js';
-import { encodeClassBlock } from '../shared/class-block.js';
-import { getCodec } from '../shared/codecs/index.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
-import { validateClientMessage } from '../shared/protocol-validation.js';
-import { SeededRng } from '../shared/rng.js';
-import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
+import { FederationState } from '../coordinator/federation/federation-state.js';
+import { decodeUpdate } from '../coordinator/federation/update-intake.js';
+import { encodeClassBlock } from '../shared/protocol/class-block.js';
+import { getCodec } from '../shared/protocol/codecs/index.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { validateClientMessage } from '../shared/protocol/validation.js';
+import { SeededRng } from '../shared/learning/rng.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 
 export interface MergeThroughput {
   mergesPerSecond: number;

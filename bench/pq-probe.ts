@@ -8,14 +8,14 @@
  *
  *   npx tsx bench/pq-probe.ts            (embeddings come from the EmbeddingStore cache when present)
  */
-import { CODECS, createPqCodec, pqCodebookBytes, pqMeanSquaredError, trainPqCodebook, type VectorCodec } from '../shared/codecs/index.js';
+import { CODECS, createPqCodec, pqCodebookBytes, pqMeanSquaredError, trainPqCodebook, type VectorCodec } from '../shared/protocol/codecs/index.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { predictNearest } from '../shared/nearest-prototype.js';
-import { SeededRng } from '../shared/rng.js';
-import { checkScenarioAgainstDataset, loadScenarioFile } from '../shared/scenario-config.js';
+import { predictNearest } from '../shared/learning/nearest-prototype.js';
+import { SeededRng } from '../shared/learning/rng.js';
+import { checkScenarioAgainstDataset, loadScenarioFile } from '../shared/scenario/scenario-config.js';
 
 const SHOTS = [5, 15];
 const SETTINGS: Array<{ subspaces: number; centroids: number; trainOn?: 'means' }> = [

@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { runScenario } from '../coordinator/run-scenario.js';
-import { loadScenarioFile, parseScenario } from '../shared/scenario-config.js';
+import { loadScenarioFile, parseScenario } from '../shared/scenario/scenario-config.js';
 import { runPopulation } from '../simulation/population/population-run.js';
 import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';

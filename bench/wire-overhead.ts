@@ -1,12 +1,12 @@
 import { io } from 'socket.io-client';
-import { CoordinatorServer } from '../coordinator/coordinator-server.js';
-import { FederationState } from '../coordinator/federation-state.js';
-import { UpdateIntake } from '../coordinator/update-intake.js';
-import { encodeClassBlock } from '../shared/class-block.js';
-import { getCodec } from '../shared/codecs/index.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
-import { framingBytes, protofedParser } from '../shared/socket-parser.js';
-import { encodeMessage } from '../shared/wire-format.js';
+import { CoordinatorServer } from '../coordinator/transport/coordinator-server.js';
+import { FederationState } from '../coordinator/federation/federation-state.js';
+import { UpdateIntake } from '../coordinator/federation/update-intake.js';
+import { encodeClassBlock } from '../shared/protocol/class-block.js';
+import { getCodec } from '../shared/protocol/codecs/index.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { framingBytes, protofedParser } from '../shared/protocol/socket-parser.js';
+import { encodeMessage } from '../shared/protocol/wire-format.js';
 
 export interface WireOverhead {
   classes: number;

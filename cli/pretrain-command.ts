@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
-import { checkScenarioAgainstDataset, loadScenarioFile, ScenarioError } from '../shared/scenario-config.js';
+import { checkScenarioAgainstDataset, loadScenarioFile, ScenarioError } from '../shared/scenario/scenario-config.js';
 import { selectBackend, type BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { runScenario } from '../coordinator/run-scenario.js';
-import type { MissionResult } from '../coordinator/mission-runner.js';
-import { loadScenarioFile, type Scenario } from '../shared/scenario-config.js';
+import type { MissionResult } from '../coordinator/federation/mission-runner.js';
+import { loadScenarioFile, type Scenario } from '../shared/scenario/scenario-config.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
-import { isCodecSpec } from '../shared/codec-spec.js';
-import { CODEC_NAMES } from '../shared/codecs/index.js';
-import { STRATEGIES } from '../shared/protocol.js';
-import { loadScenarioFile } from '../shared/scenario-config.js';
-import { writeSweepReport } from '../simulation/sweep-report.js';
-import { expandGrid, parseIntegerList, runSweep } from '../simulation/sweep.js';
+import { isCodecSpec } from '../shared/protocol/codecs/codec-spec.js';
+import { CODEC_NAMES } from '../shared/protocol/codecs/index.js';
+import { STRATEGIES } from '../shared/protocol/messages.js';
+import { loadScenarioFile } from '../shared/scenario/scenario-config.js';
+import { writeSweepReport } from '../experiments/sweep-report.js';
+import { expandGrid, parseIntegerList, runSweep } from '../experiments/sweep.js';
 
 export interface SweepCommandOptions {
   codec?: string;

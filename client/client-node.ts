@@ -1,18 +1,18 @@
-import { bindCodebook, codebookHash, CODEC_CAPABILITIES, parseCodecSpec, type CodecSpec } from '../shared/codec-spec.js';
-import { decodePqCodebook, type PqCodebook } from '../shared/codecs/index.js';
-import type { VectorCodec } from '../shared/codecs/vector-codec.js';
+import { bindCodebook, codebookHash, CODEC_CAPABILITIES, parseCodecSpec, type CodecSpec } from '../shared/protocol/codecs/codec-spec.js';
+import { decodePqCodebook, type PqCodebook } from '../shared/protocol/codecs/index.js';
+import type { VectorCodec } from '../shared/protocol/codecs/vector-codec.js';
 import type { EmbeddingStore, EmbeddingStoreStats } from '../shared/embedding/embedding-store.js';
-import { DeltaLedger } from '../shared/delta-ledger.js';
-import type { ClassCounts } from '../shared/metrics/class-accuracy.js';
-import { PrototypeTable } from '../shared/prototype-stats.js';
+import { DeltaLedger } from './delta-ledger.js';
+import type { ClassCounts } from '../shared/learning/metrics/class-accuracy.js';
+import { PrototypeTable } from '../shared/learning/prototype-table.js';
 import {
   DEFAULT_HEAD_TRAINING, packU32, unpackU32, type Strategy, type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase, type HeadTrainingOptions, type Outgoing, type UpdateMessage,
-} from '../shared/protocol.js';
-import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
-import type { EvaluationMemo } from '../shared/evaluation-memo.js';
+} from '../shared/protocol/messages.js';
+import { HeldOutEvaluator } from '../shared/learning/held-out-evaluator.js';
+import type { EvaluationMemo } from '../shared/learning/evaluation-memo.js';
 import type { CoordinatorLink } from './coordinator-link.js';
-import { headRowsOf, trainHead } from '../shared/linear-head.js';
-import { applyTableMessage, encodeEmbeddingRows, encodeUpdateClasses } from './update-codec.js';
+import { headRowsOf, trainHead } from '../shared/learning/linear-head.js';
+import { applyTableMessage, encodeEmbeddingRows, encodeUpdateClasses } from './update-and-table-blocks.js';
 
 export interface ClientNodeOptions {
   clientId: string;
@@ -61,7 +61,7 @@ export class ClientNode {
   private codebook: { book: PqCodebook; hash: string } | undefined;
   private strategy: Strategy = 'protofed';
   private downlink: VectorCodec | undefined;
-  private readonly evaluator: TestSetEvaluator;
+  private readonly evaluator: HeldOutEvaluator;
   /** Updates sent and not yet acknowledged, by seq, to resend unchanged after a reconnect. */
   private readonly outbox = new Map<number, Outgoing<UpdateMessage>>();
   /** The global table's means exactly as decoded (kept for `delta+` uplinks). */
@@ -77,7 +77,7 @@ export class ClientNode {
 
   constructor(private readonly o: ClientNodeOptions) {
     this.held = new PrototypeTable(o.store.dim);
-    this.evaluator = new TestSetEvaluator(o.store, o.testPerClass, this.embedded, o.evaluationMemo);
+    this.evaluator = new HeldOutEvaluator(o.store, o.testPerClass, this.embedded, o.evaluationMemo);
   }
 
   run(): Promise<void> {

@@ -1,13 +1,13 @@
 import { io, type Socket } from 'socket.io-client';
-import { ByteMeter } from '../shared/byte-accounting.js';
-import type { ChannelEnd } from '../shared/in-memory-channel.js';
+import { ByteMeter } from '../shared/protocol/byte-accounting.js';
+import type { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import {
   COORDINATOR_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes,
   type ClientMessageType, type ClientToCoordinator, type CoordinatorMessageType, type CoordinatorToClient, type Outgoing, type SocketEvents,
-} from '../shared/protocol.js';
-import { protofedParser } from '../shared/socket-parser.js';
-import { validateCoordinatorMessage } from '../shared/protocol-validation.js';
-import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
+} from '../shared/protocol/messages.js';
+import { protofedParser } from '../shared/protocol/socket-parser.js';
+import { validateCoordinatorMessage } from '../shared/protocol/validation.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 
 export type IncomingHandler = <K extends CoordinatorMessageType>(type: K, message: CoordinatorToClient[K]) => void;
 

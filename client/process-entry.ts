@@ -5,8 +5,8 @@
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { dropsMission, stragglerDelay } from '../shared/client-faults.js';
-import type { ProcessClientConfig } from '../shared/client-config.js';
+import { dropsMission, stragglerDelay } from './faults.js';
+import type { ProcessClientConfig } from '../shared/scenario/client-config.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 

@@ -1,7 +1,7 @@
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { MODEL_PATH, parseRunSetup, SETUP_PATH } from '../shared/run-setup.js';
+import { MODEL_PATH, parseRunSetup, SETUP_PATH } from '../shared/protocol/run-setup.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';

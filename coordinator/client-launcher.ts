@@ -1,8 +1,8 @@
 import type { EventEmitter } from 'node:events';
-import type { ProcessClientConfig } from '../shared/client-config.js';
+import type { ProcessClientConfig } from '../shared/scenario/client-config.js';
 import type { EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import type { ChannelEnd } from '../shared/in-memory-channel.js';
-import type { EvaluationMemo } from '../shared/evaluation-memo.js';
+import type { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
+import type { EvaluationMemo } from '../shared/learning/evaluation-memo.js';
 
 export interface LaunchedClient {
   clientId: string;

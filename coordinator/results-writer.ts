@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MissionResult } from './mission-runner.js';
+import type { MissionResult } from './federation/mission-runner.js';
 
 /**
  * A results folder: `config.json` (the resolved scenario and where everything came from),

@@ -1,38 +1,38 @@
 import { randomBytes } from 'node:crypto';
-import { bindCodebook, parseCodecSpec, pqShape, type CodecSpec } from '../shared/codec-spec.js';
-import { encodePqCodebook, trainPqCodebook, type PqCodebook } from '../shared/codecs/index.js';
+import { bindCodebook, parseCodecSpec, pqShape, type CodecSpec } from '../shared/protocol/codecs/codec-spec.js';
+import { encodePqCodebook, trainPqCodebook, type PqCodebook } from '../shared/protocol/codecs/index.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
-import { isLearningTraffic, PROTOCOL_VERSION } from '../shared/protocol.js';
-import { ByteMeter, type ByteTally } from '../shared/byte-accounting.js';
-import { linkFor, type LinkModel } from '../shared/link-model.js';
-import type { Backbone } from '../shared/backbone.js';
+import { isLearningTraffic, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { ByteMeter, type ByteTally } from '../shared/protocol/byte-accounting.js';
+import { linkFor, type LinkModel } from './link-model.js';
+import type { Backbone } from '../shared/embedding/backbone.js';
 import { CONV4_NORMALIZATION } from '../shared/embedding/backbone-registry.js';
 import { basename, dirname } from 'node:path';
-import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario-config.js';
-import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario/scenario-config.js';
+import { HeldOutEvaluator } from '../shared/learning/held-out-evaluator.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { rankMe } from '../shared/metrics/rankme.js';
-import { EvaluationMemo } from '../shared/evaluation-memo.js';
+import { rankMe } from '../shared/learning/metrics/rankme.js';
+import { EvaluationMemo } from '../shared/learning/evaluation-memo.js';
 import { EmbeddingPool } from '../shared/embedding/embedding-pool.js';
 import { cpus } from 'node:os';
-import { CoordinatorServer } from './coordinator-server.js';
-import { ClassIncrementalSchedule } from './class-incremental-schedule.js';
-import { DirichletSchedule } from './dirichlet-schedule.js';
-import { OverlappingSchedule } from './overlapping-schedule.js';
-import { StreamSchedule } from './stream-schedule.js';
-import { FedReconSchedule } from './fed-recon-schedule.js';
-import { FederationState } from './federation-state.js';
-import { MissionRunner, type MissionResult, type RunOutcome } from './mission-runner.js';
+import { CoordinatorServer } from './transport/coordinator-server.js';
+import { ClassIncrementalSchedule } from './schedules/class-incremental.js';
+import { DirichletSchedule } from './schedules/dirichlet.js';
+import { OverlappingSchedule } from './schedules/overlapping.js';
+import { StreamSchedule } from './schedules/stream.js';
+import { FedReconSchedule } from './schedules/fed-recon.js';
+import { FederationState } from './federation/federation-state.js';
+import { MissionRunner, type MissionResult, type RunOutcome } from './federation/mission-runner.js';
 import { ProcessSpawner } from './process-spawner.js';
 import { RemoteClients } from './remote-clients.js';
-import { runSetupHandler } from './run-setup-endpoint.js';
-import { MODEL_PATH, type RunSetup } from '../shared/run-setup.js';
-import { channelConnection } from './client-connection.js';
+import { runSetupHandler } from './transport/run-setup-endpoint.js';
+import { MODEL_PATH, type RunSetup } from '../shared/protocol/run-setup.js';
+import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
-import { ChannelEnd } from '../shared/in-memory-channel.js';
+import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import { ResultsWriter } from './results-writer.js';
 
 export interface RunOptions {
@@ -329,7 +329,7 @@ export interface PreparedRun {
   backbone: Backbone;
   store: EmbeddingStore;
   evaluationMemo: EvaluationMemo;
-  evaluator: TestSetEvaluator;
+  evaluator: HeldOutEvaluator;
   cacheDir: string | undefined;
   /** Threads for bulk embedding. */
   threads: number;
@@ -356,7 +356,7 @@ export async function prepareRun(scenario: Scenario, options: Pick<RunOptions, '
   const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
   const store = new EmbeddingStore(backbone, data, { cacheDir });
   const evaluationMemo = new EvaluationMemo();
-  const evaluator = new TestSetEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo);
+  const evaluator = new HeldOutEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo);
   // Bulk work goes to one worker thread per core (wasm and cpu compute on one thread each).
   const threads = scenario.backbone.name === 'pixels' ? 1 : Math.min(scenario.embedding.threads ?? cpus().length, cpus().length * 2);
   const embedBulk = async (split: 'train' | 'test', indices: number[]): Promise<Float32Array> => {

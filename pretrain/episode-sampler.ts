@@ -1,6 +1,6 @@
 import type { ImageSet } from '../shared/datasets/labelled-dataset.js';
 import { gatherImages } from '../shared/datasets/image-set.js';
-import type { SeededRng } from '../shared/rng.js';
+import type { SeededRng } from '../shared/learning/rng.js';
 
 export interface EpisodeShape {
   ways: number;

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ImageShape } from '../shared/backbone.js';
+import type { ImageShape } from '../shared/embedding/backbone.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
-import { SeededRng } from '../shared/rng.js';
+import { SeededRng } from '../shared/learning/rng.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { EpisodeSampler, type EpisodeShape } from './episode-sampler.js';
 import { prototypicalLoss } from './prototypical-loss.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ImageShape } from '../shared/backbone.js';
+import type { ImageShape } from '../shared/embedding/backbone.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 
 const EPSILON = 1e-5;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ClientNode } from '../client/client-node.js';
 import { InMemoryCoordinatorLink } from '../client/coordinator-link.js';
 import type { ClientLauncher, ClientLauncherEvents, LaunchContext } from '../coordinator/client-launcher.js';
-import { dropsMission, stragglerDelay } from '../shared/client-faults.js';
+import { dropsMission, stragglerDelay } from '../client/faults.js';
 
 /**
  * `clients.mode: virtual`: every client is a ClientNode in this process, talking to the

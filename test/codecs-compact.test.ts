@@ -10,7 +10,7 @@ import {
   fromBfloat16Bits,
   toBfloat16Bits,
   type VectorCodec,
-} from '../shared/codecs/index.js';
+} from '../shared/protocol/codecs/index.js';
 import { expectCodecError } from './support/codec-errors.js';
 import { maxAbsError, mulberry32 } from './support/vectors.js';
 

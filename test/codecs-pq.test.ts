@@ -9,8 +9,8 @@ import {
   pqMeanSquaredError,
   trainPqCodebook,
   type PqCodebook,
-} from '../shared/codecs/index.js';
-import { SeededRng } from '../shared/rng.js';
+} from '../shared/protocol/codecs/index.js';
+import { SeededRng } from '../shared/learning/rng.js';
 import { expectCodecError } from './support/codec-errors.js';
 
 

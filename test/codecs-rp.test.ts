@@ -7,8 +7,8 @@ import {
   describeCodec,
   rpProjection,
   type VectorCodec,
-} from '../shared/codecs/index.js';
-import { SeededRng } from '../shared/rng.js';
+} from '../shared/protocol/codecs/index.js';
+import { SeededRng } from '../shared/learning/rng.js';
 import { expectCodecError } from './support/codec-errors.js';
 
 const FAMILY = [
@@ -156,7 +156,7 @@ describe.each(FAMILY)('%s', (name, m) => {
     expect(codec.encode(v)).toEqual(first);
     expect(codec.encode(Float32Array.from(v))).toEqual(first);
     vi.resetModules();
-    const fresh = await import('../shared/codecs/index.js');
+    const fresh = await import('../shared/protocol/codecs/index.js');
     expect(fresh.CODECS[name]).not.toBe(codec);
     expect(fresh.CODECS[name].encode(v)).toEqual(first);
     expect(Array.from(fresh.rpProjection(64, m))).toEqual(Array.from(rpProjection(64, m)));

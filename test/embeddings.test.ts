@@ -14,7 +14,7 @@ import { FoldedConvNet } from '../shared/embedding/folded-inference.js';
 import { TfjsBackbone } from '../shared/embedding/tfjs-backbone.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { activeBackend, BackendUnavailableError, selectBackend } from '../shared/tensor/tensor-backend.js';
-import { SeededRng } from '../shared/rng.js';
+import { SeededRng } from '../shared/learning/rng.js';
 
 const shape = { rows: 28, cols: 28, channels: 1 as const };
 const data = loadDataset({ name: 'fashion-mnist', dir: 'embedded' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { predictLinearOnTensors, trainHead, type HeadRows } from '../shared/linear-head.js';
-import { SeededRng } from '../shared/rng.js';
+import { predictLinearOnTensors, trainHead, type HeadRows } from '../shared/learning/linear-head.js';
+import { SeededRng } from '../shared/learning/rng.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 
 const DIM = 6;

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { CoordinatorServer } from '../coordinator/coordinator-server.js';
-import { FederationState } from '../coordinator/federation-state.js';
-import { UpdateIntake } from '../coordinator/update-intake.js';
-import { getCodec } from '../shared/codecs/index.js';
-import { classBlockPayloadBytes, encodeClassBlock } from '../shared/class-block.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
-import { protofedParser } from '../shared/socket-parser.js';
-import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
+import { CoordinatorServer } from '../coordinator/transport/coordinator-server.js';
+import { FederationState } from '../coordinator/federation/federation-state.js';
+import { UpdateIntake } from '../coordinator/federation/update-intake.js';
+import { getCodec } from '../shared/protocol/codecs/index.js';
+import { classBlockPayloadBytes, encodeClassBlock } from '../shared/protocol/class-block.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { protofedParser } from '../shared/protocol/socket-parser.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 
 const DIM = 4;
 const f32 = getCodec('f32');

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { FederationState, type DecodedUpdate } from '../coordinator/federation-state.js';
-import { decodeUpdate } from '../coordinator/update-intake.js';
-import { encodeClassBlock } from '../shared/class-block.js';
-import { getCodec, type VectorCodec } from '../shared/codecs/index.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
-import { validateClientMessage } from '../shared/protocol-validation.js';
-import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
-import { DeltaLedger } from '../shared/delta-ledger.js';
-import { PrototypeTable } from '../shared/prototype-stats.js';
-import { blendForUpload, mergeBlended, type BlendedPrototype } from '../shared/reference-blended-merge.js';
-import { SeededRng } from '../shared/rng.js';
+import { FederationState, type DecodedUpdate } from '../coordinator/federation/federation-state.js';
+import { decodeUpdate } from '../coordinator/federation/update-intake.js';
+import { encodeClassBlock } from '../shared/protocol/class-block.js';
+import { getCodec, type VectorCodec } from '../shared/protocol/codecs/index.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { validateClientMessage } from '../shared/protocol/validation.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
+import { DeltaLedger } from '../client/delta-ledger.js';
+import { PrototypeTable } from '../shared/learning/prototype-table.js';
+import { blendForUpload, mergeBlended, type BlendedPrototype } from './support/reference-blended-merge.js';
+import { SeededRng } from '../shared/learning/rng.js';
 
 const DIM = 16;
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AccuracyMatrix } from '../shared/metrics/accuracy-matrix.js';
-import { accuracyOf, countByClass } from '../shared/metrics/class-accuracy.js';
-import { predictNearest, predictNearestOnTensors, prototypeMatrix } from '../shared/nearest-prototype.js';
-import { SeededRng } from '../shared/rng.js';
-import { linkFor, transferSeconds } from '../shared/link-model.js';
+import { AccuracyMatrix } from '../shared/learning/metrics/accuracy-matrix.js';
+import { accuracyOf, countByClass } from '../shared/learning/metrics/class-accuracy.js';
+import { predictNearest, predictNearestOnTensors, prototypeMatrix } from '../shared/learning/nearest-prototype.js';
+import { SeededRng } from '../shared/learning/rng.js';
+import { linkFor, transferSeconds } from '../coordinator/link-model.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
-import { PrototypeTable } from '../shared/prototype-stats.js';
+import { PrototypeTable } from '../shared/learning/prototype-table.js';
 
 describe('accuracy over the union of known classes', () => {
   it('counts per class and weights every test example equally', () => {

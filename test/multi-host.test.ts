@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runScenario } from '../coordinator/run-scenario.js';
-import { parseScenario } from '../shared/scenario-config.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
 
 /**
  * A coordinator and three clients, each on its own host: network namespaces joined by veth pairs

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { applyTableMessage } from '../client/update-codec.js';
-import { tableMessage } from '../coordinator/table-message.js';
-import { parseCodecSpec } from '../shared/codec-spec.js';
-import { encodePqCodebook, trainPqCodebook } from '../shared/codecs/index.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
-import { validateCoordinatorMessage } from '../shared/protocol-validation.js';
-import { PrototypeTable } from '../shared/prototype-stats.js';
-import { SeededRng } from '../shared/rng.js';
-import { decodeMessage, encodeMessage } from '../shared/wire-format.js';
+import { applyTableMessage } from '../client/update-and-table-blocks.js';
+import { tableMessage } from '../coordinator/federation/table-message.js';
+import { parseCodecSpec } from '../shared/protocol/codecs/codec-spec.js';
+import { encodePqCodebook, trainPqCodebook } from '../shared/protocol/codecs/index.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { validateCoordinatorMessage } from '../shared/protocol/validation.js';
+import { PrototypeTable } from '../shared/learning/prototype-table.js';
+import { SeededRng } from '../shared/learning/rng.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 import { runPopulation, type PopulationRunOptions } from '../simulation/population/population-run.js';
 import { PopulationSchedule } from '../simulation/population/population-schedule.js';
 

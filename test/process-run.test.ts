@@ -4,23 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { CoordinatorServer } from '../coordinator/coordinator-server.js';
+import type { CoordinatorServer } from '../coordinator/transport/coordinator-server.js';
 import { runScenario } from '../coordinator/run-scenario.js';
-import { PROTOCOL_VERSION } from '../shared/protocol.js';
-import { validateCoordinatorMessage } from '../shared/protocol-validation.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { validateCoordinatorMessage } from '../shared/protocol/validation.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { gatherImages } from '../shared/datasets/image-set.js';
 import { PixelsBackbone } from '../shared/embedding/pixels-backbone.js';
-import { accuracyOf } from '../shared/metrics/class-accuracy.js';
-import { PrototypeTable } from '../shared/prototype-stats.js';
-import { loadScenarioFile, parseScenario } from '../shared/scenario-config.js';
+import { accuracyOf } from '../shared/learning/metrics/class-accuracy.js';
+import { PrototypeTable } from '../shared/learning/prototype-table.js';
+import { loadScenarioFile, parseScenario } from '../shared/scenario/scenario-config.js';
 import { generateGlyphDataset, writeOmniglotLayout } from '../shared/datasets/glyph-generator.js';
-import { TestSetEvaluator } from '../shared/test-set-evaluator.js';
+import { HeldOutEvaluator } from '../shared/learning/held-out-evaluator.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
-import type { ClassAssignment } from '../coordinator/fed-recon-schedule.js';
+import type { ClassAssignment } from '../coordinator/schedules/schedule.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 import type { LaunchContext } from '../coordinator/client-launcher.js';
 
@@ -52,7 +52,7 @@ async function centralizedReference(assignments: ClassAssignment[][][], evalClas
       }
     }
   }
-  const counts = await new TestSetEvaluator(new EmbeddingStore(backbone, data), 100).evaluate(table, evalClasses);
+  const counts = await new HeldOutEvaluator(new EmbeddingStore(backbone, data), 100).evaluate(table, evalClasses);
   return { table, accuracy: accuracyOf(counts) };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { rankMe, symmetricEigenvalues } from '../shared/metrics/rankme.js';
-import { SeededRng } from '../shared/rng.js';
+import { rankMe, symmetricEigenvalues } from '../shared/learning/metrics/rankme.js';
+import { SeededRng } from '../shared/learning/rng.js';
 
 describe('RankMe effective rank', () => {
   it('finds the eigenvalues of a symmetric matrix', () => {

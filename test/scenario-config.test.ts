@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkScenarioAgainstDataset, loadScenarioFile, parseScenario, ScenarioError } from '../shared/scenario-config.js';
+import { checkScenarioAgainstDataset, loadScenarioFile, parseScenario, ScenarioError } from '../shared/scenario/scenario-config.js';
 
 const base = {
   name: 't',

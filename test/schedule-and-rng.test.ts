@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ClassIncrementalSchedule } from '../coordinator/class-incremental-schedule.js';
-import { DirichletSchedule } from '../coordinator/dirichlet-schedule.js';
-import { OverlappingSchedule } from '../coordinator/overlapping-schedule.js';
-import { FedReconSchedule } from '../coordinator/fed-recon-schedule.js';
-import { SeededRng } from '../shared/rng.js';
+import { ClassIncrementalSchedule } from '../coordinator/schedules/class-incremental.js';
+import { DirichletSchedule } from '../coordinator/schedules/dirichlet.js';
+import { OverlappingSchedule } from '../coordinator/schedules/overlapping.js';
+import { FedReconSchedule } from '../coordinator/schedules/fed-recon.js';
+import { SeededRng } from '../shared/learning/rng.js';
 
 describe('seeded RNG', () => {
   it('gives the same stream for the same seed and different streams for different seeds or forks', () => {

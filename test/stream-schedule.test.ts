@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ClassAssignment } from '../coordinator/fed-recon-schedule.js';
-import { StreamSchedule, type StreamOptions } from '../coordinator/stream-schedule.js';
-import { loadScenarioFile, parseScenario } from '../shared/scenario-config.js';
+import type { ClassAssignment } from '../coordinator/schedules/schedule.js';
+import { StreamSchedule, type StreamOptions } from '../coordinator/schedules/stream.js';
+import { loadScenarioFile, parseScenario } from '../shared/scenario/scenario-config.js';
 
 /** `classes` classes × `perClass` images, labels interleaved. */
 const labelsOf = (classes: number, perClass: number): number[] => Array.from({ length: classes * perClass }, (_, i) => i % classes);

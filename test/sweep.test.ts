@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseScenario } from '../shared/scenario-config.js';
-import { paretoFront, writeSweepReport } from '../simulation/sweep-report.js';
-import { expandGrid, parseIntegerList, runSweep } from '../simulation/sweep.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
+import { paretoFront, writeSweepReport } from '../experiments/sweep-report.js';
+import { expandGrid, parseIntegerList, runSweep } from '../experiments/sweep.js';
 
 describe('sweeps', () => {
   it('parses seed ranges and lists, and refuses nonsense', () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
-import { SeededRng } from '../shared/rng.js';
+import { SeededRng } from '../shared/learning/rng.js';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; stride: number; pad: 'same' | 'valid' };
 

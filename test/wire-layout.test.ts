@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { measureWireOverhead } from '../bench/wire-overhead.js';
-import { ClassBlockError, classBlockPayloadBytes, decodeClassBlock, encodeClassBlock } from '../shared/class-block.js';
-import { CODEC_NAMES, getCodec } from '../shared/codecs/index.js';
-import { decodeInto } from '../shared/codecs/decode-into.js';
-import { PROTOCOL_LIMITS } from '../shared/protocol.js';
-import { SeededRng } from '../shared/rng.js';
-import { Decoder, Encoder, SocketFrameError } from '../shared/socket-parser.js';
+import { ClassBlockError, classBlockPayloadBytes, decodeClassBlock, encodeClassBlock } from '../shared/protocol/class-block.js';
+import { CODEC_NAMES, getCodec } from '../shared/protocol/codecs/index.js';
+import { decodeInto } from '../shared/protocol/codecs/decode-into.js';
+import { PROTOCOL_LIMITS } from '../shared/protocol/messages.js';
+import { SeededRng } from '../shared/learning/rng.js';
+import { Decoder, Encoder, SocketFrameError } from '../shared/protocol/socket-parser.js';
 
 const LIMITS = { maxClasses: 1000, maxClassId: PROTOCOL_LIMITS.maxClassId, maxCount: PROTOCOL_LIMITS.maxCount, maxVectorBytes: 1 << 20 };
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
-import { SeededRng } from '../rng.js';
+import { SeededRng } from '../learning/rng.js';
 import { fontCoverage } from './font-coverage.js';
 import type { ImagePackCredit, ImagePackMeta } from './image-pack.js';
 import { DataFileError, type ImageSet, type LabelledDataset } from './labelled-dataset.js';

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone, ImageShape } from '../backbone.js';
-import type { Scenario } from '../scenario-config.js';
+import type { Backbone, ImageShape } from './backbone.js';
+import type { Scenario } from '../scenario/scenario-config.js';
 import { registerFileModelIO } from '../tensor/file-model-io.js';
 import { selectBackend, type BackendChoice } from '../tensor/tensor-backend.js';
 import { PixelsBackbone } from './pixels-backbone.js';

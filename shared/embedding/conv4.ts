@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ImageShape } from '../backbone.js';
+import type { ImageShape } from './backbone.js';
 
 /** Output dimension of conv4 for an input: 64 channels × the spatial size left after four 2× poolings. */
 export function conv4OutputDim(input: ImageShape): number {

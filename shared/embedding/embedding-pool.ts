@@ -1,6 +1,6 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Backbone, ImageShape } from '../backbone.js';
+import type { Backbone, ImageShape } from './backbone.js';
 import type { BackendChoice } from '../tensor/tensor-backend.js';
 import type { BackboneSpec } from './backbone-registry.js';
 import type { EmbeddingWorkerData, WorkerReply, WorkerRequest } from './embedding-worker.js';

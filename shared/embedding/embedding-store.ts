@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Backbone } from '../backbone.js';
+import type { Backbone } from './backbone.js';
 import { gatherImages } from '../datasets/image-set.js';
 import type { ImageSet, LabelledDataset } from '../datasets/labelled-dataset.js';
 

@@ -3,7 +3,7 @@
  * same spec as the main thread, answers with its model hash, then embeds batches on request.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ImageShape } from '../backbone.js';
+import type { ImageShape } from './backbone.js';
 import type { BackendChoice } from '../tensor/tensor-backend.js';
 import { createBackbone, type BackboneSpec } from './backbone-registry.js';
 

@@ -1,4 +1,4 @@
-import type { Backbone, ImageShape } from '../backbone.js';
+import type { Backbone, ImageShape } from './backbone.js';
 
 /**
  * The `pixels` backbone: each image flattened and scaled to [0, 1].

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone, ImageShape } from '../backbone.js';
+import type { Backbone, ImageShape } from './backbone.js';
 import { FoldedConvNet } from './folded-inference.js';
 
 /** How raw u8 pixels become model input: `(pixel * scale − mean[c]) / std[c]`. */

@@ -1,10 +1,10 @@
-import { applyTableMessage, encodeUpdateClasses } from '../../client/update-codec.js';
-import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/codec-spec.js';
-import { decodePqCodebook, type PqCodebook } from '../../shared/codecs/index.js';
-import { PROTOCOL_VERSION, unpackU32, type TableMessage } from '../../shared/protocol.js';
-import { validateCoordinatorMessage } from '../../shared/protocol-validation.js';
-import { PrototypeTable } from '../../shared/prototype-stats.js';
-import { decodeMessage, encodeMessage } from '../../shared/wire-format.js';
+import { applyTableMessage, encodeUpdateClasses } from '../../client/update-and-table-blocks.js';
+import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
+import { decodePqCodebook, type PqCodebook } from '../../shared/protocol/codecs/index.js';
+import { PROTOCOL_VERSION, unpackU32, type TableMessage } from '../../shared/protocol/messages.js';
+import { validateCoordinatorMessage } from '../../shared/protocol/validation.js';
+import { PrototypeTable } from '../../shared/learning/prototype-table.js';
+import { decodeMessage, encodeMessage } from '../../shared/protocol/wire-format.js';
 import { frameAt, type FrameBatch } from './frame-batch.js';
 
 export interface ShardConfig {

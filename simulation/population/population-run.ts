@@ -1,17 +1,17 @@
-import { FederationState } from '../../coordinator/federation-state.js';
-import { decodeUpdate } from '../../coordinator/update-intake.js';
-import { DownlinkHistory } from '../../coordinator/downlink-history.js';
-import { tableMessage } from '../../coordinator/table-message.js';
-import { ByteMeter, addTally, type ByteTally } from '../../shared/byte-accounting.js';
-import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/codec-spec.js';
-import { decodePqCodebook } from '../../shared/codecs/index.js';
-import { accuracyOf } from '../../shared/metrics/class-accuracy.js';
-import { PROTOCOL_VERSION, packU32, payloadBytes } from '../../shared/protocol.js';
-import { validateClientMessage } from '../../shared/protocol-validation.js';
-import type { PrototypeTable } from '../../shared/prototype-stats.js';
-import { SeededRng } from '../../shared/rng.js';
-import type { TestSetEvaluator } from '../../shared/test-set-evaluator.js';
-import { decodeMessage, encodeMessage } from '../../shared/wire-format.js';
+import { FederationState } from '../../coordinator/federation/federation-state.js';
+import { decodeUpdate } from '../../coordinator/federation/update-intake.js';
+import { DownlinkHistory } from '../../coordinator/federation/downlink-history.js';
+import { tableMessage } from '../../coordinator/federation/table-message.js';
+import { ByteMeter, addTally, type ByteTally } from '../../shared/protocol/byte-accounting.js';
+import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
+import { decodePqCodebook } from '../../shared/protocol/codecs/index.js';
+import { accuracyOf } from '../../shared/learning/metrics/class-accuracy.js';
+import { PROTOCOL_VERSION, packU32, payloadBytes } from '../../shared/protocol/messages.js';
+import { validateClientMessage } from '../../shared/protocol/validation.js';
+import type { PrototypeTable } from '../../shared/learning/prototype-table.js';
+import { SeededRng } from '../../shared/learning/rng.js';
+import type { HeldOutEvaluator } from '../../shared/learning/held-out-evaluator.js';
+import { decodeMessage, encodeMessage } from '../../shared/protocol/wire-format.js';
 import { frameAt, packFrames } from './frame-batch.js';
 import { PopulationSchedule } from './population-schedule.js';
 import { InThreadShard, WorkerShard, type ShardHandle } from './shard-handle.js';
@@ -35,7 +35,7 @@ export interface PopulationRunOptions {
   dim: number;
   fieldClasses: readonly number[];
   /** Evaluates tables on the test split; no evaluation when absent. */
-  evaluator?: TestSetEvaluator | undefined;
+  evaluator?: HeldOutEvaluator | undefined;
   /** Participants per mission whose own table is evaluated too (identical tables share one evaluation). */
   clientSample?: number;
   /** A pq codec's codebook (encoded): each client is sent it once, before its first mission, counted. */

@@ -1,9 +1,9 @@
 import { prepareRun, trainRunCodebook, type RunOptions, type RunSummary } from '../../coordinator/run-scenario.js';
-import { parseCodecSpec } from '../../shared/codec-spec.js';
+import { parseCodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { ResultsWriter } from '../../coordinator/results-writer.js';
-import type { ByteTally } from '../../shared/byte-accounting.js';
-import { PROTOCOL_VERSION } from '../../shared/protocol.js';
-import type { Scenario } from '../../shared/scenario-config.js';
+import type { ByteTally } from '../../shared/protocol/byte-accounting.js';
+import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
+import type { Scenario } from '../../shared/scenario/scenario-config.js';
 import { runPopulation, type PopulationMission, type PopulationResult } from './population-run.js';
 import { defaultWorkerCount } from './shard-handle.js';
 

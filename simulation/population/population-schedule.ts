@@ -1,5 +1,5 @@
-import type { ClassAssignment } from '../../coordinator/fed-recon-schedule.js';
-import { SeededRng } from '../../shared/rng.js';
+import type { ClassAssignment } from '../../coordinator/schedules/schedule.js';
+import { SeededRng } from '../../shared/learning/rng.js';
 
 export interface PopulationScheduleOptions {
   /** Clients in the population. */

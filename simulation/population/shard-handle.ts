@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { PrototypeTable } from '../../shared/prototype-stats.js';
+import { PrototypeTable } from '../../shared/learning/prototype-table.js';
 import { ClientShard, type ShardConfig } from './client-shard.js';
 import { packFrames, transferables, type FrameBatch } from './frame-batch.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { CodecError } from '../../shared/codecs/index.js';
+import { CodecError } from '../../shared/protocol/codecs/index.js';
 
 /** Expects `fn` to throw a CodecError, whose message matches `message` when given. */
 export function expectCodecError(fn: () => unknown, message?: RegExp): void {

@@ -8,7 +8,7 @@
  * CUTS connections are cut in all, each after a random 0.5–2.5 s of life. Prints "ready" once listening.
  */
 import { createServer, connect, type Socket } from 'node:net';
-import { SeededRng } from '../../shared/rng.js';
+import { SeededRng } from '../../shared/learning/rng.js';
 
 const [listenPort, targetHost, targetPort, delayMs, cuts, seed] = process.argv.slice(2);
 const delay = Number(delayMs);

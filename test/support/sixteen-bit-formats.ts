@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { VectorCodec } from '../../shared/codecs/index.js';
+import type { VectorCodec } from '../../shared/protocol/codecs/index.js';
 
 /** A 16-bit float format: its conversions and the exponent mask whose all-ones value is Inf/NaN. */
 export interface SixteenBitFormat {

@@ -1,0 +1,223 @@
+import type { VectorCodec } from '../../shared/protocol/codecs/vector-codec.js';
+import { PrototypeTable } from '../../shared/learning/prototype-table.js';
+
+/**
+ * One decoded update, in columns: `counts[i]` new examples of class `classIds[i]` whose mean is
+ * row i of `means` (n × dim, row-major).
+ */
+export interface DecodedUpdate {
+  classIds: ArrayLike<number>;
+  counts: ArrayLike<number>;
+  /** The means, decoded; absent when `encoded`'s codec adds straight from its (checked) bytes. */
+  means?: Float64Array | undefined;
+  /**
+   * The means as they arrived (codec bytes, checked). A client's contribution is kept in this form
+   * (an eighth of the float64 size for int8) and decoded again, to the same bits, to unlearn it.
+   */
+  encoded?: { codec: VectorCodec; vectors: Uint8Array } | undefined;
+}
+
+export interface ApplyResult {
+  applied: boolean;
+  /** The table version that contains this update. */
+  version: number;
+}
+
+export interface FederationStateOptions {
+  /**
+   * sum (default): the global table is the sum of every contribution (prototype statistics).
+   * round-average: updates of a round are averaged, weighted by their counts, and replace the
+   * classes they carry when the round closes (FedAvg of models, for the fedavg-head baseline).
+   */
+  merge?: 'sum' | 'round-average';
+  /**
+   * Keep each client's contributions so that removeClient can unlearn them exactly (default true).
+   * A simulation of a million clients that never unlearns can save that memory.
+   */
+  keepContributions?: boolean;
+}
+
+interface Contribution {
+  classIds: ArrayLike<number>;
+  counts: ArrayLike<number>;
+  means?: Float64Array;
+  encoded?: { codec: VectorCodec; vectors: Uint8Array };
+}
+
+/**
+ * The coordinator's federation state, in one place with one owner: the global table, each
+ * client's contributions (for exact unlearning), each client's last applied seq, and the version
+ * at which every class last changed.
+ *
+ * Updates are deltas, so the global table is the sum of all contributions and equals the
+ * centralized statistics of all examples, whatever the arrival order.
+ *
+ * @example
+ * const state = new FederationState(64);
+ * state.applyUpdate('c0', 1, { classIds: [3], counts: [10], means }); // { applied: true, version: 1 }
+ * state.applyUpdate('c0', 1, { classIds: [3], counts: [10], means }); // resend: { applied: false, version: 1 }
+ */
+export class FederationState {
+  readonly global: PrototypeTable;
+  private readonly contributions = new Map<string, Contribution[]>();
+  private readonly seqs = new Map<string, { seq: number; version: number }>();
+  private readonly classVersion = new Map<number, number>();
+  private readonly removedAt = new Map<number, number>();
+  private readonly keepContributions: boolean;
+  private tableVersion = 0;
+  /** round-average: the current round's count-weighted sums. */
+  private readonly round: PrototypeTable | undefined;
+
+  constructor(readonly dim: number, options: FederationStateOptions = {}) {
+    this.global = new PrototypeTable(dim);
+    this.keepContributions = options.keepContributions ?? true;
+    this.round = options.merge === 'round-average' ? new PrototypeTable(dim) : undefined;
+  }
+
+  get version(): number {
+    return this.tableVersion;
+  }
+
+  /** The highest seq applied for a client (0 before its first update). */
+  lastAppliedSeq(clientId: string): number {
+    return this.seqs.get(clientId)?.seq ?? 0;
+  }
+
+  /**
+   * Applies a client's delta at most once: seqs at or below the last applied one are duplicates
+   * (a resend after reconnect) and change nothing. The caller has validated the classes.
+   */
+  applyUpdate(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
+    const last = this.seqs.get(clientId);
+    if (last && seq <= last.seq) return { applied: false, version: last.version };
+    const { classIds, counts, means, encoded } = update;
+    const dim = this.dim;
+    const fused = means === undefined && encoded?.codec.accumulateInto !== undefined;
+    if (counts.length !== classIds.length || (means ? means.length !== classIds.length * dim : !fused)) {
+      throw new RangeError(`an update of ${classIds.length} classes needs ${classIds.length} counts and ${classIds.length}×${dim} means (or codec bytes to add from)`);
+    }
+    if (this.round) return this.addToRound(clientId, seq, update);
+    const version = ++this.tableVersion;
+    const stride = fused ? encoded!.codec.encodedLength(dim) : 0;
+    for (let c = 0; c < classIds.length; c++) {
+      const classId = classIds[c]!;
+      if (fused) {
+        const s = this.global.statsFor(classId);
+        encoded!.codec.accumulateInto!(encoded!.vectors, c * stride, dim, counts[c]!, s.sum, 0);
+        s.count += counts[c]!;
+      } else {
+        this.global.addScaledRow(classId, counts[c]!, means!, c * dim);
+      }
+      this.classVersion.set(classId, version);
+      if (this.removedAt.size > 0) this.removedAt.delete(classId);
+    }
+    if (this.keepContributions) this.keep(clientId, update);
+    return this.applied(clientId, seq, version);
+  }
+
+  /**
+   * round-average: ends the round. Each class the round's updates carried becomes their
+   * count-weighted average; the others keep their value. A round with no update changes nothing.
+   */
+  closeRound(): ApplyResult {
+    if (!this.round) throw new Error('closeRound is for a round-average federation state');
+    if (this.round.size === 0) return { applied: false, version: this.tableVersion };
+    const version = ++this.tableVersion;
+    for (const id of this.round.classIds()) {
+      this.global.setMean(id, this.round.get(id)!.count, this.round.prototype(id)!);
+      this.classVersion.set(id, version);
+      this.round.delete(id);
+    }
+    return { applied: true, version };
+  }
+
+  /** The version at which a class last changed (undefined for a class not in the table). */
+  classChangedAt(classId: number): number | undefined {
+    return this.classVersion.get(classId);
+  }
+
+  /** The version at which a class was removed by unlearning (undefined unless it was). */
+  classRemovedAt(classId: number): number | undefined {
+    return this.removedAt.get(classId);
+  }
+
+  /** Classes changed after `version` (ascending ids), and classes removed after it. */
+  changedSince(version: number): { changed: number[]; removed: number[] } {
+    const changed: number[] = [];
+    for (const [id, v] of this.classVersion) if (v > version) changed.push(id);
+    const removed: number[] = [];
+    for (const [id, v] of this.removedAt) if (v > version) removed.push(id);
+    return { changed: changed.sort((a, b) => a - b), removed: removed.sort((a, b) => a - b) };
+  }
+
+  /** A client's own contribution so far, as a table (undefined when it has none or none is kept). */
+  contribution(clientId: string): PrototypeTable | undefined {
+    const list = this.contributions.get(clientId);
+    if (!list) return undefined;
+    const table = new PrototypeTable(this.dim);
+    for (const c of list) {
+      const means = meansOf(c, this.dim);
+      for (let i = 0; i < c.classIds.length; i++) table.addScaledRow(c.classIds[i]!, c.counts[i]!, means, i * this.dim);
+    }
+    return table;
+  }
+
+  /**
+   * Exact unlearning: subtracts everything a client contributed. The client's seq history is
+   * kept, so a late resend of an old update is still recognised as a duplicate.
+   */
+  removeClient(clientId: string): ApplyResult {
+    if (!this.keepContributions) throw new Error('this federation state keeps no per-client contributions, so it cannot unlearn a client');
+    const own = this.contribution(clientId);
+    if (!own || own.size === 0) return { applied: false, version: this.tableVersion };
+    const version = ++this.tableVersion;
+    for (const id of own.classIds()) {
+      const s = own.get(id)!;
+      this.global.subtractSum(id, s.count, s.sum);
+      if (this.global.has(id)) {
+        this.classVersion.set(id, version);
+      } else {
+        this.classVersion.delete(id);
+        this.removedAt.set(id, version);
+      }
+    }
+    this.contributions.delete(clientId);
+    return { applied: true, version };
+  }
+
+  private addToRound(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
+    const means = update.means ?? meansOf({ classIds: update.classIds, counts: update.counts, encoded: update.encoded! }, this.dim);
+    for (let c = 0; c < update.classIds.length; c++) this.round!.addScaledRow(update.classIds[c]!, update.counts[c]!, means, c * this.dim);
+    // Contained in the version the round will close with.
+    return this.applied(clientId, seq, this.tableVersion + 1);
+  }
+
+  /** Records that a client's seq is applied, in table version `version`. */
+  private applied(clientId: string, seq: number, version: number): ApplyResult {
+    const last = this.seqs.get(clientId);
+    if (last) {
+      last.seq = seq;
+      last.version = version;
+    } else {
+      this.seqs.set(clientId, { seq, version });
+    }
+    return { applied: true, version };
+  }
+
+  private keep(clientId: string, update: DecodedUpdate): void {
+    let list = this.contributions.get(clientId);
+    if (!list) this.contributions.set(clientId, (list = []));
+    list.push(update.encoded
+      ? { classIds: update.classIds, counts: update.counts, encoded: update.encoded }
+      : { classIds: Array.from(update.classIds), counts: Array.from(update.counts), means: Float64Array.from(update.means!) });
+  }
+}
+
+function meansOf(c: Contribution, dim: number): Float64Array {
+  if (c.means) return c.means;
+  const { codec, vectors } = c.encoded!;
+  const stride = codec.encodedLength(dim);
+  const out = new Float64Array(c.classIds.length * dim);
+  for (let i = 0; i < c.classIds.length; i++) out.set(codec.decode(vectors.subarray(i * stride, (i + 1) * stride), dim), i * dim);
+  return out;
+}

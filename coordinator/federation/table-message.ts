@@ -1,0 +1,31 @@
+import { encodeClassBlock } from '../../shared/protocol/class-block.js';
+import type { CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
+import { packU32, type CoordinatorToClient, type Outgoing } from '../../shared/protocol/messages.js';
+import type { DownlinkHistory } from './downlink-history.js';
+import type { FederationState } from './federation-state.js';
+
+/**
+ * The table message that brings a client from `fromVersion` to the current version: the classes
+ * changed since then, each encoded from the current statistics, and the classes removed. It
+ * depends only on the state and `fromVersion`, so clients at the same version share it. With a
+ * history, what the clients will hold is recorded (for `delta+` uplinks).
+ */
+export function tableMessage(state: FederationState, fromVersion: number, downlink: CodecSpec, history?: DownlinkHistory): Outgoing<CoordinatorToClient['table']> {
+  const { changed, removed } = state.changedSince(fromVersion);
+  const codec = downlink.codec;
+  const stride = codec.encodedLength(state.dim);
+  const vectors = new Uint8Array(changed.length * stride);
+  changed.forEach((classId, i) => {
+    const bytes = codec.encode(state.global.prototype(classId)!);
+    vectors.set(bytes, i * stride);
+    history?.record(classId, state.classChangedAt(classId)!, bytes, codec);
+  });
+  for (const classId of removed) history?.recordRemoval(classId, state.classRemovedAt(classId)!);
+  return {
+    version: state.version,
+    fromVersion,
+    codec: codec.name,
+    classes: encodeClassBlock(changed, changed.map((id) => state.global.get(id)!.count), vectors, { deflate: downlink.deflate }),
+    removed: packU32(removed),
+  };
+}

@@ -1,0 +1,113 @@
+import { EventEmitter } from 'node:events';
+import { decodeInto } from '../../shared/protocol/codecs/decode-into.js';
+import { CodecError, type VectorCodec } from '../../shared/protocol/codecs/vector-codec.js';
+import type { UpdateMessage } from '../../shared/protocol/messages.js';
+import { ProtocolError } from '../../shared/protocol/validation.js';
+import type { ClientSession } from '../transport/client-session.js';
+import type { DownlinkHistory } from './downlink-history.js';
+import type { CoordinatorServer } from '../transport/coordinator-server.js';
+import type { DecodedUpdate, FederationState } from './federation-state.js';
+
+/**
+ * Decodes and checks an update's vectors against the negotiated codec and dimension.
+ * Either every class is valid and decoded, or a ProtocolError names the first bad one and
+ * nothing is applied. With `scratch`, the means are decoded into it (grown as needed) rather
+ * than a new array: they are valid until the next call with the same scratch.
+ */
+export function decodeUpdate(
+  update: UpdateMessage,
+  expected: { codec: VectorCodec; dim: number; delta?: DownlinkHistory | undefined },
+  scratch?: { means: Float64Array },
+): DecodedUpdate {
+  const { codec, dim, delta } = expected;
+  const { classIds, counts, vectors } = update.classes;
+  const stride = codec.encodedLength(dim);
+  if (vectors.byteLength !== classIds.length * stride) {
+    throw new ProtocolError(
+      'invalid',
+      `classes: ${vectors.byteLength} bytes of vectors for ${classIds.length} classes, expected ${stride} each (${dim}-d ${codec.name})`,
+    );
+  }
+  // Codecs that can add straight from their bytes are only checked here; the merge decodes them.
+  if (codec.validate && codec.accumulateInto && !delta) {
+    for (let i = 0; i < classIds.length; i++) {
+      try {
+        codec.validate(vectors, i * stride, dim);
+      } catch (err) {
+        classError(i, classIds[i]!, err);
+      }
+    }
+    return { classIds, counts, encoded: { codec, vectors } };
+  }
+  const size = classIds.length * dim;
+  if (scratch && scratch.means.length < size) scratch.means = new Float64Array(Math.max(size, 2 * scratch.means.length));
+  const means = scratch ? scratch.means.subarray(0, size) : new Float64Array(size);
+  for (let i = 0; i < classIds.length; i++) {
+    try {
+      decodeInto(codec, vectors, i * stride, dim, means, i * dim);
+    } catch (err) {
+      classError(i, classIds[i]!, err);
+    }
+  }
+  if (delta) {
+    // A change against the prototype the client held at `base`: add that prototype back.
+    for (let i = 0; i < classIds.length; i++) {
+      const held = delta.held(classIds[i]!, update.base);
+      if (held) for (let d = 0; d < dim; d++) means[i * dim + d]! += held[d]!;
+    }
+    // The contribution is kept as decoded means: the bytes alone no longer give them.
+    return { classIds, counts, means: scratch ? Float64Array.from(means) : means };
+  }
+  return { classIds, counts, means, encoded: { codec, vectors } };
+}
+
+function classError(i: number, classId: number, err: unknown): never {
+  if (err instanceof CodecError) throw new ProtocolError('invalid', `classes[${i}] (class ${classId}): ${err.message}`);
+  throw err;
+}
+
+export interface UpdateIntakeEvents {
+  /** A new (not duplicate) update was merged into the global table. */
+  applied: [clientId: string, update: UpdateMessage, version: number];
+}
+
+/**
+ * Takes every validated update from the server: decodes it, applies `(clientId, seq)` at most
+ * once, and acks it (a resend is acked again, not re-applied). A bad update gets an `error`
+ * message naming its seq and the reason, and leaves the state untouched.
+ *
+ * @example
+ * const intake = new UpdateIntake(server, state, getCodec('int8'));
+ * intake.on('applied', (clientId, update) => ...);
+ */
+export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
+  private readonly scratch = { means: new Float64Array(0) };
+
+  constructor(
+    server: CoordinatorServer,
+    private readonly state: FederationState,
+    private readonly codec: VectorCodec,
+    /** For a `delta+` uplink: what the clients hold, to add back. */
+    private readonly delta?: DownlinkHistory,
+  ) {
+    super();
+    server.on('update', (session, update) => this.take(session, update));
+  }
+
+  private take(session: ClientSession, update: UpdateMessage): void {
+    const clientId = session.clientId!;
+    let decoded: DecodedUpdate;
+    try {
+      if (update.base > this.state.version) throw new ProtocolError('invalid', `update says it was made on table version ${update.base}, but the table is at version ${this.state.version}`);
+      decoded = decodeUpdate(update, { codec: this.codec, dim: this.state.dim, delta: this.delta }, this.scratch);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      session.sendError(err.code, err.message, update.seq);
+      return;
+    }
+    // The state lives in memory, so it is durable for this run once applied; then the ack goes out.
+    const { applied, version } = this.state.applyUpdate(clientId, update.seq, decoded);
+    session.send('ack', { seq: update.seq, version, duplicate: !applied });
+    if (applied) this.emit('applied', clientId, update, version);
+  }
+}

@@ -1,0 +1,245 @@
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { Server } from 'socket.io';
+import { ByteMeter } from '../../shared/protocol/byte-accounting.js';
+import { capabilitiesNeeded, codebookHash, parseCodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
+import {
+  CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type Strategy,
+  type ClientMessageType, type ClientToCoordinator, type HeadTrainingOptions, type HelloMessage, type SocketEvents, type CoordinatorToClient,
+} from '../../shared/protocol/messages.js';
+import { ProtocolError, validateClientMessage } from '../../shared/protocol/validation.js';
+import { protofedParser } from '../../shared/protocol/socket-parser.js';
+import { MalformedMessageError, decodeMessage, encodeMessage } from '../../shared/protocol/wire-format.js';
+import { socketConnection, type ClientConnection } from './client-connection.js';
+import { ClientSession } from './client-session.js';
+
+export interface CoordinatorServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  token: string;
+  dim: number;
+  modelHash: string;
+  uplinkCodec: string;
+  downlinkCodec: string;
+  strategy?: Strategy;
+  /** The seq to resume from for a client that says hello. */
+  lastAppliedSeq(clientId: string): number;
+  /** Client ids allowed to join; any id when absent. */
+  allowedClients?: ReadonlySet<string>;
+  helloTimeoutMs?: number;
+  /** fedavg-head: the clients' local training, sent in the welcome. */
+  headTraining?: HeadTrainingOptions | undefined;
+  /** The run's pq codebook, sent after the welcome to every client that does not hold it yet. */
+  codebook?: Uint8Array | undefined;
+  /** Plain HTTP requests (not socket.io), e.g. the remote clients' setup endpoint. */
+  httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export interface CoordinatorServerEvents {
+  joined: [session: ClientSession, hello: HelloMessage];
+  left: [session: ClientSession, reason: string];
+  update: [session: ClientSession, message: ClientToCoordinator['update']];
+  report: [session: ClientSession, message: ClientToCoordinator['report']];
+}
+
+/**
+ * The coordinator's socket.io endpoint: it checks each client's hello (version, token, dim,
+ * model hash, codecs), validates every incoming message, answers malformed ones with an
+ * `error` message (the state never sees them), and hands valid updates and reports on.
+ *
+ * @example
+ * const server = new CoordinatorServer({ host: '127.0.0.1', port: 0, token, dim: 784, ... });
+ * const { port } = await server.listen();
+ * server.on('update', (session, update) => { ... });
+ */
+export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
+  private http: HttpServer | undefined;
+  private io: Server<SocketEvents<ClientToCoordinator>, SocketEvents<CoordinatorToClient>> | undefined;
+  private readonly live = new Map<string, ClientSession>();
+  private readonly meters = new Map<string, ByteMeter>();
+  /** TCP bytes of each client's closed connections; open ones are read live. */
+  private readonly closedWire = new Map<string, { up: number; down: number }>();
+
+  /** What a client must offer in its hello to speak this run's codecs. */
+  private readonly needs: string[];
+  private readonly codebookHash: string | undefined;
+
+  constructor(private readonly options: CoordinatorServerOptions) {
+    super();
+    this.needs = [...capabilitiesNeeded(parseCodecSpec(options.uplinkCodec)), ...capabilitiesNeeded(parseCodecSpec(options.downlinkCodec))];
+    this.codebookHash = options.codebook ? codebookHash(options.codebook) : undefined;
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    // socket.io takes its own path and passes every other request on to this handler.
+    this.http = createServer(this.options.httpHandler ?? ((_req, res) => res.writeHead(404).end()));
+    this.io = new Server(this.http, {
+      maxHttpBufferSize: PROTOCOL_LIMITS.maxMessageBytes,
+      transports: ['websocket'],
+      serveClient: false,
+      parser: protofedParser,
+    });
+    this.io.on('connection', (socket) => this.accept(socketConnection(socket)));
+    await new Promise<void>((resolve, reject) => {
+      this.http!.once('error', reject);
+      this.http!.listen(this.options.port, this.options.host, () => resolve());
+    });
+    const address = this.http.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** The session of a connected client. */
+  session(clientId: string): ClientSession | undefined {
+    return this.live.get(clientId);
+  }
+
+  /** Byte meter of one client, kept across its reconnects. */
+  meter(clientId: string): ByteMeter {
+    let m = this.meters.get(clientId);
+    if (!m) this.meters.set(clientId, (m = new ByteMeter()));
+    return m;
+  }
+
+  /**
+   * Bytes on the wire for one client over all its connections: what its TCP sockets carried,
+   * measured on the socket. Undefined for virtual clients (no socket).
+   */
+  wireBytes(clientId: string): { up: number; down: number } | undefined {
+    const closed = this.closedWire.get(clientId);
+    const open = this.live.get(clientId)?.connection.wireBytes();
+    if (!closed && !open) return undefined;
+    return { up: (closed?.up ?? 0) + (open?.read ?? 0), down: (closed?.down ?? 0) + (open?.written ?? 0) };
+  }
+
+  /** Clients connected now. */
+  get connectedCount(): number {
+    let n = 0;
+    for (const s of this.live.values()) if (s.connected) n++;
+    return n;
+  }
+
+  clientIds(): string[] {
+    return [...this.meters.keys()];
+  }
+
+  async close(): Promise<void> {
+    if (this.io) {
+      await new Promise<void>((resolve) => this.io!.close(() => resolve()));
+    }
+    this.io = undefined;
+    this.http = undefined;
+  }
+
+  /**
+   * Takes a new connection: it must say hello within the time limit; every message it sends is
+   * validated. socket.io connections arrive here from listen(); virtual clients are handed in.
+   */
+  accept(connection: ClientConnection): void {
+    const session = new ClientSession(connection);
+    const helloTimer = setTimeout(() => {
+      if (session.clientId === undefined) this.refuse(connection, 'no hello within the time limit');
+    }, this.options.helloTimeoutMs ?? 10_000);
+    connection.onMessage((event, frame) => {
+      if (event === 'hello') clearTimeout(helloTimer);
+      if ((CLIENT_MESSAGE_TYPES as readonly string[]).includes(event)) this.receive(session, event as ClientMessageType, frame);
+      else this.reject(session, new ProtocolError('unexpected', `unknown message type "${event}"`));
+    });
+    connection.onClose((reason) => {
+      clearTimeout(helloTimer);
+      const id = session.clientId;
+      const wire = connection.wireBytes();
+      if (id !== undefined && wire) {
+        const sum = this.closedWire.get(id) ?? { up: 0, down: 0 };
+        this.closedWire.set(id, { up: sum.up + wire.read, down: sum.down + wire.written });
+      }
+      if (id !== undefined && this.live.get(id) === session) {
+        this.live.delete(id);
+        this.emit('left', session, reason);
+      }
+    });
+  }
+
+  private receive(session: ClientSession, type: ClientMessageType, frame: unknown): void {
+    const size = frame instanceof Uint8Array ? frame.byteLength : 0;
+    let message: ClientToCoordinator[ClientMessageType];
+    try {
+      message = validateClientMessage[type](decodeMessage(frame));
+    } catch (err) {
+      session.meter?.count('up', type, 0, size);
+      if (type === 'hello' && session.clientId === undefined) {
+        this.refuse(session.connection, `invalid hello: ${(err as Error).message}`);
+        return;
+      }
+      this.reject(session, err);
+      return;
+    }
+    if (type === 'hello') {
+      this.hello(session, message as HelloMessage, size);
+      return;
+    }
+    if (session.clientId === undefined) {
+      this.reject(session, new ProtocolError('unexpected', `"${type}" before hello`));
+      return;
+    }
+    session.meter?.count('up', type, payloadBytes(message), size);
+    if (type === 'update') this.emit('update', session, message as ClientToCoordinator['update']);
+    else this.emit('report', session, message as ClientToCoordinator['report']);
+  }
+
+  private hello(session: ClientSession, hello: HelloMessage, size: number): void {
+    const o = this.options;
+    if (session.clientId !== undefined) {
+      this.reject(session, new ProtocolError('unexpected', 'a second hello on the same connection'));
+      return;
+    }
+    const problem =
+      !tokensEqual(hello.token, o.token) ? 'wrong token'
+      : o.allowedClients && !o.allowedClients.has(hello.clientId) ? `client id "${hello.clientId}" is not part of this run`
+      : this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
+      : hello.dim !== o.dim ? `embedding dim ${hello.dim} does not match the coordinator's ${o.dim}`
+      : hello.modelHash !== o.modelHash ? `model hash "${hello.modelHash}" does not match the coordinator's "${o.modelHash}"`
+      : !this.needs.every((c) => hello.codecs.includes(c))
+        ? `the run needs codecs ${o.uplinkCodec} (up) and ${o.downlinkCodec} (down); the client offers ${hello.codecs.join(', ') || 'none'}`
+      : undefined;
+    if (problem) {
+      this.refuse(session.connection, problem);
+      return;
+    }
+    session.clientId = hello.clientId;
+    session.meter = this.meter(hello.clientId);
+    session.meter!.count('up', 'hello', 0, size);
+    session.heldVersion = hello.tableVersion;
+    this.live.set(hello.clientId, session);
+    session.send('welcome', {
+      clientId: hello.clientId,
+      lastAppliedSeq: o.lastAppliedSeq(hello.clientId),
+      uplinkCodec: o.uplinkCodec,
+      downlinkCodec: o.downlinkCodec,
+      dim: o.dim,
+      strategy: o.strategy ?? 'protofed',
+      ...(o.headTraining ? { headTraining: o.headTraining } : {}),
+    });
+    if (this.codebookHash !== undefined && hello.codebook !== this.codebookHash) session.send('codebook', { codebook: o.codebook! });
+    this.emit('joined', session, hello);
+  }
+
+  private reject(session: ClientSession, err: unknown): void {
+    if (err instanceof ProtocolError) session.sendError(err.code, err.message);
+    else if (err instanceof MalformedMessageError) session.sendError('malformed', err.message);
+    else session.sendError('invalid', (err as Error).message ?? String(err));
+  }
+
+  private refuse(connection: ClientConnection, reason: string): void {
+    connection.emit('refused', encodeMessage({ v: PROTOCOL_VERSION, reason }));
+    setTimeout(() => connection.close(), 50);
+  }
+}
+
+function tokensEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { PROTOCOL_VERSION } from './messages.js';
+import { backboneSchema, datasetSchema } from '../scenario/scenario-config.js';
+
+/** Where a coordinator serves a remote client's setup, and its model files. */
+export const SETUP_PATH = '/protofed/setup';
+export const MODEL_PATH = '/protofed/model/';
+
+const runSetupSchema = z.strictObject({
+  protocolVersion: z.number().int(),
+  dataset: datasetSchema,
+  backbone: backboneSchema,
+  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+  testPerClass: z.number().int().min(1).optional(),
+  uplinkCodec: z.string(),
+  downlinkCodec: z.string(),
+});
+
+/**
+ * What a remote client needs before it can say hello: the dataset to load from its own disk (by
+ * name and options; images never travel), the backbone, and the evaluation settings.
+ */
+export type RunSetup = z.infer<typeof runSetupSchema>;
+
+/** Checks a setup received from a coordinator; a wrong one is an error that says what is wrong. */
+export function parseRunSetup(raw: unknown, from: string): RunSetup {
+  const result = runSetupSchema.safeParse(raw);
+  if (!result.success) {
+    const what = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+    throw new Error(`the setup from ${from} is invalid: ${what}`);
+  }
+  if (result.data.protocolVersion !== PROTOCOL_VERSION) {
+    throw new Error(`the coordinator at ${from} speaks protocol version ${result.data.protocolVersion}; this client speaks ${PROTOCOL_VERSION}`);
+  }
+  return result.data;
+}
