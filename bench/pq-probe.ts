@@ -1,5 +1,5 @@
 /**
- * How much product quantisation (shared/codecs/pq.ts) costs on real prototypes: a codebook is
+ * How much product quantisation (shared/protocol/codecs/pq.ts) costs on real prototypes: a codebook is
  * trained on the base-class (background) train embeddings of the glyph scenario's conv4, then the
  * field-class prototypes (means of K train shots) are sent through it. For each setting
  * (subspaces × centroids) it reports bytes per vector, codebook bytes, training time, the relative

@@ -17,7 +17,7 @@ export interface WireOverhead {
   encodedBytes: number;
   /** Bytes the coordinator's TCP socket read for them. */
   wireBytes: number;
-  /** What the framing model (shared/socket-parser.ts framingBytes) predicts for them. */
+  /** What the framing model (shared/protocol/socket-parser.ts framingBytes) predicts for them. */
   estimatedWireBytes: number;
   /** wireBytes / payloadBytes. */
   ratio: number;
@@ -34,9 +34,10 @@ export async function measureWireOverhead(classes: number, updates = 20, codecNa
   const state = new FederationState(dim);
   const server = new CoordinatorServer({
     host: '127.0.0.1', port: 0, token: 'bench-token', dim, modelHash: 'm', uplinkCodec: codecName, downlinkCodec: codecName,
-    lastAppliedSeq: (id) => state.lastAppliedSeq(id),
+    lastAppliedSeq: (id) => state.lastAppliedSeq(id), runId: 'bench', tableVersion: () => state.version,
   });
-  new UpdateIntake(server, state, codec);
+  const intake = new UpdateIntake(state, codec);
+  server.on('update', (session, update) => intake.take(session.clientId!, update, session));
   const { port } = await server.listen();
   const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, parser: protofedParser });
   try {

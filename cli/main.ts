@@ -19,8 +19,10 @@ const program = new Command()
 program
   .command('run')
   .description('run a scenario: a coordinator and its client processes, every mission, and a results folder')
-  .argument('<scenario>', 'scenario file (YAML), e.g. scenarios/fashion-mnist.yaml')
-  .option('-o, --out <dir>', 'results folder (default: results/<scenario>-<time>)')
+  .argument('[scenario]', 'scenario file (YAML), e.g. scenarios/fashion-mnist.yaml (none with --resume)')
+  .option('-o, --out <dir>', 'results folder (default: results/<scenario>-<time>); it must not hold a run already')
+  .option('--resume <dir>', 'go on with the run saved in this results folder, after a crash or kill')
+  .option('--force', 'replace a run already in --out')
   .option('-d, --data <dir>', 'dataset folder to use instead of the scenario\'s (or "embedded" for the copy in the repo)')
   .addOption(new Option('-b, --backend <name>', 'tensor backend for learned backbones').choices([...BACKEND_CHOICES]))
   .option('--pixels', 'use the pixels backbone instead of the scenario\'s (the baseline on the same classes and samples)')
@@ -42,7 +44,9 @@ program
 program
   .command('coordinator')
   .description('run a scenario with clients on other hosts: listen, wait for them, run every mission, write the results')
-  .requiredOption('-s, --scenario <file>', 'scenario file')
+  .option('-s, --scenario <file>', 'scenario file (none with --resume)')
+  .option('--resume <dir>', 'go on with the run saved in this results folder: clients of that run reconnect and carry on')
+  .option('--force', 'replace a run already in --out')
   .option('--host <address>', 'address to listen on', '127.0.0.1')
   .option('-p, --port <port>', 'port to listen on (0: any free port)', '0')
   .requiredOption('--token-file <file>', 'file whose first line is the run\'s token')
@@ -61,6 +65,7 @@ program
   .option('-d, --data <dir>', 'dataset folder on this host (default: the usual places)')
   .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
   .option('--no-cache', 'do not cache embeddings on disk')
+  .option('--give-up-after <seconds>', 'how long to keep reconnecting to a coordinator that went away', '600')
   .action(clientCommand);
 
 program

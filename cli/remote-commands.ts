@@ -6,7 +6,9 @@ import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { runCommand } from './run-command.js';
 
 export interface CoordinatorCommandOptions {
-  scenario: string;
+  scenario?: string;
+  resume?: string;
+  force?: boolean;
   host: string;
   port: string;
   tokenFile: string;
@@ -35,6 +37,8 @@ export async function coordinatorCommand(options: CoordinatorCommandOptions): Pr
   const waitMs = options.waitMs === undefined ? undefined : Number.parseInt(options.waitMs, 10);
   await runCommand(options.scenario, {
     out: options.out,
+    resume: options.resume,
+    force: options.force,
     quiet: options.quiet,
     mode: 'remote',
     remote: { host: options.host, port, token: readToken(options.tokenFile), waitMs },
@@ -49,12 +53,15 @@ export interface ClientCommandOptions {
   data?: string;
   backend?: BackendChoice;
   cache?: boolean;
+  giveUpAfter?: string;
 }
 
 /** `protofed client`: joins a coordinator from this host. */
 export async function clientCommand(options: ClientCommandOptions): Promise<void> {
   const token = options.token ?? (options.tokenFile ? readToken(options.tokenFile) : undefined);
   if (!token) throw new Error('give the run\'s token with --token or --token-file');
+  const giveUpAfter = options.giveUpAfter === undefined ? undefined : Number(options.giveUpAfter);
+  if (giveUpAfter !== undefined && !(giveUpAfter > 0)) throw new Error(`--give-up-after must be a positive number of seconds, got ${options.giveUpAfter}`);
   await runRemoteClient({
     url: options.connect,
     token,
@@ -62,6 +69,7 @@ export async function clientCommand(options: ClientCommandOptions): Promise<void
     dataDir: options.data,
     backend: options.backend,
     cacheDir: options.cache === false ? undefined : defaultCacheDir(),
+    giveUpAfterMs: giveUpAfter === undefined ? undefined : giveUpAfter * 1000,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   // The tensor backend keeps the event loop alive; the run is over.

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { runScenario } from '../coordinator/run-scenario.js';
 import type { MissionResult } from '../coordinator/federation/mission-runner.js';
-import { loadScenarioFile, type Scenario } from '../shared/scenario/scenario-config.js';
+import { ResultsWriter } from '../coordinator/results-writer.js';
+import { loadScenarioFile, parseScenario, type Scenario } from '../shared/scenario/scenario-config.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
@@ -9,6 +10,9 @@ import { formatAccuracy, formatBytes } from './format.js';
 
 export interface RunCommandOptions {
   out?: string;
+  /** A results folder whose saved run to go on with. */
+  resume?: string;
+  force?: boolean;
   data?: string;
   quiet?: boolean;
   backend?: BackendChoice;
@@ -24,7 +28,10 @@ function defaultOutDir(name: string): string {
 }
 
 /** `protofed run SCENARIO`: runs every mission and writes a results folder. */
-export async function runCommand(scenarioPath: string, options: RunCommandOptions): Promise<void> {
+export async function runCommand(scenarioArg: string | undefined, options: RunCommandOptions): Promise<void> {
+  if (options.resume) return resumeCommand(scenarioArg, options.resume, options);
+  if (!scenarioArg) throw new Error('give a scenario file, or --resume DIR to go on with a saved run');
+  const scenarioPath = scenarioArg;
   const loaded = loadScenarioFile(scenarioPath);
   const scenario = {
     ...loaded,
@@ -39,10 +46,32 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
   if (scenario.clients.mode === 'population') {
-    await runPopulationCommand(scenario, scenarioPath, outDir, say);
+    await runPopulationCommand(scenario, scenarioPath, outDir, options.force, say);
     return;
   }
-  const kind = { process: 'client processes', virtual: 'virtual clients', remote: 'remote clients' }[scenario.clients.mode];
+  await runAndReport(scenario, scenarioPath, outDir, options, say);
+}
+
+/** `protofed run --resume DIR` (and `protofed coordinator --resume DIR`): the saved run's scenario, from its config.json. */
+async function resumeCommand(scenarioArg: string | undefined, dir: string, options: RunCommandOptions): Promise<void> {
+  if (scenarioArg) throw new Error(`give a scenario file or --resume ${dir}, not both: a resumed run keeps the scenario it started with`);
+  if (options.out && resolve(options.out) !== resolve(dir)) throw new Error('--resume writes into the folder it resumes; leave out --out');
+  if (options.backend || options.pixels || (options.mode && !options.remote)) throw new Error('--backend, --pixels and --mode cannot change a resumed run');
+  const outDir = resolve(dir);
+  const saved = ResultsWriter.readConfig(outDir);
+  const scenario = parseScenario(saved.scenario, `${outDir}/config.json`);
+  if (scenario.clients.mode === 'population') throw new Error('resuming a population run is not supported yet');
+  if (options.remote && scenario.clients.mode !== 'remote') throw new Error(`${outDir} holds a ${scenario.clients.mode}-mode run; resume it with protofed run --resume`);
+  if (!options.remote && scenario.clients.mode === 'remote') throw new Error(`${outDir} holds a remote run; resume it with protofed coordinator --resume`);
+  const say = (line: string): void => {
+    if (!options.quiet) process.stdout.write(`${line}\n`);
+  };
+  say(`resuming ${outDir} (run ${saved.runId})`);
+  await runAndReport(scenario, saved.source ?? 'the saved scenario', outDir, { ...options, resume: outDir }, say);
+}
+
+async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: string, options: RunCommandOptions, say: (line: string) => void): Promise<void> {
+  const kind = { process: 'client processes', virtual: 'virtual clients', remote: 'remote clients', population: 'population clients' }[scenario.clients.mode];
   say(`protofed run ${scenarioPath}: ${scenario.clients.count} ${kind}, up to ${scenario.missions.count} missions, ` +
     `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
@@ -61,6 +90,8 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   };
   const { summary } = await runScenario(scenario, {
     outDir,
+    resume: options.resume !== undefined,
+    force: options.force,
     source: scenarioPath,
     dataDir: options.data,
     onMission,
@@ -87,10 +118,11 @@ export async function runCommand(scenarioPath: string, options: RunCommandOption
   if (summary.wireBytesUp !== null && summary.wireBytesDown !== null) {
     say(`on the wire (TCP, all traffic and framing): ${formatBytes(summary.wireBytesUp)} up, ${formatBytes(summary.wireBytesDown)} down`);
   }
+  say(`table checksum ${summary.tableChecksum}`);
   say(`results: ${outDir}`);
 }
 
-async function runPopulationCommand(scenario: Scenario, scenarioPath: string, outDir: string, say: (line: string) => void): Promise<void> {
+async function runPopulationCommand(scenario: Scenario, scenarioPath: string, outDir: string, force: boolean | undefined, say: (line: string) => void): Promise<void> {
   const perMission = scenario.clients.perMission ?? scenario.clients.count;
   say(`protofed run ${scenarioPath}: a population of ${scenario.clients.count.toLocaleString('en')} virtual clients, ` +
     `${perMission.toLocaleString('en')} per mission, ${scenario.missions.count} missions, ` +
@@ -98,7 +130,7 @@ async function runPopulationCommand(scenario: Scenario, scenarioPath: string, ou
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
   say('mission  classes  global  clients   seconds  up: message (payload)   down: message (payload)   RSS');
   const { summary } = await runPopulationScenario(scenario, {
-    outDir, source: scenarioPath,
+    outDir, source: scenarioPath, force,
     log: (line) => process.stderr.write(`protofed: ${line}\n`),
     onMission: (m) => say(
       `${String(m.mission + 1).padStart(7)}  ${String(m.classesKnown).padStart(7)}  ${m.globalAccuracy === null ? '   -  ' : formatAccuracy(m.globalAccuracy)}  ` +

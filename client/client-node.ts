@@ -72,6 +72,10 @@ export class ClientNode {
   private readonly learned = new Set<number>();
   /** This node's own embedding work (its store may be shared with other virtual clients). */
   private readonly embedded: EmbeddingStoreStats = { computed: 0, fromCache: 0 };
+  /** The run this node has joined (from the first welcome), said in every later hello. */
+  private runId = '';
+  /** The coordinator process that welcomed this node last (a new one means it restarted). */
+  private coordinatorInstance: string | undefined;
   private queue: Promise<void> = Promise.resolve();
   private finish!: (error?: Error) => void;
 
@@ -109,6 +113,7 @@ export class ClientNode {
       modelHash: this.o.store.backbone.modelHash,
       tableVersion: this.heldVersion,
       codebook: this.codebook?.hash ?? '',
+      runId: this.runId,
     });
   }
 
@@ -165,8 +170,15 @@ export class ClientNode {
     if (w.strategy === 'fedavg-head' && this.held.dim === w.dim) this.held = new PrototypeTable(w.dim + 1);
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
     this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
+    const unacknowledged = this.ledger.unacknowledged();
+    if (this.coordinatorInstance !== undefined && w.instance !== this.coordinatorInstance) {
+      this.log(`the coordinator restarted and resumed run ${w.runId} at table version ${w.tableVersion}; ` +
+        `it has applied this client's updates up to seq ${w.lastAppliedSeq}; resending ${unacknowledged.length} unacknowledged update(s)`);
+    }
+    this.runId = w.runId;
+    this.coordinatorInstance = w.instance;
     // Unacknowledged updates go again, byte for byte, with their seqs: the coordinator applies each once.
-    for (const pending of this.ledger.unacknowledged()) {
+    for (const pending of unacknowledged) {
       const update = this.outbox.get(pending.seq);
       if (update) this.o.link.send('update', update);
     }

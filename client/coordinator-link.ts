@@ -88,20 +88,46 @@ abstract class ValidatingLink implements CoordinatorLink {
  */
 export class SocketCoordinatorLink extends ValidatingLink {
   private readonly socket: Socket<SocketEvents<CoordinatorToClient>, SocketEvents<ClientToCoordinator>>;
+  private lostAt: number | undefined;
 
-  constructor(url: string, options: { reconnectionAttempts?: number } = {}) {
+  /**
+   * Reconnects with exponential backoff (from `firstDelayMs`, doubling up to `maxDelayMs`, each
+   * delay jittered by ±50%) until `giveUpAfterMs` have passed without a connection, saying what it
+   * does through `log`.
+   */
+  constructor(url: string, options: { firstDelayMs?: number; maxDelayMs?: number; giveUpAfterMs?: number; log?: (line: string) => void } = {}) {
     super();
-    const attempts = options.reconnectionAttempts ?? 30;
+    const giveUpAfterMs = options.giveUpAfterMs ?? 60_000;
+    const log = options.log ?? (() => {});
     this.socket = io(url, {
       transports: ['websocket'],
       parser: protofedParser,
       reconnection: true,
-      reconnectionDelay: 200,
-      reconnectionDelayMax: 2000,
-      reconnectionAttempts: attempts,
+      reconnectionDelay: options.firstDelayMs ?? 200,
+      reconnectionDelayMax: options.maxDelayMs ?? 2000,
+      randomizationFactor: 0.5,
       autoConnect: false,
     });
-    this.socket.io.on('reconnect_failed', () => this.giveUpHandler(`cannot reach the coordinator at ${url} after ${attempts} attempts`));
+    this.socket.on('disconnect', (reason) => {
+      if (reason === 'io client disconnect') return;
+      this.lostAt = Date.now();
+      log(`lost the coordinator at ${url} (${reason}); reconnecting with backoff, for up to ${Math.round(giveUpAfterMs / 1000)} s`);
+    });
+    this.socket.io.on('reconnect_attempt', (attempt) => {
+      const waited = Date.now() - (this.lostAt ?? Date.now());
+      if (waited > giveUpAfterMs) {
+        this.socket.disconnect();
+        this.giveUpHandler(`cannot reach the coordinator at ${url}: gave up after ${Math.round(waited / 1000)} s and ${attempt - 1} attempts`);
+        return;
+      }
+      log(`reconnecting to ${url}: attempt ${attempt}, ${Math.round(waited / 1000)} s since the connection was lost`);
+    });
+    this.socket.io.on('reconnect', (attempt) => log(`reconnected to ${url} after ${attempt} attempt(s)`));
+    this.socket.on('connect_error', (err) => {
+      // The first connection has no 'disconnect' before it: time the give-up from the first failure.
+      this.lostAt ??= Date.now();
+      if (!this.socket.active) this.giveUpHandler(`cannot reach the coordinator at ${url}: ${err.message}`);
+    });
     this.socket.onAny((type: string, frame: unknown) => this.receive(type, frame));
   }
 

@@ -15,6 +15,8 @@ export interface RemoteClientOptions {
   dataDir?: string | undefined;
   backend?: BackendChoice | undefined;
   cacheDir?: string | undefined;
+  /** How long to keep reconnecting to a coordinator that went away (default 10 minutes). */
+  giveUpAfterMs?: number | undefined;
   log?: (line: string) => void;
 }
 
@@ -47,7 +49,9 @@ export async function runRemoteClient(o: RemoteClientOptions): Promise<void> {
   o.log?.(`[${o.clientId}] ${data.name} from ${data.source}; backbone ${backbone.name} (${backbone.dim}-d) on ${tensorBackend}`);
   const store = new EmbeddingStore(backbone, data, { cacheDir: o.cacheDir });
   const node = new ClientNode({
-    clientId: o.clientId, token: o.token, store, link: new SocketCoordinatorLink(base), testPerClass: setup.testPerClass, log: o.log,
+    clientId: o.clientId, token: o.token, store, link: new SocketCoordinatorLink(base, {
+      firstDelayMs: 500, maxDelayMs: 10_000, giveUpAfterMs: o.giveUpAfterMs ?? 600_000, log: (line) => o.log?.(`[${o.clientId}] ${line}`),
+    }), testPerClass: setup.testPerClass, log: o.log,
   });
   try {
     await node.run();

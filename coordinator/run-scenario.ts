@@ -25,7 +25,7 @@ import { OverlappingSchedule } from './schedules/overlapping.js';
 import { StreamSchedule } from './schedules/stream.js';
 import { FedReconSchedule } from './schedules/fed-recon.js';
 import { FederationState } from './federation/federation-state.js';
-import { MissionRunner, type MissionResult, type RunOutcome } from './federation/mission-runner.js';
+import { MissionRunner, type MissionRecord, type MissionResult, type RunOutcome } from './federation/mission-runner.js';
 import { ProcessSpawner } from './process-spawner.js';
 import { RemoteClients } from './remote-clients.js';
 import { runSetupHandler } from './transport/run-setup-endpoint.js';
@@ -34,10 +34,18 @@ import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import { ResultsWriter } from './results-writer.js';
+import { MemoryStore } from './federation/memory-store.js';
+import { RecordLog } from './federation/record-log.js';
+import { RunJournal } from './federation/run-journal.js';
+import { tableChecksum } from '../shared/learning/table-checksum.js';
 
 export interface RunOptions {
-  /** Results folder; nothing is written when absent. */
+  /** Results folder; nothing is written when absent. It must not hold a run already, unless `resume` or `force`. */
   outDir?: string | undefined;
+  /** Go on with the run saved in `outDir` (its journal in state/); `scenario` must be the saved one. */
+  resume?: boolean | undefined;
+  /** Replace a run already in `outDir`. */
+  force?: boolean | undefined;
   /** Where the scenario came from, for error messages and the record. */
   source?: string;
   /** Overrides `dataset.dir`. */
@@ -62,6 +70,15 @@ export interface RunOptions {
 
 export interface RunSummary {
   scenario: string;
+  /** The run's id; a resumed run keeps it. */
+  runId: string;
+  /**
+   * SHA-256 over the global table (class ids ascending, counts, float64 sums, little-endian; see
+   * shared/learning/table-checksum.ts). Two runs ended with the same table exactly when these are equal.
+   */
+  tableChecksum: string;
+  /** When this process resumed a saved run: the missions that were already finished, else null. */
+  resumedAfterMission: number | null;
   /** The global table's accuracy at the end, late updates included. */
   finalGlobalAccuracy: number;
   /** Updates that missed their mission's deadline (merged when they came). */
@@ -89,7 +106,7 @@ export interface RunSummary {
   payloadBytesDown: number;
   /**
    * The learning traffic in its WebSocket frames: exact per message in every mode, virtual included
-   * (the framing is deterministic; see shared/socket-parser.ts). The measured wire bytes add the
+   * (the framing is deterministic; see shared/protocol/socket-parser.ts). The measured wire bytes add the
    * connection set-up, pings and evaluation traffic on top.
    */
   frameBytesUp: number;
@@ -138,6 +155,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const started = performance.now();
   const log = options.log ?? (() => {});
   if (scenario.clients.mode === 'population') throw new Error('clients.mode: population runs with runPopulationScenario (simulation/population)');
+  // The results folder is checked first: a run that cannot start leaves an existing one untouched.
+  const out = options.outDir ? ResultsWriter.open(options.outDir, { resume: options.resume, force: options.force }) : undefined;
+  if (options.resume && !out) throw new Error('resuming a run needs its results folder');
+  const saved = options.resume ? ResultsWriter.readConfig(out!.dir) : undefined;
+  if (saved && JSON.stringify(saved.scenario) !== JSON.stringify(scenario)) {
+    throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
+  }
+  if (options.resume && scenario.missions.merge === 'async') throw new Error('resuming a run with asynchronous merging is not supported yet');
+  if (options.resume && parseCodecSpec(scenario.codec.uplink).delta) throw new Error(`resuming a run with a delta+ uplink (${scenario.codec.uplink}) is not supported yet: what the clients hold is not saved`);
+  const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
   const prepared = await prepareRun(scenario, options);
   const { data, datasetSpec, fieldClasses, backbone, store, evaluationMemo, evaluator, cacheDir, threads, embedSeconds, datasetInfo, backboneInfo } = prepared;
   let uplink = parseCodecSpec(scenario.codec.uplink);
@@ -149,10 +176,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   }
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = options.token ?? randomBytes(24).toString('base64url');
+  // The federation state, from the journal (empty for a new run); every change to it is recorded.
+  const durable = out ? await RecordLog.open(out.stateDir) : new MemoryStore();
+  if (durable.recovered.droppedTailBytes > 0) {
+    log(`dropped the last ${durable.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
+  }
   // fedavg-head merges linear heads (a row of weights and a bias per class) by FedAvg rounds.
-  const state = scenario.strategy === 'fedavg-head'
-    ? new FederationState(backbone.dim + 1, { merge: 'round-average', keepContributions: false })
-    : new FederationState(backbone.dim);
+  const { journal, state } = scenario.strategy === 'fedavg-head'
+    ? RunJournal.open<MissionRecord>(durable, backbone.dim + 1, { merge: 'round-average', keepContributions: false }, uplink.codec)
+    : RunJournal.open<MissionRecord>(durable, backbone.dim, {}, uplink.codec);
+  const resumedAfter = journal.missions.length > 0 || state.version > 0 ? journal.missions.length : null;
   const schedules = {
     'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
     'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
@@ -169,21 +202,27 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
     headTraining: scenario.strategy === 'fedavg-head' ? scenario.fedavgHead : undefined,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
+    runId,
+    tableVersion: () => state.version,
     allowedClients: new Set(clientIds),
     httpHandler: runSetupHandler(() => setup, token, modelDir, (id, bytes) => {
       if (clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
     }),
   });
-  const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
-  out?.writeConfig({ scenario, source: options.source, dataset: datasetInfo, backbone: backboneInfo, fieldClasses,
-    protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
+  for (const [id, entries] of Object.entries(journal.missions.at(-1)?.meters ?? {})) server.meter(id).load(entries);
+  if (saved) {
+    out!.rewriteMissions(journal.missions.map((r) => r.result));
+  } else {
+    out?.writeConfig({ runId, scenario, source: options.source, dataset: datasetInfo, backbone: backboneInfo, fieldClasses,
+      protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
+  }
 
   const { host, port } = await server.listen();
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   options.onListening?.(url);
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
-    server, state, schedule, evaluator, clientIds, uplink, downlink,
+    server, state, journal, schedule, evaluator, clientIds, uplink, downlink,
     centralize: { embed: (indices) => store.embed('train', indices), bytesPerImage: data.train.rows * data.train.cols * data.train.channels },
     missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
     evaluationSample: scenario.evaluation.clientSample,
@@ -247,6 +286,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     throw err;
   } finally {
     await server.close();
+    await journal.close();
     store.close();
     backbone.dispose();
   }
@@ -263,6 +303,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const lastMission = outcome.missions.length - 1;
   const summary: RunSummary = {
     scenario: scenario.name,
+    runId,
+    tableChecksum: tableChecksum(state.global),
+    resumedAfterMission: resumedAfter,
     finalGlobalAccuracy: outcome.globalAccuracyAfterLateUpdates ?? last?.globalAccuracy ?? NaN,
     lateUpdates: outcome.missions.reduce((n, m) => n + m.late.length, 0),
     lostUpdates: outcome.lostUpdates,

@@ -57,7 +57,8 @@ const cliEntry = fileURLToPath(new URL(`../cli/main.${fromSource ? 'ts' : 'js'}`
 /**
  * Runs every cell as its own `protofed run` process, `jobs` at a time (all cores by default), each
  * on the same scenario but for the cell's codec (up and down), strategy, shots and seed. A cell whose
- * results folder already holds a summary is not run again, so a stopped sweep resumes.
+ * results folder already holds a summary is not run again, so a stopped sweep resumes (a cell
+ * stopped midway starts again).
  *
  * @example
  * await runSweep(scenario, expandGrid(scenario, { codecs: ['f32', 'int8'], seeds: [1, 2] }, 'sweeps/x'), { jobs: 2 });
@@ -100,7 +101,7 @@ export async function runSweep(
 
 function runCell(scenarioFile: string, out: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), cliEntry, 'run', scenarioFile, '--out', out, '--quiet'], {
+    const child = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), cliEntry, 'run', scenarioFile, '--out', out, '--force', '--quiet'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -21,8 +21,10 @@ beforeAll(async () => {
   server = new CoordinatorServer({
     host: '127.0.0.1', port: 0, token: 'secret', dim: DIM, modelHash: 'model-a',
     uplinkCodec: 'f32', downlinkCodec: 'f32', lastAppliedSeq: (id) => state.lastAppliedSeq(id),
+    runId: 'run-a', tableVersion: () => state.version,
   });
-  new UpdateIntake(server, state, f32);
+  const intake = new UpdateIntake(state, f32);
+  server.on('update', (session, update) => intake.take(session.clientId!, update, session));
   const { port } = await server.listen();
   url = `http://127.0.0.1:${port}`;
 });
@@ -139,6 +141,8 @@ describe('the coordinator under malformed messages', () => {
       [{ codecs: ['int8'], clientId: 'x4' }, /needs codecs f32/],
       [{ v: 1, clientId: 'x5' }, /unsupported protocol version 1/],
       [{ clientId: 'bad id!' }, /field "clientId"/],
+      [{ runId: 'run-b', clientId: 'x6' }, /belongs to run run-b, but this coordinator runs run-a .*--resume/],
+      [{ tableVersion: 99, clientId: 'x7' }, /holds table version 99, but this coordinator's table is at version \d+/],
     ];
     for (const [overrides, reason] of cases) {
       const { socket, first } = await connect(hello(overrides));

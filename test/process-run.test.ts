@@ -414,7 +414,7 @@ describe('a federated run with real client processes over socket.io', () => {
     // The scenario's training settings reach the clients (in the welcome).
     const gentle = await runScenario(scenario({ ...base, strategy: 'fedavg-head', fedavgHead: { epochs: 1, learningRate: 0.001, batchSize: 20 } }), { clientStderr: silent, launchers });
     expect(gentle.state.global.get(gentle.state.global.classIds()[0]!)!.sum).not.toEqual(head.state.global.get(head.state.global.classIds()[0]!)!.sum);
-    expect(() => validateCoordinatorMessage.welcome({ v: PROTOCOL_VERSION, clientId: 'c0', lastAppliedSeq: 0, uplinkCodec: 'f32', downlinkCodec: 'f32', dim: 4, strategy: 'fedavg-head', headTraining: { epochs: 0, learningRate: 0.1, batchSize: 5 } }))
+    expect(() => validateCoordinatorMessage.welcome({ v: PROTOCOL_VERSION, clientId: 'c0', lastAppliedSeq: 0, uplinkCodec: 'f32', downlinkCodec: 'f32', dim: 4, strategy: 'fedavg-head', runId: 'run-a', instance: 'i', tableVersion: 0, headTraining: { epochs: 0, learningRate: 0.1, batchSize: 5 } }))
       .toThrow(/headTraining\.epochs/);
   }, 120_000);
 

@@ -15,6 +15,36 @@ export interface DecodedUpdate {
    * (an eighth of the float64 size for int8) and decoded again, to the same bits, to unlearn it.
    */
   encoded?: { codec: VectorCodec; vectors: Uint8Array } | undefined;
+  /** The mission the update belongs to (recorded with it; the merge does not use it). */
+  mission?: number | undefined;
+}
+
+/** Sees every change to the state as it is made, in order (the durable journal). */
+export interface StateJournal {
+  updateApplied(clientId: string, seq: number, update: DecodedUpdate): void;
+  roundClosed(): void;
+  clientRemoved(clientId: string): void;
+}
+
+/** Everything a FederationState holds, in plain columns (see FederationState.snapshot). */
+export interface FederationSnapshot {
+  dim: number;
+  version: number;
+  merge: 'sum' | 'round-average';
+  keepContributions: boolean;
+  global: TableColumns;
+  round: TableColumns | undefined;
+  classVersion: [number, number][];
+  removedAt: [number, number][];
+  seqs: [string, number, number][];
+  contributions: [string, { classIds: number[]; counts: number[]; means?: Float64Array | undefined; vectors?: Uint8Array | undefined }[]][];
+}
+
+export interface TableColumns {
+  classIds: number[];
+  counts: number[];
+  /** classIds.length × dim, row-major. */
+  sums: Float64Array;
 }
 
 export interface ApplyResult {
@@ -67,11 +97,51 @@ export class FederationState {
   private tableVersion = 0;
   /** round-average: the current round's count-weighted sums. */
   private readonly round: PrototypeTable | undefined;
+  /** Told of every change; none while a journal is being replayed. */
+  journal: StateJournal | undefined;
 
   constructor(readonly dim: number, options: FederationStateOptions = {}) {
     this.global = new PrototypeTable(dim);
     this.keepContributions = options.keepContributions ?? true;
     this.round = options.merge === 'round-average' ? new PrototypeTable(dim) : undefined;
+  }
+
+  /**
+   * The whole state as plain columns, to be persisted; `restore` makes an equal state from it.
+   * Contributions kept as codec bytes stay bytes (their codec is the run's uplink codec).
+   */
+  snapshot(): FederationSnapshot {
+    return {
+      dim: this.dim,
+      version: this.tableVersion,
+      merge: this.round ? 'round-average' : 'sum',
+      keepContributions: this.keepContributions,
+      global: columnsOf(this.global),
+      round: this.round ? columnsOf(this.round) : undefined,
+      classVersion: [...this.classVersion],
+      removedAt: [...this.removedAt],
+      seqs: [...this.seqs].map(([id, s]) => [id, s.seq, s.version]),
+      contributions: [...this.contributions].map(([id, list]) => [id, list.map((c) => ({
+        classIds: Array.from(c.classIds), counts: Array.from(c.counts), means: c.means, vectors: c.encoded?.vectors,
+      }))]),
+    };
+  }
+
+  /** The state a snapshot describes; `codec` is the codec of contributions kept as bytes. */
+  static restore(s: FederationSnapshot, codec: VectorCodec): FederationState {
+    const state = new FederationState(s.dim, { merge: s.merge, keepContributions: s.keepContributions });
+    state.tableVersion = s.version;
+    restoreColumns(state.global, s.global);
+    if (state.round && s.round) restoreColumns(state.round, s.round);
+    for (const [id, v] of s.classVersion) state.classVersion.set(id, v);
+    for (const [id, v] of s.removedAt) state.removedAt.set(id, v);
+    for (const [id, seq, version] of s.seqs) state.seqs.set(id, { seq, version });
+    for (const [id, list] of s.contributions) {
+      state.contributions.set(id, list.map((c) => (c.vectors
+        ? { classIds: c.classIds, counts: c.counts, encoded: { codec, vectors: c.vectors } }
+        : { classIds: c.classIds, counts: c.counts, means: c.means! })));
+    }
+    return state;
   }
 
   get version(): number {
@@ -112,6 +182,7 @@ export class FederationState {
       if (this.removedAt.size > 0) this.removedAt.delete(classId);
     }
     if (this.keepContributions) this.keep(clientId, update);
+    this.journal?.updateApplied(clientId, seq, update);
     return this.applied(clientId, seq, version);
   }
 
@@ -128,6 +199,7 @@ export class FederationState {
       this.classVersion.set(id, version);
       this.round.delete(id);
     }
+    this.journal?.roundClosed();
     return { applied: true, version };
   }
 
@@ -182,12 +254,14 @@ export class FederationState {
       }
     }
     this.contributions.delete(clientId);
+    this.journal?.clientRemoved(clientId);
     return { applied: true, version };
   }
 
   private addToRound(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
     const means = update.means ?? meansOf({ classIds: update.classIds, counts: update.counts, encoded: update.encoded! }, this.dim);
     for (let c = 0; c < update.classIds.length; c++) this.round!.addScaledRow(update.classIds[c]!, update.counts[c]!, means, c * this.dim);
+    this.journal?.updateApplied(clientId, seq, update);
     // Contained in the version the round will close with.
     return this.applied(clientId, seq, this.tableVersion + 1);
   }
@@ -220,4 +294,15 @@ function meansOf(c: Contribution, dim: number): Float64Array {
   const out = new Float64Array(c.classIds.length * dim);
   for (let i = 0; i < c.classIds.length; i++) out.set(codec.decode(vectors.subarray(i * stride, (i + 1) * stride), dim), i * dim);
   return out;
+}
+
+function columnsOf(table: PrototypeTable): TableColumns {
+  const classIds = table.classIds();
+  const sums = new Float64Array(classIds.length * table.dim);
+  classIds.forEach((id, i) => sums.set(table.get(id)!.sum, i * table.dim));
+  return { classIds, counts: classIds.map((id) => table.get(id)!.count), sums };
+}
+
+function restoreColumns(table: PrototypeTable, c: TableColumns): void {
+  c.classIds.forEach((id, i) => table.restore(id, c.counts[i]!, c.sums.subarray(i * table.dim, (i + 1) * table.dim)));
 }

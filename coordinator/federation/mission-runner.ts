@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ByteMeter, addTally, zeroTally, type ByteTally } from '../../shared/protocol/byte-accounting.js';
+import { ByteMeter, addTally, zeroTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
 import type { CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { AccuracyMatrix } from '../../shared/learning/metrics/accuracy-matrix.js';
 import { PrototypeTable } from '../../shared/learning/prototype-table.js';
@@ -15,6 +16,7 @@ import type { CoordinatorServer } from '../transport/coordinator-server.js';
 import type { ClassAssignment, MissionSchedule } from '../schedules/schedule.js';
 import type { FederationState } from './federation-state.js';
 import { DownlinkHistory } from './downlink-history.js';
+import type { RunJournal } from './run-journal.js';
 import { tableMessage } from './table-message.js';
 import { UpdateIntake } from './update-intake.js';
 
@@ -51,6 +53,19 @@ export interface MissionResult {
   wallMs: number;
 }
 
+/** What the journal keeps of a finished mission: enough to report it, and to go on from the next one. */
+export interface MissionRecord {
+  result: MissionResult;
+  /** This mission's row of the accuracy matrix: [group, accuracy]. */
+  matrixRow: [number, number][];
+  /** SHA-256 of the mission's assignment, to check that a resumed schedule replays it. */
+  planHash: string;
+  /** Updates owed (past a deadline and not yet come) at the end of this mission. */
+  owed: { clientId: string; mission: number }[];
+  /** Each client's byte counts at the end of this mission. */
+  meters: Record<string, ByteMeterEntries>;
+}
+
 export interface RunOutcome {
   missions: MissionResult[];
   /** Why the mission loop stopped. */
@@ -68,6 +83,13 @@ export interface RunOutcome {
 export interface MissionRunnerOptions {
   server: CoordinatorServer;
   state: FederationState;
+  /**
+   * The state's durable journal: updates are acked once it holds them, each finished mission is
+   * recorded in it, and a run whose journal already holds missions goes on after the last of them.
+   */
+  journal: RunJournal<MissionRecord>;
+  /** Fold the journal into a snapshot every this many missions (default 25). */
+  snapshotEveryMissions?: number | undefined;
   schedule: MissionSchedule;
   evaluator: HeldOutEvaluator;
   clientIds: string[];
@@ -122,11 +144,8 @@ export class MissionRunner {
   private evaluated: Set<string> | undefined;
   private missionMessages = new Map<string, { classId: number; indices: Uint8Array }[]>();
   private evalClasses: number[] = [];
-  private readonly contributedTo = new Map<string, number>();
   /** Updates owed by clients that missed a deadline, as (client, mission). */
-  private readonly owed: { clientId: string; mission: number }[] = [];
-  /** Every (client, mission) whose update has been applied, as "client:mission". */
-  private readonly delivered = new Set<string>();
+  private owed: { clientId: string; mission: number }[] = [];
   /** Latest embedding counts each client reported (a replacement process starts again from 0). */
   readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
@@ -143,12 +162,13 @@ export class MissionRunner {
     this.participationRng = new SeededRng(o.seed).fork('participation');
     this.evaluationRng = new SeededRng(o.seed).fork('evaluation-sample');
     this.history = o.uplink.delta ? new DownlinkHistory(o.state.dim) : undefined;
-    new UpdateIntake(o.server, o.state, o.uplink.codec, this.history).on('applied', (clientId, update) => {
-      this.contributedTo.set(clientId, Math.max(this.contributedTo.get(clientId) ?? -1, update.mission));
-      this.delivered.add(`${clientId}:${update.mission}`);
+    const intake = new UpdateIntake(o.state, o.uplink.codec, this.history, o.journal);
+    intake.on('applied', (clientId, update) => {
       this.progress.emit('change');
       this.onAsyncUpdate?.(clientId, update.mission);
     });
+    intake.on('failed', (err) => this.fail(new Error(`cannot make the state durable: ${err.message}`)));
+    o.server.on('update', (session, update) => intake.take(session.clientId!, update, session));
     o.server.on('report', (session, report) => this.onReport(session, report));
     o.server.on('joined', (session) => this.onJoined(session));
     o.server.on('left', (session, reason) => {
@@ -172,6 +192,32 @@ export class MissionRunner {
     const known = new Set<number>();
     const groups: number[][] = [];
     let endReason: RunOutcome['endReason'] = 'mission limit';
+
+    // A resumed run: the schedule and every seeded draw replay the finished missions, which must
+    // come out as recorded; their results come from the journal.
+    for (const [k, record] of o.journal.missions.entries()) {
+      const participants = this.drawParticipants();
+      const plan = o.schedule.next(participants.map((id) => o.clientIds.indexOf(id)));
+      if (!plan || planHash(plan) !== record.planHash) {
+        throw new Error(`cannot resume: mission ${k} does not come out of the schedule as the saved run recorded it (was the scenario, seed or data changed?)`);
+      }
+      this.drawEvaluated(participants);
+      assignments.push(plan);
+      const newClasses = [...new Set(plan.flat().map((a) => a.classId))].filter((c) => !known.has(c)).sort((a, b) => a - b);
+      for (const c of newClasses) known.add(c);
+      groups.push(newClasses);
+      for (const [j, accuracy] of record.matrixRow) matrix.set(k, j, accuracy);
+      missions.push(record.result);
+      this.owed = record.owed.map((x) => ({ ...x }));
+    }
+    if (o.journal.missions.length > 0 || o.state.version > 0) {
+      this.log(`resuming after mission ${o.journal.missions.length} of the saved run, at table version ${o.state.version}`);
+      // Replacement clients start empty: each gets the table it would hold, before its next mission.
+      for (const id of o.clientIds) {
+        const session = o.server.session(id);
+        if (session) this.sendTable(session);
+      }
+    }
 
     while (missions.length < o.missionLimit) {
       const participants = this.drawParticipants();
@@ -219,13 +265,19 @@ export class MissionRunner {
       if (o.strategy === 'fedavg-head') o.state.closeRound();
       const late = participants.filter((id) => !onTime(id));
       for (const id of late) this.owed.push({ clientId: id, mission: m });
+      // No client may hold a table version that a crash could take back.
+      await o.journal.flush();
 
       this.phase = 'evaluating';
       // Clients that sat this mission out get nothing: their table catches up when they next take part.
       for (const id of merged) this.sendTableAndEvaluate(id);
       const global = await o.evaluator.evaluate(o.state.global, this.evalClasses);
+      const matrixRow: [number, number][] = [];
       groups.forEach((g, j) => {
-        if (g.length > 0) matrix.set(m, j, accuracyOf(global, new Set(g)));
+        if (g.length === 0) return;
+        const accuracy = accuracyOf(global, new Set(g));
+        matrix.set(m, j, accuracy);
+        matrixRow.push([j, accuracy]);
       });
       const evaluating = merged.filter((id) => this.evaluates(id));
       await this.waitFor(
@@ -264,11 +316,17 @@ export class MissionRunner {
         }));
       }
       missions.push(result);
+      o.journal.recordMission({
+        result, matrixRow, planHash: planHash(plan), owed: this.owed.map((x) => ({ ...x })),
+        meters: Object.fromEntries(o.clientIds.map((id) => [id, o.server.meter(id).entries()])),
+      });
+      await o.journal.flush();
+      if ((m + 1) % (o.snapshotEveryMissions ?? 25) === 0) await o.journal.snapshot();
       o.onMission?.(result);
     }
     // Updates still owed by clients that missed a deadline are waited for (up to drainMs); what
     // never comes (a client that dropped out of the mission) is reported, not waited for forever.
-    const came = (o: { clientId: string; mission: number }): boolean => this.delivered.has(`${o.clientId}:${o.mission}`);
+    const came = (x: { clientId: string; mission: number }): boolean => o.journal.delivered(x.clientId, x.mission);
     try {
       await this.waitFor(() => this.owed.every(came), o.drainMs ?? o.phaseMs, 'to deliver late updates', (id) => this.owed.some((x) => x.clientId === id && !came(x)));
     } catch (err) {
@@ -344,7 +402,7 @@ export class MissionRunner {
     this.phase = 'learning';
 
     const sendNext = (id: string): void => {
-      const k = (this.contributedTo.get(id) ?? -1) + 1;
+      const k = o.journal.latestMission(id) + 1;
       if (k >= rounds.length) return;
       o.server.session(id)?.send('mission', {
         mission: k,
@@ -354,6 +412,7 @@ export class MissionRunner {
     };
     const broadcast = (): Promise<void> => (queue = queue.then(async () => {
       if (o.state.version === lastVersion) return;
+      await o.journal.flush();
       lastVersion = o.state.version;
       sinceBroadcast = 0;
       const started = performance.now();
@@ -394,7 +453,7 @@ export class MissionRunner {
     const timer = cadence.everyMs === undefined ? undefined : setInterval(() => void broadcast(), cadence.everyMs);
     try {
       for (const id of o.clientIds) sendNext(id);
-      const finished = (id: string): boolean => (this.contributedTo.get(id) ?? -1) >= rounds.length - 1;
+      const finished = (id: string): boolean => o.journal.latestMission(id) >= rounds.length - 1;
       await this.waitFor(() => o.clientIds.every(finished), o.phaseMs * Math.max(1, rounds.length), 'to finish their missions', (id) => !finished(id));
     } finally {
       clearInterval(timer);
@@ -432,7 +491,7 @@ export class MissionRunner {
 
   /** Whether a client's update for mission m is applied (local-only clients send none). */
   private contributed(clientId: string, m: number): boolean {
-    return this.o.strategy === 'local-only' || this.o.strategy === 'centralized' || this.contributedTo.get(clientId) === m;
+    return this.o.strategy === 'local-only' || this.o.strategy === 'centralized' || this.o.journal.delivered(clientId, m);
   }
 
   /** Clients not yet told that the run is over (they were cut off when it ended). */
@@ -463,13 +522,15 @@ export class MissionRunner {
     const classIds = pooled.classIds();
     const means = new Float64Array(classIds.length * state.dim);
     classIds.forEach((id, i) => means.set(pooled.prototype(id)!, i * state.dim));
-    state.applyUpdate('centralized', m + 1, { classIds, counts: classIds.map((id) => pooled.get(id)!.count), means });
+    state.applyUpdate('centralized', m + 1, { classIds, counts: classIds.map((id) => pooled.get(id)!.count), means, mission: m });
   }
 
   private sendMission(clientId: string): void {
     this.o.server.session(clientId)?.send('mission', {
       mission: this.mission,
-      assignment: this.missionMessages.get(clientId) ?? [],
+      // A client whose update for this mission is already merged (a replacement process, or a
+      // resumed run) must not learn those examples again: it only evaluates.
+      assignment: this.o.journal.delivered(clientId, this.mission) ? [] : this.missionMessages.get(clientId) ?? [],
       // A client outside the evaluation sample is asked to evaluate nothing.
       evalClasses: packU32(this.evaluates(clientId) ? this.evalClasses : []),
     });
@@ -568,4 +629,9 @@ function sumBytes(list: MissionBytes[]): MissionBytes {
 
 function mean(values: number[]): number {
   return values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** SHA-256 of a mission's assignment (class ids and train indices per client, in order). */
+function planHash(plan: ClassAssignment[][]): string {
+  return createHash('sha256').update(JSON.stringify(plan)).digest('hex');
 }

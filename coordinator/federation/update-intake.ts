@@ -1,11 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { decodeInto } from '../../shared/protocol/codecs/decode-into.js';
 import { CodecError, type VectorCodec } from '../../shared/protocol/codecs/vector-codec.js';
-import type { UpdateMessage } from '../../shared/protocol/messages.js';
+import type { ErrorCode, UpdateMessage } from '../../shared/protocol/messages.js';
 import { ProtocolError } from '../../shared/protocol/validation.js';
-import type { ClientSession } from '../transport/client-session.js';
 import type { DownlinkHistory } from './downlink-history.js';
-import type { CoordinatorServer } from '../transport/coordinator-server.js';
 import type { DecodedUpdate, FederationState } from './federation-state.js';
 
 /**
@@ -67,47 +65,64 @@ function classError(i: number, classId: number, err: unknown): never {
 }
 
 export interface UpdateIntakeEvents {
-  /** A new (not duplicate) update was merged into the global table. */
+  /** A new (not duplicate) update was merged into the global table, and is durable. */
   applied: [clientId: string, update: UpdateMessage, version: number];
+  /** The journal could not make an update durable: the run cannot go on safely. */
+  failed: [error: Error];
+}
+
+/** Where the intake sends its answers to one client (a session, or a test's stand-in). */
+export interface IntakeReplies {
+  send(type: 'ack', body: { seq: number; version: number; duplicate: boolean }): void;
+  sendError(code: ErrorCode, reason: string, seq?: number): void;
 }
 
 /**
- * Takes every validated update from the server: decodes it, applies `(clientId, seq)` at most
- * once, and acks it (a resend is acked again, not re-applied). A bad update gets an `error`
- * message naming its seq and the reason, and leaves the state untouched.
+ * Takes every validated update, whatever carried it: decodes it, applies `(clientId, seq)` at
+ * most once, waits until the change is durable, and acks it (a resend is acked again, not
+ * re-applied). A bad update gets an `error` message naming its seq and the reason, and leaves the
+ * state untouched.
  *
  * @example
- * const intake = new UpdateIntake(server, state, getCodec('int8'));
+ * const intake = new UpdateIntake(state, getCodec('int8'), undefined, journal);
+ * server.on('update', (session, update) => intake.take(session.clientId!, update, session));
  * intake.on('applied', (clientId, update) => ...);
  */
 export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
   private readonly scratch = { means: new Float64Array(0) };
 
   constructor(
-    server: CoordinatorServer,
     private readonly state: FederationState,
     private readonly codec: VectorCodec,
     /** For a `delta+` uplink: what the clients hold, to add back. */
     private readonly delta?: DownlinkHistory,
+    /** Where applied updates become durable; acks wait for it. Without one, an update is acked once applied in memory. */
+    private readonly durable?: { flush(): Promise<void> },
   ) {
     super();
-    server.on('update', (session, update) => this.take(session, update));
   }
 
-  private take(session: ClientSession, update: UpdateMessage): void {
-    const clientId = session.clientId!;
+  take(clientId: string, update: UpdateMessage, replies: IntakeReplies): void {
     let decoded: DecodedUpdate;
     try {
       if (update.base > this.state.version) throw new ProtocolError('invalid', `update says it was made on table version ${update.base}, but the table is at version ${this.state.version}`);
+      const next = this.state.lastAppliedSeq(clientId) + 1;
+      // Applied strictly in seq order: an update after a gap would make the missing one look like a resend.
+      if (update.seq > next) throw new ProtocolError('unexpected', `update ${update.seq} arrived before update ${next}: updates apply in seq order, so resend from ${next}`);
       decoded = decodeUpdate(update, { codec: this.codec, dim: this.state.dim, delta: this.delta }, this.scratch);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      session.sendError(err.code, err.message, update.seq);
+      replies.sendError(err.code, err.message, update.seq);
       return;
     }
-    // The state lives in memory, so it is durable for this run once applied; then the ack goes out.
+    decoded.mission = update.mission;
     const { applied, version } = this.state.applyUpdate(clientId, update.seq, decoded);
-    session.send('ack', { seq: update.seq, version, duplicate: !applied });
-    if (applied) this.emit('applied', clientId, update, version);
+    const answer = (): void => {
+      replies.send('ack', { seq: update.seq, version, duplicate: !applied });
+      if (applied) this.emit('applied', clientId, update, version);
+    };
+    // A duplicate waits too: the update it repeats may still be on its way to the disk.
+    if (this.durable) this.durable.flush().then(answer, (err: Error) => this.emit('failed', err));
+    else answer();
   }
 }

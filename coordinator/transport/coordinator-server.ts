@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Server } from 'socket.io';
 import { ByteMeter } from '../../shared/protocol/byte-accounting.js';
 import { capabilitiesNeeded, codebookHash, parseCodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
@@ -27,6 +27,10 @@ export interface CoordinatorServerOptions {
   strategy?: Strategy;
   /** The seq to resume from for a client that says hello. */
   lastAppliedSeq(clientId: string): number;
+  /** The run's id: a client that names another run in its hello is refused. */
+  runId: string;
+  /** The global table version now (a client cannot hold a later one). */
+  tableVersion(): number;
   /** Client ids allowed to join; any id when absent. */
   allowedClients?: ReadonlySet<string>;
   helloTimeoutMs?: number;
@@ -66,6 +70,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   /** What a client must offer in its hello to speak this run's codecs. */
   private readonly needs: string[];
   private readonly codebookHash: string | undefined;
+  /** This process's id for its clients (WelcomeMessage.instance). */
+  private readonly instance = randomBytes(8).toString('hex');
 
   constructor(private readonly options: CoordinatorServerOptions) {
     super();
@@ -199,6 +205,10 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       !tokensEqual(hello.token, o.token) ? 'wrong token'
       : o.allowedClients && !o.allowedClients.has(hello.clientId) ? `client id "${hello.clientId}" is not part of this run`
       : this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
+      : hello.runId && hello.runId !== o.runId
+        ? `client "${hello.clientId}" belongs to run ${hello.runId}, but this coordinator runs ${o.runId} (to continue run ${hello.runId}, start its coordinator with --resume on that run's results folder)`
+      : hello.tableVersion > o.tableVersion()
+        ? `client "${hello.clientId}" holds table version ${hello.tableVersion}, but this coordinator's table is at version ${o.tableVersion()}: it belongs to another run`
       : hello.dim !== o.dim ? `embedding dim ${hello.dim} does not match the coordinator's ${o.dim}`
       : hello.modelHash !== o.modelHash ? `model hash "${hello.modelHash}" does not match the coordinator's "${o.modelHash}"`
       : !this.needs.every((c) => hello.codecs.includes(c))
@@ -221,6 +231,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       dim: o.dim,
       strategy: o.strategy ?? 'protofed',
       ...(o.headTraining ? { headTraining: o.headTraining } : {}),
+      runId: o.runId,
+      instance: this.instance,
+      tableVersion: o.tableVersion(),
     });
     if (this.codebookHash !== undefined && hello.codebook !== this.codebookHash) session.send('codebook', { codebook: o.codebook! });
     this.emit('joined', session, hello);

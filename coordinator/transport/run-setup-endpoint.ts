@@ -16,7 +16,7 @@ function modelFiles(dir: string): Set<string> {
 export type SetupByteCounter = (clientId: string, bytes: number) => void;
 
 /**
- * An HTTP handler for GET /protofed/setup (see shared/run-setup.ts) and /protofed/model/{model.json,weights.bin}, both
+ * An HTTP handler for GET /protofed/setup (see shared/protocol/run-setup.ts) and /protofed/model/{model.json,weights.bin}, both
  * behind the run's token (`Authorization: Bearer <token>`). Anything else gets 404.
  *
  * @example

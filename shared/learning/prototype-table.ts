@@ -132,6 +132,12 @@ export class PrototypeTable {
     this.stats.set(classId, { count, sum });
   }
 
+  /** Sets a class's statistics to exactly these (a restored snapshot); the sum is copied. */
+  restore(classId: number, count: number, sum: ArrayLike<number>): void {
+    this.checkVector(sum);
+    this.stats.set(classId, { count, sum: Float64Array.from(sum) });
+  }
+
   clone(): PrototypeTable {
     const copy = new PrototypeTable(this.dim);
     for (const [id, s] of this.stats) copy.stats.set(id, { count: s.count, sum: Float64Array.from(s.sum) });

@@ -31,6 +31,9 @@ export function addTally(a: ByteTally, b: ByteTally, sign: 1 | -1 = 1): ByteTall
   };
 }
 
+/** A meter's counts, as `["direction:type", tally]` pairs (to save and load). */
+export type ByteMeterEntries = [string, ByteTally][];
+
 /**
  * Counts messages and bytes per direction and message type. `up` is client → coordinator.
  *
@@ -59,6 +62,16 @@ export class ByteMeter {
       if (key.startsWith(`${direction}:`) && which(key.slice(direction.length + 1))) sum = addTally(sum, t);
     }
     return sum;
+  }
+
+  /** The counts so far, to be saved. */
+  entries(): ByteMeterEntries {
+    return [...this.tallies].map(([key, t]) => [key, { ...t }]);
+  }
+
+  /** Adds saved counts (the bytes a resumed run had counted before it stopped). */
+  load(entries: ByteMeterEntries): void {
+    for (const [key, t] of entries) this.tallies.set(key, addTally(this.tallies.get(key) ?? zeroTally(), t));
   }
 
   /** A meter holding the sums of several meters (e.g. all clients of a run). */

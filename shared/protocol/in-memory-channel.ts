@@ -7,7 +7,7 @@ type CloseHandler = (reason: string) => void;
  * the same code paths, and count the same bytes, as clients over socket.io.
  *
  * @example
- * const [client, coordinator] = channelPair();
+ * const [client, coordinator] = ChannelEnd.pair();
  * coordinator.onMessage((type, frame) => ...);
  * client.send('hello', encodeMessage({ ... }));
  */

@@ -5,11 +5,11 @@ export type { ClassBlock } from './class-block.js';
 /**
  * The protofed wire protocol, version 2. See docs/PROTOCOL.md.
  *
- * Every message is one msgpack map (encoded by shared/wire-format.ts) carried as the single
+ * Every message is one msgpack map (encoded by shared/protocol/wire-format.ts) carried as the single
  * binary argument of a socket.io event whose name is the message type, in one WebSocket frame
- * (shared/socket-parser.ts). Vectors and index lists travel as msgpack `bin` (little-endian),
+ * (shared/protocol/socket-parser.ts). Vectors and index lists travel as msgpack `bin` (little-endian),
  * never as lists of numbers; the classes of updates and tables travel as one columnar class
- * block (shared/class-block.ts).
+ * block (shared/protocol/class-block.ts).
  */
 export const PROTOCOL_VERSION = 2;
 
@@ -47,6 +47,8 @@ export interface HelloMessage {
   tableVersion: number;
   /** The pq codebook it holds (codebookHash), or "" for none: a held codebook is not sent again. */
   codebook: string;
+  /** The run this client has joined before (welcome.runId), or "" (or absent) for a client that is new. */
+  runId?: string;
 }
 
 /**
@@ -92,6 +94,12 @@ export interface WelcomeMessage {
   strategy: Strategy;
   /** fedavg-head only: how each client trains its head in a mission. */
   headTraining?: HeadTrainingOptions;
+  /** The run's id: say it in every later hello, so that a coordinator running another run refuses this client. */
+  runId: string;
+  /** A new id each time a coordinator process starts: a change tells a client that its coordinator restarted. */
+  instance: string;
+  /** The coordinator's global table version now. */
+  tableVersion: number;
 }
 
 /** SGD settings of the fedavg-head baseline's local training. */
@@ -154,7 +162,7 @@ export interface ErrorMessage {
   seq?: number;
 }
 
-/** A pq codebook (shared/codecs/pq.ts format), sent after the welcome to a client that lacks it. */
+/** A pq codebook (shared/protocol/codecs/pq.ts format), sent after the welcome to a client that lacks it. */
 export interface CodebookMessage {
   v: number;
   codebook: Uint8Array;

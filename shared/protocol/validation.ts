@@ -119,6 +119,7 @@ export const validateClientMessage: Validators<ClientToCoordinator> = {
     modelHash: str(o, 'modelHash', 256),
     tableVersion: int(o, 'tableVersion', 0),
     codebook: str(o, 'codebook', 64),
+    ...(o.runId === undefined ? {} : { runId: str(o, 'runId', 64) }),
   }),
   update: (o) => ({
     v: checkVersion(o),
@@ -160,6 +161,9 @@ export const validateCoordinatorMessage: Validators<CoordinatorToClient> = {
       strategy: oneOf(o, 'strategy', STRATEGIES),
       downlinkCodec: str(o, 'downlinkCodec', 32),
       dim: int(o, 'dim', 1, PROTOCOL_LIMITS.maxDim),
+      runId: str(o, 'runId', 64),
+      instance: str(o, 'instance', 64),
+      tableVersion: int(o, 'tableVersion', 0),
     };
     if (o.headTraining !== undefined) {
       const t = map(o.headTraining, 'headTraining');

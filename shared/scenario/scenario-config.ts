@@ -152,7 +152,7 @@ const scenarioSchema = z.strictObject({
     learningRate: z.number().positive().default(DEFAULT_HEAD_TRAINING.learningRate),
     batchSize: positiveInt.default(DEFAULT_HEAD_TRAINING.batchSize),
   }).default({ ...DEFAULT_HEAD_TRAINING }),
-  /** How clients build updates and how they are merged (see shared/protocol.ts STRATEGIES). */
+  /** How clients build updates and how they are merged (see shared/protocol/messages.ts STRATEGIES). */
   strategy: z.enum(STRATEGIES).default('protofed'),
   /**
    * A codec name (see shared/codecs), optionally with "+deflate" for lossless deflate on top; the

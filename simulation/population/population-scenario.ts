@@ -47,9 +47,10 @@ export interface Distribution {
  */
 export async function runPopulationScenario(
   scenario: Scenario,
-  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log'> & { onMission?: (m: PopulationMission) => void } = {},
+  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force'> & { onMission?: (m: PopulationMission) => void } = {},
 ): Promise<{ summary: PopulationSummary; result: PopulationResult }> {
   const started = performance.now();
+  const out = options.outDir ? ResultsWriter.open(options.outDir, { force: options.force }) : undefined;
   const prepared = await prepareRun(scenario, options);
   const { data, fieldClasses, backbone, evaluator, evaluationMemo } = prepared;
   const dim = backbone.dim;
@@ -67,7 +68,6 @@ export async function runPopulationScenario(
     const codebook = await trainRunCodebook(prepared, parseCodecSpec(scenario.codec.uplink), parseCodecSpec(scenario.codec.downlink), scenario.seed);
     const workers = scenario.clients.workers ?? defaultWorkerCount();
     const perMission = scenario.clients.perMission ?? scenario.clients.count;
-    const out = options.outDir ? new ResultsWriter(options.outDir) : undefined;
     out?.writeConfig({ scenario, source: options.source, dataset: prepared.datasetInfo, backbone: prepared.backboneInfo, fieldClasses,
       protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
     const result = await runPopulation({

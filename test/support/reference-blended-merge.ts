@@ -5,7 +5,7 @@
  * with the count of its new examples; the coordinator then averages that blend into the global
  * prototype again, weighted by that count. New data so enters twice: with n examples behind
  * the global prototype and k new ones, their mean gets weight about (k/(n+k))² instead of k/(n+k).
- * Do not use this for learning: protofed sends deltas (shared/delta-ledger.ts).
+ * Do not use this for learning: protofed sends deltas (client/delta-ledger.ts).
  */
 export interface BlendedPrototype {
   count: number;

@@ -1,0 +1,35 @@
+/**
+ * Where the engine makes its state durable: an ordered stream of records and, now and then, a
+ * snapshot that replaces every record before it. Kept this small so that another store (a
+ * networked log for a coordinator tier that outgrows one machine) can take the file log's place.
+ *
+ * @example
+ * const store = await RecordLog.open('results/run/state');
+ * const { snapshot, records } = store.recovered;   // what survived the last run
+ * store.append(record);
+ * await store.flush();                             // durable from here on: now ack it
+ * await store.snapshot(payload);                   // the records so far are folded into it
+ */
+export interface DurableStore {
+  /** What the store held when it was opened. */
+  readonly recovered: Recovered;
+  /** Queues a record; it is durable once a later flush resolves. */
+  append(record: Uint8Array): void;
+  /**
+   * Makes every record appended so far durable. Calls made while a write is under way share the
+   * next write (group commit), so many acks cost one fsync.
+   */
+  flush(): Promise<void>;
+  /** Replaces everything so far (flushed first) by `payload`, the state it all amounts to. */
+  snapshot(payload: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Recovered {
+  /** The latest complete snapshot, or undefined for none. */
+  snapshot: Uint8Array | undefined;
+  /** The records appended after that snapshot, in order. */
+  records: Uint8Array[];
+  /** Bytes at the end of the log that did not form a whole, checksummed batch (a torn write), dropped. */
+  droppedTailBytes: number;
+}

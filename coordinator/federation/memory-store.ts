@@ -1,0 +1,52 @@
+import type { DurableStore, Recovered } from './durable-store.js';
+
+/**
+ * A store in memory, for runs without a results folder and for tests. A flush makes records
+ * "durable" in the sense that `reopen` keeps them: reopening is what a restart after a crash
+ * sees, everything appended and not flushed being gone.
+ *
+ * @example
+ * const store = new MemoryStore();
+ * store.append(record);
+ * const afterCrash = store.reopen();   // record is gone: it was never flushed
+ */
+export class MemoryStore implements DurableStore {
+  private durableSnapshot: Uint8Array | undefined;
+  private durableRecords: Uint8Array[] = [];
+  private pending: Uint8Array[] = [];
+  private lastFlush: Promise<void> = Promise.resolve();
+
+  constructor(readonly recovered: Recovered = { snapshot: undefined, records: [], droppedTailBytes: 0 }) {
+    this.durableSnapshot = recovered.snapshot;
+    this.durableRecords = [...recovered.records];
+  }
+
+  append(record: Uint8Array): void {
+    this.pending.push(Uint8Array.from(record));
+  }
+
+  flush(): Promise<void> {
+    if (this.pending.length === 0) return this.lastFlush;
+    const batch = this.pending;
+    this.pending = [];
+    this.lastFlush = this.lastFlush.then(() => {
+      for (const r of batch) this.durableRecords.push(r);
+    });
+    return this.lastFlush;
+  }
+
+  async snapshot(payload: Uint8Array): Promise<void> {
+    await this.flush();
+    this.durableSnapshot = Uint8Array.from(payload);
+    this.durableRecords = [];
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  /** A new store holding what this one made durable: what a restart after a crash finds. */
+  reopen(): MemoryStore {
+    return new MemoryStore({ snapshot: this.durableSnapshot, records: [...this.durableRecords], droppedTailBytes: 0 });
+  }
+}

@@ -1,0 +1,220 @@
+import { Packr } from 'msgpackr';
+import type { VectorCodec } from '../../shared/protocol/codecs/vector-codec.js';
+import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
+import type { DurableStore } from './durable-store.js';
+import { decodeUpdate } from './update-intake.js';
+import { FederationState, type DecodedUpdate, type FederationSnapshot, type FederationStateOptions, type StateJournal } from './federation-state.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: true });
+const SNAPSHOT_FORMAT = 1;
+
+const enum Kind {
+  Update = 1,
+  RoundClosed = 2,
+  ClientRemoved = 3,
+  Mission = 4,
+}
+
+const enum Form {
+  /** The vectors as they arrived, in the run's uplink codec. */
+  Encoded = 0,
+  /** Decoded float64 means (delta+ uplinks, the coordinator's own pooled updates). */
+  Means = 1,
+}
+
+/**
+ * The durable journal of a run: every change to the federation state (written as it is made, by
+ * the state itself) and, once each mission is over, the mission's record. Replaying it rebuilds
+ * the state bit for bit, versions included, since the merge is deterministic in its order.
+ *
+ * Update records are binary: `u8 kind · u8 form · u16 id length · id · f64 seq · i32 mission ·
+ * u32 n · n × u32 class id · n × f64 count · the vectors` (codec bytes, or n × dim float64 means).
+ *
+ * @example
+ * const { journal, state, missions } = RunJournal.open(store, 64, {}, codec);
+ * state.applyUpdate('c0', 1, decoded);   // recorded
+ * await journal.flush();                 // durable: ack it now
+ */
+export class RunJournal<M = unknown> implements StateJournal {
+  private readonly missionRecords: M[];
+  /** Every (client, mission) whose update is applied, as "client:mission". */
+  private readonly deliveredSet: Set<string>;
+  /** The latest mission each client has an applied update of. */
+  private readonly latest = new Map<string, number>();
+
+  private constructor(
+    readonly store: DurableStore,
+    readonly state: FederationState,
+    missions: M[],
+    delivered: Iterable<string>,
+  ) {
+    this.missionRecords = missions;
+    this.deliveredSet = new Set();
+    for (const key of delivered) this.markDelivered(key);
+  }
+
+  /**
+   * Opens a run's journal on a store: rebuilds the state and mission records it holds (none for a
+   * new store) and attaches itself to the state, so that every later change is recorded.
+   */
+  static open<M>(store: DurableStore, dim: number, options: FederationStateOptions, codec: VectorCodec): { journal: RunJournal<M>; state: FederationState; missions: readonly M[] } {
+    const { snapshot, records } = store.recovered;
+    let state: FederationState;
+    let missions: M[] = [];
+    const delivered: string[] = [];
+    if (snapshot) {
+      const s = packr.unpack(snapshot) as { format: number; state: FederationSnapshot; missions: M[]; delivered: string[] };
+      if (s.format !== SNAPSHOT_FORMAT) throw new Error(`the state snapshot has format ${s.format}; this protofed reads format ${SNAPSHOT_FORMAT}`);
+      if (s.state.dim !== dim) throw new Error(`the saved state is ${s.state.dim}-d, but this run's embeddings are ${dim}-d`);
+      state = FederationState.restore(s.state, codec);
+      missions = s.missions;
+      delivered.push(...s.delivered);
+    } else {
+      state = new FederationState(dim, options);
+    }
+    for (const record of records) {
+      const kind = record[0] as Kind;
+      if (kind === Kind.Update) {
+        const { clientId, seq, update } = decodeUpdateRecord(record, codec, dim);
+        state.applyUpdate(clientId, seq, update);
+        if (update.mission !== undefined) delivered.push(`${clientId}:${update.mission}`);
+      } else if (kind === Kind.RoundClosed) {
+        state.closeRound();
+      } else if (kind === Kind.ClientRemoved) {
+        state.removeClient(new TextDecoder().decode(record.subarray(1)));
+      } else if (kind === Kind.Mission) {
+        missions.push(packr.unpack(record.subarray(1)) as M);
+      } else {
+        throw new Error(`the state log holds a record of unknown kind ${kind}`);
+      }
+    }
+    const journal = new RunJournal<M>(store, state, missions, delivered);
+    state.journal = journal;
+    return { journal, state, missions };
+  }
+
+  /** Mission records so far, in order. */
+  get missions(): readonly M[] {
+    return this.missionRecords;
+  }
+
+  /** Whether a client's update for a mission is applied. */
+  delivered(clientId: string, mission: number): boolean {
+    return this.deliveredSet.has(`${clientId}:${mission}`);
+  }
+
+  /** The latest mission a client has an applied update of (−1 for none). */
+  latestMission(clientId: string): number {
+    return this.latest.get(clientId) ?? -1;
+  }
+
+  updateApplied(clientId: string, seq: number, update: DecodedUpdate): void {
+    this.store.append(encodeUpdateRecord(clientId, seq, update, this.state.dim));
+    if (update.mission !== undefined) this.markDelivered(`${clientId}:${update.mission}`);
+  }
+
+  roundClosed(): void {
+    this.store.append(Uint8Array.of(Kind.RoundClosed));
+  }
+
+  clientRemoved(clientId: string): void {
+    const id = new TextEncoder().encode(clientId);
+    const record = new Uint8Array(1 + id.byteLength);
+    record[0] = Kind.ClientRemoved;
+    record.set(id, 1);
+    this.store.append(record);
+  }
+
+  /** Records that a mission is over, with what the run needs to go on from the next one. */
+  recordMission(mission: M): void {
+    this.missionRecords.push(mission);
+    const body = packr.pack(mission);
+    const record = new Uint8Array(1 + body.byteLength);
+    record[0] = Kind.Mission;
+    record.set(body, 1);
+    this.store.append(record);
+  }
+
+  /** Resolves once everything recorded so far is durable. */
+  flush(): Promise<void> {
+    return this.store.flush();
+  }
+
+  /** Folds everything so far into one snapshot (the log starts again, empty). */
+  snapshot(): Promise<void> {
+    return this.store.snapshot(packr.pack({ format: SNAPSHOT_FORMAT, state: this.state.snapshot(), missions: this.missionRecords, delivered: [...this.deliveredSet] }));
+  }
+
+  close(): Promise<void> {
+    this.state.journal = undefined;
+    return this.store.close();
+  }
+
+  private markDelivered(key: string): void {
+    this.deliveredSet.add(key);
+    const at = key.lastIndexOf(':');
+    const clientId = key.slice(0, at);
+    const mission = Number(key.slice(at + 1));
+    if (mission > (this.latest.get(clientId) ?? -1)) this.latest.set(clientId, mission);
+  }
+}
+
+const encoder = new TextEncoder();
+
+function encodeUpdateRecord(clientId: string, seq: number, update: DecodedUpdate, dim: number): Uint8Array {
+  const { classIds, counts, means, encoded } = update;
+  const n = classIds.length;
+  // Codec bytes when the update has them (the merge's input, and smaller); float64 means otherwise.
+  const vectors = encoded?.vectors;
+  const form = vectors ? Form.Encoded : Form.Means;
+  const id = encoder.encode(clientId);
+  const head = 1 + 1 + 2 + id.byteLength + 8 + 4 + 4;
+  const payload = vectors ? vectors.byteLength : n * dim * 8;
+  const record = new Uint8Array(head + 12 * n + payload);
+  const view = new DataView(record.buffer);
+  record[0] = Kind.Update;
+  record[1] = form;
+  view.setUint16(2, id.byteLength, true);
+  record.set(id, 4);
+  let at = 4 + id.byteLength;
+  view.setFloat64(at, seq, true);
+  view.setInt32(at + 8, update.mission ?? -1, true);
+  view.setUint32(at + 12, n, true);
+  at += 16;
+  for (let i = 0; i < n; i++, at += 4) view.setUint32(at, classIds[i]!, true);
+  for (let i = 0; i < n; i++, at += 8) view.setFloat64(at, counts[i]!, true);
+  if (vectors) {
+    record.set(vectors, at);
+  } else {
+    for (let i = 0; i < n * dim; i++, at += 8) view.setFloat64(at, means![i]!, true);
+  }
+  return record;
+}
+
+/** An update record, decoded: who sent it, its seq and mission, and the update as the merge takes it. */
+export function decodeUpdateRecord(record: Uint8Array, codec: VectorCodec, dim: number): { clientId: string; seq: number; update: DecodedUpdate } {
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  const form = record[1] as Form;
+  const idLength = view.getUint16(2, true);
+  const clientId = new TextDecoder().decode(record.subarray(4, 4 + idLength));
+  let at = 4 + idLength;
+  const seq = view.getFloat64(at, true);
+  const mission = view.getInt32(at + 8, true);
+  const n = view.getUint32(at + 12, true);
+  at += 16;
+  const classIds = new Array<number>(n);
+  const counts = new Array<number>(n);
+  for (let i = 0; i < n; i++, at += 4) classIds[i] = view.getUint32(at, true);
+  for (let i = 0; i < n; i++, at += 8) counts[i] = view.getFloat64(at, true);
+  let update: DecodedUpdate;
+  if (form === Form.Means) {
+    const means = new Float64Array(n * dim);
+    for (let i = 0; i < n * dim; i++, at += 8) means[i] = view.getFloat64(at, true);
+    update = { classIds, counts, means };
+  } else {
+    // Through the intake's own decoding, so that the merge sees the very same bits again.
+    update = decodeUpdate({ v: PROTOCOL_VERSION, seq, base: 0, mission, classes: { classIds, counts, vectors: record.subarray(at), payloadBytes: record.byteLength - at, rows: false } }, { codec, dim });
+  }
+  update.mission = mission < 0 ? undefined : mission;
+  return { clientId, seq, update };
+}

@@ -1,0 +1,162 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { runScenario, type RunSummary } from '../coordinator/run-scenario.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
+import { VirtualClients } from '../simulation/virtual-clients.js';
+
+/**
+ * kill -9 of a coordinator in the middle of a run, then `--resume`: real processes, real signals.
+ * The resumed run must end exactly where the fault-free run with the same seed ends: the same
+ * table (tableChecksum), accuracy matrix and global accuracy after every mission.
+ */
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function protofed(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  return { child, output: () => output, exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+}
+
+function until(output: () => string, pattern: RegExp, what: string, ms = 90_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const look = setInterval(() => {
+      if (pattern.test(output())) {
+        clearInterval(look);
+        resolve();
+      } else if (Date.now() - started > ms) {
+        clearInterval(look);
+        reject(new Error(`timed out waiting for ${what}:\n${output()}`));
+      }
+    }, 20);
+  });
+}
+
+/** The mission lines a run prints ("      3       10  0.6600 ..."): how many missions are done. */
+const missionsDone = (output: string): number => output.split('\n').filter((l) => /^ +\d+ +\d+ +\d\.\d{4}/.test(l)).length;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const yamlOf = (mode: string): string => `name: resume-it
+seed: 21
+dataset: { name: fashion-mnist, dir: embedded }
+backbone: { name: pixels }
+clients: { count: 3, mode: ${mode}, maxRestarts: 0 }
+missions: { count: 10, classesPerClient: 2, shotsPerClass: 10 }
+codec: { uplink: int8, downlink: f16 }
+evaluation: { testPerClass: 50 }
+timeouts: { phaseMs: 60000, connectMs: 60000 }
+`;
+
+function globalAccuracies(dir: string): number[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { record: string; globalAccuracy: number })
+    .filter((r) => r.record === 'global').map((r) => r.globalAccuracy);
+}
+
+const summaryOf = (dir: string): RunSummary => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary;
+
+describe('kill -9 the coordinator, then resume', () => {
+  it('process mode: the resumed run equals the fault-free one; an existing results folder is never overwritten', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-resume-'));
+    const file = join(dir, 'scenario.yaml');
+    writeFileSync(file, yamlOf('process'));
+    const reference = join(dir, 'reference');
+    await runScenario(parseScenario(parse(yamlOf('process'))), { outDir: reference, clientStderr: process.stderr });
+
+    const out = join(dir, 'killed');
+    const first = protofed(['run', file, '--out', out]);
+    await until(first.output, /^ +4 +\d+ /m, 'mission 4');
+    first.child.kill('SIGKILL');
+    await first.exit;
+    expect(missionsDone(first.output())).toBeLessThan(10);
+
+    // A new run into the same folder is refused, and the saved run is left as it was.
+    const metricsBefore = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+    const clash = protofed(['run', file, '--out', out]);
+    expect(await clash.exit).toBe(1);
+    expect(clash.output()).toMatch(/already holds a run: resume it with --resume .*or give --force/);
+    expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).toBe(metricsBefore);
+
+    const resumed = protofed(['run', '--resume', out]);
+    expect(await resumed.exit).toBe(0);
+    const summary = summaryOf(out);
+    const fine = summaryOf(reference);
+    expect(summary.resumedAfterMission).toBeGreaterThanOrEqual(3);
+    expect(summary.missions).toBe(10);
+    expect(summary.tableChecksum).toBe(fine.tableChecksum);
+    expect(summary.accuracyMatrix).toEqual(fine.accuracyMatrix);
+    expect(globalAccuracies(out)).toEqual(globalAccuracies(reference));
+    expect(summary.runId).toBe(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).runId);
+  }, 180_000);
+
+  it('remote mode: clients ride out the restart (backoff, resend), the resumed coordinator finishes the run, and it equals the fault-free one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-resume-remote-'));
+    const file = join(dir, 'scenario.yaml');
+    writeFileSync(file, yamlOf('remote'));
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'resume-test-token-7\n');
+    const port = String(await freePort());
+    const reference = join(dir, 'reference');
+    // The same scenario with virtual clients learns the same samples: the same table, to the bit.
+    await runScenario(parseScenario(parse(yamlOf('virtual'))), { outDir: reference, launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
+
+    const out = join(dir, 'run');
+    const coordinator = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', out]);
+    await until(coordinator.output, /coordinator listening/, 'the coordinator');
+    const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
+    await until(coordinator.output, /^ +3 +\d+ /m, 'mission 3');
+    coordinator.child.kill('SIGKILL');
+    await coordinator.exit;
+    expect(missionsDone(coordinator.output())).toBeLessThan(10);
+    await until(clients[0]!.output, /lost the coordinator .*reconnecting with backoff/, 'the client noticing');
+    await until(clients[0]!.output, /reconnecting to .*attempt \d+/, 'a reconnect attempt');
+
+    const again = protofed(['coordinator', '--resume', out, '--port', port, '--token-file', tokenFile]);
+    expect(await again.exit).toBe(0);
+    for (const c of clients) expect(await c.exit).toBe(0);
+    for (const c of clients) expect(c.output()).toMatch(/the coordinator restarted and resumed run run-\w+ at table version \d+/);
+    const summary = summaryOf(out);
+    const fine = summaryOf(reference);
+    expect(summary.resumedAfterMission).toBeGreaterThanOrEqual(2);
+    expect(summary.tableChecksum).toBe(fine.tableChecksum);
+    expect(summary.accuracyMatrix).toEqual(fine.accuracyMatrix);
+    expect(globalAccuracies(out)).toEqual(globalAccuracies(reference));
+  }, 240_000);
+
+  it('remote mode: a new coordinator (not resuming) refuses the clients of the run it replaced, with a clear reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-stale-'));
+    const file = join(dir, 'scenario.yaml');
+    writeFileSync(file, yamlOf('remote'));
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'resume-test-token-7\n');
+    const port = String(await freePort());
+    const old = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', join(dir, 'old')]);
+    await until(old.output, /coordinator listening/, 'the coordinator');
+    const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
+    await until(old.output, /^ +2 +\d+ /m, 'mission 2');
+    old.child.kill('SIGKILL');
+    await old.exit;
+    const fresh = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', join(dir, 'new'), '--wait-ms', '60000']);
+    for (const c of clients) expect(await c.exit).toBe(1);
+    for (const c of clients) expect(c.output()).toMatch(/belongs to run run-\w+, but this coordinator runs run-\w+ \(to continue run run-\w+, start its coordinator with --resume/);
+    fresh.child.kill('SIGKILL');
+  }, 120_000);
+});
