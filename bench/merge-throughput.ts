@@ -22,20 +22,18 @@ export interface MergeThroughput {
   update: { dim: number; codec: string; classesPerMessage: number; clients: number; messages: number };
 }
 
-/** Measures the coordinator's intake and the naive baseline in this process (best of 5 runs each). */
-export function measureMergeThroughput(): MergeThroughput {
+/** The merge bench's load: 64-d int8 updates of 10 classes, from 1,000 clients, as msgpack frames. */
+export function mergeBenchLoad(messages = 50_000): { frames: Uint8Array[]; senders: string[]; dim: number; classesPerMessage: number; clients: number } {
   const DIM = 64;
   const CLASSES_PER_MESSAGE = 10;
   const CLIENTS = 1000;
-  const MESSAGES = 50_000;
   const codec = getCodec('int8');
   const rng = new SeededRng(1);
-
   const frames: Uint8Array[] = [];
   /** The client each frame comes from (a connection's client id, known since its hello). */
   const senders: string[] = [];
   const seqs = new Map<number, number>();
-  for (let m = 0; m < MESSAGES; m++) {
+  for (let m = 0; m < messages; m++) {
     const client = rng.int(CLIENTS);
     const seq = (seqs.get(client) ?? 0) + 1;
     seqs.set(client, seq);
@@ -48,6 +46,14 @@ export function measureMergeThroughput(): MergeThroughput {
       classes: encodeClassBlock(classIds, classIds.map(() => 1 + rng.int(30)), vectors),
     }));
   }
+  return { frames, senders, dim: DIM, classesPerMessage: CLASSES_PER_MESSAGE, clients: CLIENTS };
+}
+
+/** Measures the coordinator's intake and the naive baseline in this process (best of 5 runs each). */
+export function measureMergeThroughput(): MergeThroughput {
+  const MESSAGES = 50_000;
+  const { frames, senders, dim: DIM, classesPerMessage: CLASSES_PER_MESSAGE, clients: CLIENTS } = mergeBenchLoad(MESSAGES);
+  const codec = getCodec('int8');
 
   function protofedIntake(): number {
     const state = new FederationState(DIM);
