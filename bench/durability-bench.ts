@@ -65,7 +65,7 @@ async function throughput(): Promise<Record<string, unknown>> {
   const modes: Mode[] = ['memory only', 'journal, fdatasync', 'journal, no fsync'];
   const best = new Map<Mode, number>(modes.map((m) => [m, 0]));
   const checksums = new Set<string>();
-  for (let run = 0; run < 5; run++) {
+  for (let run = 0; run < Number(process.env.RUNS ?? 5); run++) {
     for (const mode of modes) {
       const r = await intakeRun(load, mode);
       best.set(mode, Math.max(best.get(mode)!, r.perSecond));

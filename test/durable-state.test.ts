@@ -80,8 +80,8 @@ describe('the record log', () => {
     const file = logFile(dir);
     const bytes = readFileSync(file);
     // Flip one byte inside the second batch's records.
-    const firstBatch = 24 + bytes.readUInt32LE(4);
-    bytes[firstBatch + 24 + 10]! ^= 0x40;
+    const firstBatch = 12 + bytes.readUInt32LE(4);
+    bytes[firstBatch + 12 + 10]! ^= 0x40;
     writeFileSync(file, bytes);
     const log = await RecordLog.open(dir);
     expectNumbered(log.recovered.records, 4);

@@ -16,6 +16,11 @@ export interface DurableStore {
   /** Queues a record; it is durable once a later flush resolves. */
   append(record: Uint8Array): void;
   /**
+   * Queues a record of `size` bytes that `write` fills in place, at `offset` of `bytes` (also seen
+   * through `view`): no record is allocated and copied on the merge's hot path.
+   */
+  appendInPlace(size: number, write: (bytes: Uint8Array, view: DataView, offset: number) => void): void;
+  /**
    * Makes every record appended so far durable. Calls made while a write is under way share the
    * next write (group commit), so many acks cost one fsync.
    */

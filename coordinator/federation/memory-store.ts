@@ -25,6 +25,12 @@ export class MemoryStore implements DurableStore {
     this.pending.push(Uint8Array.from(record));
   }
 
+  appendInPlace(size: number, write: (bytes: Uint8Array, view: DataView, offset: number) => void): void {
+    const record = new Uint8Array(size);
+    write(record, new DataView(record.buffer), 0);
+    this.pending.push(record);
+  }
+
   flush(): Promise<void> {
     if (this.pending.length === 0) return this.lastFlush;
     const batch = this.pending;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,14 +7,14 @@ import type { DurableStore, Recovered } from './durable-store.js';
 
 const BATCH_MAGIC = 0x424c4650; // "PFLB"
 const SNAPSHOT_MAGIC = 0x4e534650; // "PFSN"
-const BATCH_HEADER = 4 + 4 + 16;
+const BATCH_HEADER = 4 + 4 + 4;
 const SNAPSHOT_HEADER = 4 + 4 + 8 + 32;
 const FORMAT = 1;
 
 /**
  * The file store of a run's state: one snapshot and the log that follows it, in `dir`.
  *
- * The log is a sequence of batches, each `u32 magic · u32 length · 16 bytes of SHA-256 · records`,
+ * The log is a sequence of batches, each `u32 magic · u32 length · u32 CRC-32C · records`,
  * a record being `u32 length · bytes`. A flush writes everything appended since the last one as
  * one batch and fdatasyncs it (group commit); a batch that a crash cut short, or whose checksum
  * fails, ends the log: it is dropped whole when the store is opened again (its records were never
@@ -31,6 +32,7 @@ export class RecordLog implements DurableStore {
   private buffer = Buffer.allocUnsafe(1 << 16);
   /** The buffer of the batch written last; free again once that write is done. */
   private spare = Buffer.allocUnsafe(1 << 16);
+  private view = viewOf(this.buffer);
   private used = 0;
   private writing: Promise<void> = Promise.resolve();
   private queued: Promise<void> | undefined;
@@ -86,15 +88,20 @@ export class RecordLog implements DurableStore {
   }
 
   append(record: Uint8Array): void {
+    this.appendInPlace(record.byteLength, (bytes, _view, offset) => bytes.set(record, offset));
+  }
+
+  appendInPlace(size: number, write: (bytes: Uint8Array, view: DataView, offset: number) => void): void {
     if (this.closed) throw new Error('the record log is closed');
-    const need = this.used + 4 + record.byteLength;
+    const need = this.used + 4 + size;
     if (need > this.buffer.byteLength) {
       const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.buffer.byteLength));
       this.buffer.copy(grown, 0, 0, this.used);
       this.buffer = grown;
+      this.view = viewOf(grown);
     }
-    this.buffer.writeUInt32LE(record.byteLength, this.used);
-    this.buffer.set(record, this.used + 4);
+    this.view.setUint32(this.used, size, true);
+    write(this.buffer, this.view, this.used + 4);
     this.used = need;
   }
 
@@ -147,14 +154,19 @@ export class RecordLog implements DurableStore {
   private async writeBatch(): Promise<void> {
     const batch = this.buffer.subarray(0, this.used);
     [this.buffer, this.spare] = [this.spare, this.buffer];
+    this.view = viewOf(this.buffer);
     this.used = 0;
     const header = Buffer.allocUnsafe(BATCH_HEADER);
     header.writeUInt32LE(BATCH_MAGIC, 0);
     header.writeUInt32LE(batch.byteLength, 4);
-    createHash('sha256').update(batch).digest().copy(header, 8, 0, 16);
+    header.writeUInt32LE(crc32c(batch), 8);
     await this.handle.writev([header, batch]);
     if (this.sync) await this.handle.datasync();
   }
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function snapshotName(n: number): string {
@@ -185,7 +197,7 @@ function readBatches(bytes: Buffer): { records: Uint8Array[]; validBytes: number
     const start = at + BATCH_HEADER;
     if (start + length > bytes.byteLength) break;
     const batch = bytes.subarray(start, start + length);
-    if (!createHash('sha256').update(batch).digest().subarray(0, 16).equals(bytes.subarray(at + 8, at + 24))) break;
+    if (crc32c(batch) !== bytes.readUInt32LE(at + 8)) break;
     const inBatch: Uint8Array[] = [];
     let r = 0;
     while (r + 4 <= batch.byteLength) {

@@ -37,20 +37,19 @@ const enum Form {
  */
 export class RunJournal<M = unknown> implements StateJournal {
   private readonly missionRecords: M[];
-  /** Every (client, mission) whose update is applied, as "client:mission". */
-  private readonly deliveredSet: Set<string>;
-  /** The latest mission each client has an applied update of. */
-  private readonly latest = new Map<string, number>();
+  /** The missions each client has an applied update of, and the latest of them. */
+  private readonly deliveries = new Map<string, { latest: number; missions: Set<number> }>();
+  /** Client ids as UTF-8, encoded once. */
+  private readonly idBytes = new Map<string, Uint8Array>();
 
   private constructor(
     readonly store: DurableStore,
     readonly state: FederationState,
     missions: M[],
-    delivered: Iterable<string>,
+    delivered: Iterable<[string, number[]]>,
   ) {
     this.missionRecords = missions;
-    this.deliveredSet = new Set();
-    for (const key of delivered) this.markDelivered(key);
+    for (const [clientId, list] of delivered) for (const m of list) this.markDelivered(clientId, m);
   }
 
   /**
@@ -61,14 +60,14 @@ export class RunJournal<M = unknown> implements StateJournal {
     const { snapshot, records } = store.recovered;
     let state: FederationState;
     let missions: M[] = [];
-    const delivered: string[] = [];
+    const delivered: [string, number[]][] = [];
     if (snapshot) {
-      const s = packr.unpack(snapshot) as { format: number; state: FederationSnapshot; missions: M[]; delivered: string[] };
+      const s = packr.unpack(snapshot) as { format: number; state: FederationSnapshot; missions: M[]; delivered: [string, number[]][] };
       if (s.format !== SNAPSHOT_FORMAT) throw new Error(`the state snapshot has format ${s.format}; this protofed reads format ${SNAPSHOT_FORMAT}`);
       if (s.state.dim !== dim) throw new Error(`the saved state is ${s.state.dim}-d, but this run's embeddings are ${dim}-d`);
       state = FederationState.restore(s.state, codec);
       missions = s.missions;
-      delivered.push(...s.delivered);
+      for (const entry of s.delivered) delivered.push(entry);
     } else {
       state = new FederationState(dim, options);
     }
@@ -77,7 +76,7 @@ export class RunJournal<M = unknown> implements StateJournal {
       if (kind === Kind.Update) {
         const { clientId, seq, update } = decodeUpdateRecord(record, codec, dim);
         state.applyUpdate(clientId, seq, update);
-        if (update.mission !== undefined) delivered.push(`${clientId}:${update.mission}`);
+        if (update.mission !== undefined) delivered.push([clientId, [update.mission]]);
       } else if (kind === Kind.RoundClosed) {
         state.closeRound();
       } else if (kind === Kind.ClientRemoved) {
@@ -100,17 +99,17 @@ export class RunJournal<M = unknown> implements StateJournal {
 
   /** Whether a client's update for a mission is applied. */
   delivered(clientId: string, mission: number): boolean {
-    return this.deliveredSet.has(`${clientId}:${mission}`);
+    return this.deliveries.get(clientId)?.missions.has(mission) ?? false;
   }
 
   /** The latest mission a client has an applied update of (−1 for none). */
   latestMission(clientId: string): number {
-    return this.latest.get(clientId) ?? -1;
+    return this.deliveries.get(clientId)?.latest ?? -1;
   }
 
   updateApplied(clientId: string, seq: number, update: DecodedUpdate): void {
-    this.store.append(encodeUpdateRecord(clientId, seq, update, this.state.dim));
-    if (update.mission !== undefined) this.markDelivered(`${clientId}:${update.mission}`);
+    appendUpdateRecord(this.store, clientId, seq, update, this.state.dim, this.idBytes);
+    if (update.mission !== undefined) this.markDelivered(clientId, update.mission);
   }
 
   roundClosed(): void {
@@ -142,7 +141,8 @@ export class RunJournal<M = unknown> implements StateJournal {
 
   /** Folds everything so far into one snapshot (the log starts again, empty). */
   snapshot(): Promise<void> {
-    return this.store.snapshot(packr.pack({ format: SNAPSHOT_FORMAT, state: this.state.snapshot(), missions: this.missionRecords, delivered: [...this.deliveredSet] }));
+    return this.store.snapshot(packr.pack({ format: SNAPSHOT_FORMAT, state: this.state.snapshot(), missions: this.missionRecords,
+      delivered: [...this.deliveries].map(([clientId, d]) => [clientId, [...d.missions]]) }));
   }
 
   close(): Promise<void> {
@@ -150,45 +150,44 @@ export class RunJournal<M = unknown> implements StateJournal {
     return this.store.close();
   }
 
-  private markDelivered(key: string): void {
-    this.deliveredSet.add(key);
-    const at = key.lastIndexOf(':');
-    const clientId = key.slice(0, at);
-    const mission = Number(key.slice(at + 1));
-    if (mission > (this.latest.get(clientId) ?? -1)) this.latest.set(clientId, mission);
+  private markDelivered(clientId: string, mission: number): void {
+    let d = this.deliveries.get(clientId);
+    if (!d) this.deliveries.set(clientId, (d = { latest: -1, missions: new Set() }));
+    d.missions.add(mission);
+    if (mission > d.latest) d.latest = mission;
   }
 }
 
 const encoder = new TextEncoder();
 
-function encodeUpdateRecord(clientId: string, seq: number, update: DecodedUpdate, dim: number): Uint8Array {
+/** Appends an update record to `store`, written in place. */
+function appendUpdateRecord(store: DurableStore, clientId: string, seq: number, update: DecodedUpdate, dim: number, idBytes: Map<string, Uint8Array>): void {
   const { classIds, counts, means, encoded } = update;
   const n = classIds.length;
   // Codec bytes when the update has them (the merge's input, and smaller); float64 means otherwise.
   const vectors = encoded?.vectors;
-  const form = vectors ? Form.Encoded : Form.Means;
-  const id = encoder.encode(clientId);
-  const head = 1 + 1 + 2 + id.byteLength + 8 + 4 + 4;
-  const payload = vectors ? vectors.byteLength : n * dim * 8;
-  const record = new Uint8Array(head + 12 * n + payload);
-  const view = new DataView(record.buffer);
-  record[0] = Kind.Update;
-  record[1] = form;
-  view.setUint16(2, id.byteLength, true);
-  record.set(id, 4);
-  let at = 4 + id.byteLength;
-  view.setFloat64(at, seq, true);
-  view.setInt32(at + 8, update.mission ?? -1, true);
-  view.setUint32(at + 12, n, true);
-  at += 16;
-  for (let i = 0; i < n; i++, at += 4) view.setUint32(at, classIds[i]!, true);
-  for (let i = 0; i < n; i++, at += 8) view.setFloat64(at, counts[i]!, true);
-  if (vectors) {
-    record.set(vectors, at);
-  } else {
-    for (let i = 0; i < n * dim; i++, at += 8) view.setFloat64(at, means![i]!, true);
-  }
-  return record;
+  let id = idBytes.get(clientId);
+  if (!id) idBytes.set(clientId, (id = encoder.encode(clientId)));
+  const clientBytes = id;
+  const size = 4 + clientBytes.byteLength + 16 + 12 * n + (vectors ? vectors.byteLength : n * dim * 8);
+  store.appendInPlace(size, (bytes, view, start) => {
+    bytes[start] = Kind.Update;
+    bytes[start + 1] = vectors ? Form.Encoded : Form.Means;
+    view.setUint16(start + 2, clientBytes.byteLength, true);
+    bytes.set(clientBytes, start + 4);
+    let at = start + 4 + clientBytes.byteLength;
+    view.setFloat64(at, seq, true);
+    view.setInt32(at + 8, update.mission ?? -1, true);
+    view.setUint32(at + 12, n, true);
+    at += 16;
+    for (let i = 0; i < n; i++, at += 4) view.setUint32(at, classIds[i]!, true);
+    for (let i = 0; i < n; i++, at += 8) view.setFloat64(at, counts[i]!, true);
+    if (vectors) {
+      bytes.set(vectors, at);
+    } else {
+      for (let i = 0; i < n * dim; i++, at += 8) view.setFloat64(at, means![i]!, true);
+    }
+  });
 }
 
 /** An update record, decoded: who sent it, its seq and mission, and the update as the merge takes it. */

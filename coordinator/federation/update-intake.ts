@@ -90,6 +90,8 @@ export interface IntakeReplies {
  */
 export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
   private readonly scratch = { means: new Float64Array(0) };
+  /** Answers to send once what was taken so far is durable. */
+  private waiting: (() => void)[] = [];
 
   constructor(
     private readonly state: FederationState,
@@ -121,8 +123,21 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
       replies.send('ack', { seq: update.seq, version, duplicate: !applied });
       if (applied) this.emit('applied', clientId, update, version);
     };
-    // A duplicate waits too: the update it repeats may still be on its way to the disk.
-    if (this.durable) this.durable.flush().then(answer, (err: Error) => this.emit('failed', err));
-    else answer();
+    if (!this.durable) {
+      answer();
+      return;
+    }
+    // A duplicate waits too: the update it repeats may still be on its way to the disk. The
+    // answers of everything taken in this turn of the event loop wait on one flush.
+    this.waiting.push(answer);
+    if (this.waiting.length === 1) queueMicrotask(() => this.flushWaiting());
+  }
+
+  private flushWaiting(): void {
+    const answers = this.waiting;
+    this.waiting = [];
+    this.durable!.flush().then(() => {
+      for (const answer of answers) answer();
+    }, (err: Error) => this.emit('failed', err));
   }
 }
