@@ -6,13 +6,14 @@ import { DeltaLedger } from './delta-ledger.js';
 import type { ClassCounts } from '../shared/learning/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/learning/prototype-table.js';
 import {
-  DEFAULT_HEAD_TRAINING, packU32, unpackU32, type Strategy, type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase, type HeadTrainingOptions, type Outgoing, type UpdateMessage,
+  DEFAULT_HEAD_TRAINING, packU32, unpackU32, type CoordinatorMessageType, type CoordinatorToClient, type EvaluationPhase, type HeadTrainingOptions, type Outgoing, type UpdateMessage,
 } from '../shared/protocol/messages.js';
 import { HeldOutEvaluator } from '../shared/learning/held-out-evaluator.js';
 import type { EvaluationMemo } from '../shared/learning/evaluation-memo.js';
 import type { CoordinatorLink } from './coordinator-link.js';
-import { headRowsOf, trainHead } from '../shared/learning/linear-head.js';
-import { applyTableMessage, encodeEmbeddingRows, encodeUpdateClasses } from './update-and-table-blocks.js';
+import { strategyNamed } from '../shared/strategies/registry.js';
+import type { Strategy } from '../shared/strategies/strategy.js';
+import { applyTableMessage } from './apply-table.js';
 
 export interface ClientNodeOptions {
   clientId: string;
@@ -49,24 +50,24 @@ export class ClientRefusedError extends Error {}
 export class ClientNode {
   private ledger: DeltaLedger | undefined;
   private held: PrototypeTable;
-  /** fedavg-head: how to train the head (sent in the welcome). */
+  /** Local training settings (sent in the welcome), for strategies that train. */
   private headTraining: HeadTrainingOptions = DEFAULT_HEAD_TRAINING;
-  /** fedavg-head: the head trained in the last mission, until the averaged one arrives. */
-  private localHead: PrototypeTable | undefined;
+  /** What the strategy trained in the last mission: the view until the next table arrives. */
+  private trained: PrototypeTable | undefined;
   private heldVersion = 0;
   private uplink: CodecSpec | undefined;
   private uplinkSpec: CodecSpec | undefined;
   private downlinkSpec: CodecSpec | undefined;
   /** The pq codebook the coordinator sent, kept across reconnects. */
   private codebook: { book: PqCodebook; hash: string } | undefined;
-  private strategy: Strategy = 'protofed';
+  private strategy: Strategy = strategyNamed('protofed');
   private downlink: VectorCodec | undefined;
-  private readonly evaluator: HeldOutEvaluator;
+  private evaluator: HeldOutEvaluator;
   /** Updates sent and not yet acknowledged, by seq, to resend unchanged after a reconnect. */
   private readonly outbox = new Map<number, Outgoing<UpdateMessage>>();
   /** The global table's means exactly as decoded (kept for `delta+` uplinks). */
   private readonly heldMeans = new Map<number, Float64Array>();
-  /** share-embeddings: the embeddings learned since the last update. */
+  /** The embeddings learned since the last update, for strategies that keep rows. */
   private rows: { classId: number; embeddings: Float32Array }[] = [];
   /** Missions whose examples this node has learned (a replacement process starts empty). */
   private readonly learned = new Set<number>();
@@ -164,10 +165,13 @@ export class ClientNode {
     this.uplinkSpec = parseCodecSpec(w.uplinkCodec);
     this.downlinkSpec = parseCodecSpec(w.downlinkCodec);
     this.bindCodecs();
-    this.strategy = w.strategy;
+    if (this.strategy.name !== w.strategy) {
+      this.strategy = strategyNamed(w.strategy);
+      this.evaluator = new HeldOutEvaluator(this.o.store, this.o.testPerClass, this.embedded, this.o.evaluationMemo, this.strategy.classify);
+    }
     this.headTraining = w.headTraining ?? DEFAULT_HEAD_TRAINING;
-    // fedavg-head holds a linear head: one row of weights and a bias per class, one wider than the embeddings.
-    if (w.strategy === 'fedavg-head' && this.held.dim === w.dim) this.held = new PrototypeTable(w.dim + 1);
+    const tableDim = this.strategy.tableDim(w.dim);
+    if (this.held.dim !== tableDim) this.held = new PrototypeTable(tableDim);
     if (w.dim !== this.o.store.dim) throw new Error(`coordinator expects ${w.dim}-d embeddings, this client makes ${this.o.store.dim}-d`);
     this.ledger ??= new DeltaLedger(w.dim, w.lastAppliedSeq);
     const unacknowledged = this.ledger.unacknowledged();
@@ -207,12 +211,17 @@ export class ClientNode {
       }
       const embeddings = await this.o.store.embed('train', indices, undefined, this.embedded);
       ledger.record(a.classId, embeddings, indices.length);
-      if (this.strategy === 'share-embeddings' || this.strategy === 'fedavg-head') this.rows.push({ classId: a.classId, embeddings });
+      if (this.strategy.keepsRows) this.rows.push({ classId: a.classId, embeddings });
     }
-    if (this.strategy === 'fedavg-head') this.localHead = this.trainHead(m.mission, [...unpackU32(m.evalClasses)]);
+    if (this.strategy.train) {
+      this.trained = this.strategy.train({
+        clientId: this.o.clientId, mission: m.mission, held: this.held, rows: this.rows, classIds: [...unpackU32(m.evalClasses)],
+        dim: this.o.store.dim, options: this.headTraining,
+      });
+    }
     await this.report(m.mission, 'before-merge', [...unpackU32(m.evalClasses)]);
-    // local-only merges nothing; centralized pools the data at the coordinator, which learns it itself.
-    if (this.strategy === 'local-only' || this.strategy === 'centralized') return;
+    // Only strategies whose clients learn the table send updates.
+    if (this.strategy.learner !== 'clients') return;
     const hold = this.o.holdUpdateMs?.(m.mission) ?? 0;
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     const delta = ledger.takeDelta();
@@ -223,77 +232,30 @@ export class ClientNode {
     }
   }
 
-  /**
-   * fedavg-head: SGD on this mission's examples, from the held (averaged) head, over every class
-   * known so far. The update carries the whole head, each row weighted by this client's examples.
-   */
-  private trainHead(mission: number, classIds: number[]): PrototypeTable {
-    const dim = this.o.store.dim;
-    const n = this.rows.reduce((k, r) => k + r.embeddings.length / dim, 0);
-    const embeddings = new Float32Array(n * dim);
-    const labels = new Int32Array(n);
-    let at = 0;
-    for (const r of this.rows) {
-      embeddings.set(r.embeddings, at * dim);
-      labels.fill(r.classId, at, at + r.embeddings.length / dim);
-      at += r.embeddings.length / dim;
-    }
-    const classes = [...new Set([...classIds, ...labels])].sort((a, b) => a - b);
-    const trained = trainHead(headRowsOf(this.held), classes, embeddings, labels, dim, { ...this.headTraining, seed: `${this.o.clientId}:${mission}` });
-    const head = new PrototypeTable(dim + 1);
-    for (const [c, row] of trained) head.setMean(c, n, row);
-    return head;
-  }
-
   /** The class block of a new delta, as the strategy builds it (a change against the held table for `delta+`). */
   private encodeDelta(stats: PrototypeTable): Uint8Array {
     const uplink = this.uplink!;
-    const reference = (classId: number): Float64Array | undefined => (uplink.delta ? this.heldMeans.get(classId) : undefined);
-    const minus = (vector: Float64Array, classId: number): Float64Array => {
-      const ref = reference(classId);
-      if (ref) for (let d = 0; d < vector.length; d++) vector[d]! -= ref[d]!;
-      return vector;
-    };
-    if (this.strategy === 'fedavg-head') {
-      this.rows = [];
-      const head = this.localHead!;
-      return encodeUpdateClasses(head, uplink, (classId) => minus(head.prototype(classId)!, classId));
-    }
-    if (this.strategy === 'share-embeddings') {
-      const rows = this.rows.sort((a, b) => a.classId - b.classId);
-      this.rows = [];
-      return encodeEmbeddingRows(rows, stats.dim, uplink, reference);
-    }
-    const blended = this.strategy === 'fedrecon-reference';
-    return encodeUpdateClasses(stats, uplink, (classId) => minus(blended ? this.blended(classId, stats) : stats.prototype(classId)!, classId));
+    const block = this.strategy.encodeUpdate({
+      delta: stats, rows: this.rows, held: this.held, trained: this.trained, uplink,
+      reference: (classId) => (uplink.delta ? this.heldMeans.get(classId) : undefined),
+    });
+    this.rows = [];
+    return block;
   }
 
   private table(t: CoordinatorToClient['table']): void {
     applyTableMessage(this.held, this.heldVersion, t, this.downlink!, this.uplink?.delta ? this.heldMeans : undefined);
-    this.localHead = undefined;
+    this.trained = undefined;
     this.heldVersion = t.version;
-  }
-
-  /**
-   * The reference code's upload (fedrecon-reference): the held global prototype blended with the
-   * new examples' mean, weighted by their counts. The coordinator then averages it in again.
-   */
-  private blended(classId: number, delta: PrototypeTable): Float64Array {
-    const held = this.held.get(classId);
-    const fresh = delta.get(classId)!;
-    const out = new Float64Array(this.held.dim);
-    const n = held?.count ?? 0;
-    for (let i = 0; i < out.length; i++) out[i] = ((held?.sum[i] ?? 0) + fresh.sum[i]!) / (n + fresh.count);
-    return out;
   }
 
   /** This client's view: the global table it holds plus its own statistics that table does not contain yet. */
   private view(): PrototypeTable {
-    // fedavg-head has no statistics to add: its view is the head it trained, or the averaged one.
-    if (this.strategy === 'fedavg-head') return this.localHead ?? this.held;
-    const view = this.held.clone();
-    if (this.ledger) view.merge(this.ledger.notReflectedIn(this.heldVersion));
-    return view;
+    return this.strategy.view({
+      held: this.held,
+      trained: this.trained,
+      own: () => this.ledger?.notReflectedIn(this.heldVersion) ?? new PrototypeTable(this.held.dim),
+    });
   }
 
   private async report(mission: number, phase: EvaluationPhase, classIds: number[]): Promise<void> {

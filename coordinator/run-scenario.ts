@@ -38,6 +38,7 @@ import { MemoryStore } from './federation/memory-store.js';
 import { RecordLog } from './federation/record-log.js';
 import { RunJournal } from './federation/run-journal.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
+import { strategyNamed } from '../shared/strategies/registry.js';
 
 export interface RunOptions {
   /** Results folder; nothing is written when absent. It must not hold a run already, unless `resume` or `force`. */
@@ -165,6 +166,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   if (options.resume && scenario.missions.merge === 'async') throw new Error('resuming a run with asynchronous merging is not supported yet');
   if (options.resume && parseCodecSpec(scenario.codec.uplink).delta) throw new Error(`resuming a run with a delta+ uplink (${scenario.codec.uplink}) is not supported yet: what the clients hold is not saved`);
   const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
+  const strategy = strategyNamed(scenario.strategy);
   const prepared = await prepareRun(scenario, options);
   const { data, datasetSpec, fieldClasses, backbone, store, evaluationMemo, evaluator, cacheDir, threads, embedSeconds, datasetInfo, backboneInfo } = prepared;
   let uplink = parseCodecSpec(scenario.codec.uplink);
@@ -181,10 +183,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   if (durable.recovered.droppedTailBytes > 0) {
     log(`dropped the last ${durable.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
   }
-  // fedavg-head merges linear heads (a row of weights and a bias per class) by FedAvg rounds.
-  const { journal, state } = scenario.strategy === 'fedavg-head'
-    ? RunJournal.open<MissionRecord>(durable, backbone.dim + 1, { merge: 'round-average', keepContributions: false }, uplink.codec)
-    : RunJournal.open<MissionRecord>(durable, backbone.dim, {}, uplink.codec);
+  const { journal, state } = RunJournal.open<MissionRecord>(durable, strategy.tableDim(backbone.dim), {
+    merge: strategy.merge,
+    // Averaged rounds replace classes: there is no contribution of one client to subtract.
+    keepContributions: strategy.merge === 'sum',
+  }, uplink.codec);
   const resumedAfter = journal.missions.length > 0 || state.version > 0 ? journal.missions.length : null;
   const schedules = {
     'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
@@ -200,7 +203,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const server: CoordinatorServer = new CoordinatorServer({
     host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
     uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
-    headTraining: scenario.strategy === 'fedavg-head' ? scenario.fedavgHead : undefined,
+    headTraining: strategy.train ? scenario.fedavgHead : undefined,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     runId,
     tableVersion: () => state.version,
@@ -222,9 +225,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   options.onListening?.(url);
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
-    server, state, journal, schedule, evaluator, clientIds, uplink, downlink,
+    server, state, journal, schedule, evaluator, clientIds, uplink, downlink, strategy,
     centralize: { embed: (indices) => store.embed('train', indices), bytesPerImage: data.train.rows * data.train.cols * data.train.channels },
-    missionLimit: scenario.missions.count, strategy: scenario.strategy, participation: scenario.clients.participation, seed: scenario.seed,
+    missionLimit: scenario.missions.count, participation: scenario.clients.participation, seed: scenario.seed,
     evaluationSample: scenario.evaluation.clientSample,
     phaseMs: scenario.timeouts.phaseMs, connectMs: scenario.timeouts.connectMs, deadlineMs: scenario.timeouts.deadlineMs, quorum: scenario.timeouts.quorum, drainMs: scenario.timeouts.drainMs,
     link: links ? (id: string) => links[id]! : undefined,
@@ -399,7 +402,7 @@ export async function prepareRun(scenario: Scenario, options: Pick<RunOptions, '
   const cacheDir = scenario.cache.enabled ? scenario.cache.dir ?? defaultCacheDir() : undefined;
   const store = new EmbeddingStore(backbone, data, { cacheDir });
   const evaluationMemo = new EvaluationMemo();
-  const evaluator = new HeldOutEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo);
+  const evaluator = new HeldOutEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo, strategyNamed(scenario.strategy).classify);
   // Bulk work goes to one worker thread per core (wasm and cpu compute on one thread each).
   const threads = scenario.backbone.name === 'pixels' ? 1 : Math.min(scenario.embedding.threads ?? cpus().length, cpus().length * 2);
   const embedBulk = async (split: 'train' | 'test', indices: number[]): Promise<Float32Array> => {

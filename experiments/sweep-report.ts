@@ -2,6 +2,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { strategyNamed } from '../shared/strategies/registry.js';
+import type { StrategyName } from '../shared/protocol/messages.js';
 
 /** One finished run of a sweep, as read back from its results folder. */
 export interface SweepRun {
@@ -79,17 +81,17 @@ export function paretoFront(points: { config: string; bytes: number; accuracy: n
  * await writeSweepReport('sweeps/glyphs-codecs'); // writes sweep.csv and report.html there
  */
 /**
- * A run's accuracy after one mission: the global table's, or for local-only (which merges
- * nothing, so its global table stays empty) the clients' own tables' mean.
+ * A run's accuracy after one mission: the global table's, or for a strategy that merges nothing
+ * (local-only: its global table stays empty) the clients' own tables' mean.
  */
 export function missionAccuracy(r: SweepRun, m: SweepRun['missions'][number]): number {
-  return r.strategy === 'local-only' ? m.meanClientAccuracyAfter : m.globalAccuracy;
+  return strategyNamed(r.strategy as StrategyName).judgedBy === 'clients' ? m.meanClientAccuracyAfter : m.globalAccuracy;
 }
 
 /** What a run's clients end with, as missionAccuracy counts it. */
 export function finalAccuracy(r: SweepRun): number {
   const last = r.missions.at(-1);
-  if (r.strategy !== 'local-only') return r.summary.finalGlobalAccuracy;
+  if (strategyNamed(r.strategy as StrategyName).judgedBy !== 'clients') return r.summary.finalGlobalAccuracy;
   return last ? missionAccuracy(r, last) : NaN;
 }
 

@@ -4,7 +4,7 @@ import { MemoryStore } from '../coordinator/federation/memory-store.js';
 import { RunJournal } from '../coordinator/federation/run-journal.js';
 import { UpdateIntake, type IntakeReplies } from '../coordinator/federation/update-intake.js';
 import { DeltaLedger } from '../client/delta-ledger.js';
-import { encodeUpdateClasses } from '../client/update-and-table-blocks.js';
+import { encodeUpdateClasses } from '../shared/protocol/update-blocks.js';
 import { parseCodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import { PROTOCOL_VERSION, type Outgoing, type UpdateMessage } from '../shared/protocol/messages.js';
 import { validateClientMessage } from '../shared/protocol/validation.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { predictLinearOnTensors, trainHead, type HeadRows } from '../shared/learning/linear-head.js';
+import { predictLinearOnTensors, trainHead, type HeadRows } from '../shared/strategies/linear-head.js';
 import { SeededRng } from '../shared/learning/rng.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 

@@ -1,27 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import { FederationState, type DecodedUpdate } from '../coordinator/federation/federation-state.js';
 import { decodeUpdate } from '../coordinator/federation/update-intake.js';
-import { encodeClassBlock } from '../shared/protocol/class-block.js';
+import { parseCodecSpec, type CodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import { getCodec, type VectorCodec } from '../shared/protocol/codecs/index.js';
 import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { validateClientMessage } from '../shared/protocol/validation.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 import { DeltaLedger } from '../client/delta-ledger.js';
 import { PrototypeTable } from '../shared/learning/prototype-table.js';
-import { blendForUpload, mergeBlended, type BlendedPrototype } from './support/reference-blended-merge.js';
+import { fedreconReference } from '../shared/strategies/fedrecon-reference.js';
+import { protofed } from '../shared/strategies/protofed.js';
+import type { UpdateContext } from '../shared/strategies/strategy.js';
 import { SeededRng } from '../shared/learning/rng.js';
 
 const DIM = 16;
 
 interface Example { classId: number; vector: Float64Array }
 
-/** A delta as the coordinator receives it: class block, msgpack, validation, codec decode. */
+/**
+ * A delta as the coordinator receives it: the class block the client builds (the protofed
+ * strategy's own encoder; deflated for even seqs), msgpack, validation, codec decode.
+ */
 function overTheWire(stats: PrototypeTable, codec: VectorCodec, seq: number): DecodedUpdate {
-  const ids = stats.classIds();
-  const stride = codec.encodedLength(DIM);
-  const vectors = new Uint8Array(ids.length * stride);
-  ids.forEach((id, i) => vectors.set(codec.encode(stats.prototype(id)!), i * stride));
-  const classes = encodeClassBlock(ids, ids.map((id) => stats.get(id)!.count), vectors, { deflate: seq % 2 === 0 });
+  return received(protofed.encodeUpdate(updateContext(stats, parseCodecSpec(seq % 2 === 0 ? `${codec.name}+deflate` : codec.name))), codec, seq);
+}
+
+function updateContext(delta: PrototypeTable, uplink: CodecSpec, held = new PrototypeTable(DIM)): UpdateContext {
+  return { delta, rows: [], held, trained: undefined, uplink, reference: () => undefined };
+}
+
+function received(classes: Uint8Array, codec: VectorCodec, seq: number): DecodedUpdate {
   const message = validateClientMessage.update(decodeMessage(encodeMessage({ v: PROTOCOL_VERSION, seq, base: 0, mission: 0, classes })));
   return decodeUpdate(message, { codec, dim: DIM });
 }
@@ -204,39 +212,41 @@ describe('merge exactness', () => {
 });
 
 describe('the blended merge of the reference code', () => {
-  it('drifts from the centralized mean while the delta merge does not', () => {
+  it('drifts from the centralized mean while the delta merge does not (both strategies\' own client encoders, the same coordinator merge)', () => {
     const rng = new SeededRng(42);
     const clients = 5;
-    const held: (BlendedPrototype | undefined)[] = Array(clients).fill(undefined);
-    let refGlobal: BlendedPrototype | undefined;
+    const f64 = getCodec('f64');
+    const uplink = parseCodecSpec('f64');
     const state = new FederationState(DIM);
     const ledgers = Array.from({ length: clients }, () => new DeltaLedger(DIM));
+    // The reference scheme: each client blends the global prototype it holds into its upload; the
+    // coordinator merges the uploads like any other (count-weighted), so new data enters twice.
+    const reference = new FederationState(DIM);
+    const held = Array.from({ length: clients }, () => new PrototypeTable(DIM));
     const all: Example[] = [];
     // One class, 30 missions, every client sees 2 new examples per mission (low-shot, as in the paper's flaw analysis).
     // The class mean drifts over missions, so weighting mistakes move the prototype.
     for (let mission = 0; mission < 30; mission++) {
-      const uploads: BlendedPrototype[] = [];
       for (let c = 0; c < clients; c++) {
         const batch = Array.from({ length: 2 }, () => ({ classId: 0, vector: Float64Array.from({ length: DIM }, (_, i) => i + mission * 0.5 + (rng.next() - 0.5) * 4) }));
         all.push(...batch);
-        const newMean = new Float64Array(DIM);
-        for (const e of batch) for (let i = 0; i < DIM; i++) newMean[i]! += e.vector[i]! / batch.length;
-        uploads.push(blendForUpload(held[c], newMean, batch.length));
         for (const e of batch) ledgers[c]!.record(0, e.vector, 1);
         const d = ledgers[c]!.takeDelta()!;
-        const r = state.applyUpdate(`c${c}`, d.seq, overTheWire(d.stats, getCodec('f64'), d.seq));
+        const r = state.applyUpdate(`c${c}`, d.seq, overTheWire(d.stats, f64, d.seq));
         ledgers[c]!.acknowledge(d.seq, r.version);
+        reference.applyUpdate(`c${c}`, d.seq, received(fedreconReference.encodeUpdate(updateContext(d.stats, uplink, held[c])), f64, d.seq));
       }
-      for (const u of uploads) refGlobal = mergeBlended(refGlobal, u);
-      for (let c = 0; c < clients; c++) held[c] = { count: refGlobal!.count, mean: Float64Array.from(refGlobal!.mean) };
+      // After the merge every client holds the global table, as a table message gives it.
+      for (const table of held) table.setMean(0, reference.global.get(0)!.count, reference.global.prototype(0)!);
     }
     const truth = centralized(all).prototype(0)!;
     const ours = state.global.prototype(0)!;
+    const blended = reference.global.prototype(0)!;
     let oursErr = 0;
     let refErr = 0;
     for (let i = 0; i < DIM; i++) {
       oursErr = Math.max(oursErr, Math.abs(ours[i]! - truth[i]!));
-      refErr = Math.max(refErr, Math.abs(refGlobal!.mean[i]! - truth[i]!));
+      refErr = Math.max(refErr, Math.abs(blended[i]! - truth[i]!));
     }
     expect(oursErr).toBeLessThan(1e-9);
     // The blend overweights old data: the reference prototype lags the true mean by whole units.

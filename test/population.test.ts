@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyTableMessage } from '../client/update-and-table-blocks.js';
+import { applyTableMessage } from '../client/apply-table.js';
 import { tableMessage } from '../coordinator/federation/table-message.js';
 import { parseCodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import { encodePqCodebook, trainPqCodebook } from '../shared/protocol/codecs/index.js';

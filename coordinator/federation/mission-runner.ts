@@ -6,7 +6,7 @@ import { AccuracyMatrix } from '../../shared/learning/metrics/accuracy-matrix.js
 import { PrototypeTable } from '../../shared/learning/prototype-table.js';
 import { accuracyOf, type ClassCounts } from '../../shared/learning/metrics/class-accuracy.js';
 import {
-  isLearningTraffic, packU32, unpackU32, type CoordinatorToClient, type Outgoing, type ReportMessage, type Strategy,
+  isLearningTraffic, packU32, unpackU32, type CoordinatorToClient, type Outgoing, type ReportMessage,
 } from '../../shared/protocol/messages.js';
 import type { HeldOutEvaluator } from '../../shared/learning/held-out-evaluator.js';
 import { SeededRng } from '../../shared/learning/rng.js';
@@ -16,6 +16,7 @@ import type { CoordinatorServer } from '../transport/coordinator-server.js';
 import type { ClassAssignment, MissionSchedule } from '../schedules/schedule.js';
 import type { FederationState } from './federation-state.js';
 import { DownlinkHistory } from './downlink-history.js';
+import type { Strategy } from '../../shared/strategies/strategy.js';
 import type { RunJournal } from './run-journal.js';
 import { tableMessage } from './table-message.js';
 import { UpdateIntake } from './update-intake.js';
@@ -261,8 +262,8 @@ export class MissionRunner {
       }
       // Clients past the deadline are merged when their updates arrive; this mission goes on without them.
       const merged = participants.filter(onTime);
-      if (o.strategy === 'centralized') await this.poolCentrally(m, participants, plan, merged);
-      if (o.strategy === 'fedavg-head') o.state.closeRound();
+      if (o.strategy.learner === 'coordinator') await this.poolCentrally(m, participants, plan, merged);
+      if (o.strategy.merge === 'round-average') o.state.closeRound();
       const late = participants.filter((id) => !onTime(id));
       for (const id of late) this.owed.push({ clientId: id, mission: m });
       // No client may hold a table version that a crash could take back.
@@ -489,9 +490,9 @@ export class MissionRunner {
     return this.waitFor(() => clientIds.every(connected), connectMs, 'to connect', (id) => !connected(id));
   }
 
-  /** Whether a client's update for mission m is applied (local-only clients send none). */
+  /** Whether a client's update for mission m is applied (or due from no client: the strategy's clients send none). */
   private contributed(clientId: string, m: number): boolean {
-    return this.o.strategy === 'local-only' || this.o.strategy === 'centralized' || this.o.journal.delivered(clientId, m);
+    return this.o.strategy.learner !== 'clients' || this.o.journal.delivered(clientId, m);
   }
 
   /** Clients not yet told that the run is over (they were cut off when it ended). */

@@ -6,7 +6,7 @@ import { Server } from 'socket.io';
 import { ByteMeter } from '../../shared/protocol/byte-accounting.js';
 import { capabilitiesNeeded, codebookHash, parseCodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import {
-  CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type Strategy,
+  CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type StrategyName,
   type ClientMessageType, type ClientToCoordinator, type HeadTrainingOptions, type HelloMessage, type SocketEvents, type CoordinatorToClient,
 } from '../../shared/protocol/messages.js';
 import { ProtocolError, validateClientMessage } from '../../shared/protocol/validation.js';
@@ -24,7 +24,7 @@ export interface CoordinatorServerOptions {
   modelHash: string;
   uplinkCodec: string;
   downlinkCodec: string;
-  strategy?: Strategy;
+  strategy?: StrategyName;
   /** The seq to resume from for a client that says hello. */
   lastAppliedSeq(clientId: string): number;
   /** The run's id: a client that names another run in its hello is refused. */

@@ -3,12 +3,17 @@ import type { EmbeddingStore, EmbeddingStoreStats } from '../embedding/embedding
 import type { EvaluationMemo } from './evaluation-memo.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
 import { predictNearestOnTensors, prototypeMatrix } from './nearest-prototype.js';
-import { headRowsOf, predictLinearOnTensors } from './linear-head.js';
-import { PrototypeTable } from './prototype-table.js';
+import type { PrototypeTable } from './prototype-table.js';
+
+/** How a table classifies query embeddings: one class id per row. */
+export type Classifier = (table: PrototypeTable, queries: Float32Array, rows: number, dim: number) => Promise<Int32Array>;
+
+/** The nearest prototype by squared Euclidean distance. */
+export const nearestPrototype: Classifier = (table, queries, rows) => predictNearestOnTensors(queries, rows, prototypeMatrix(table));
 
 /**
- * Nearest-prototype evaluation on held-out test images, embedded through the store (so each
- * is computed at most once).
+ * Evaluation on held-out test images, embedded through the store (so each is computed at most
+ * once), by the nearest prototype or the classifier of the run's strategy.
  *
  * @example
  * const ev = new HeldOutEvaluator(store, 100);
@@ -26,6 +31,7 @@ export class HeldOutEvaluator {
     perClass?: number,
     private readonly tally?: EmbeddingStoreStats,
     private readonly memo?: EvaluationMemo,
+    private readonly classify: Classifier = nearestPrototype,
   ) {
     this.byClass = indicesByClass(store.data.test);
     if (perClass !== undefined) for (const [c, list] of this.byClass) this.byClass.set(c, list.slice(0, perClass));
@@ -42,9 +48,8 @@ export class HeldOutEvaluator {
   }
 
   /**
-   * Classifies the test images of `classIds` by the nearest prototype among all classes of
-   * `table`; a table one wider than the embeddings is a linear head (weights then bias per class,
-   * the fedavg-head baseline) and classifies by the highest score instead.
+   * Classifies the test images of `classIds` among all classes of `table`, with this evaluator's
+   * classifier (the nearest prototype unless the strategy has its own).
    */
   evaluate(table: PrototypeTable, classIds: readonly number[]): Promise<ClassCounts> {
     return this.memo ? this.memo.get(table, classIds, () => this.compute(table, classIds)) : this.compute(table, classIds);
@@ -63,9 +68,7 @@ export class HeldOutEvaluator {
       labels.fill(classIds[i]!, at, at + e.length / this.store.dim);
       at += e.length / this.store.dim;
     });
-    const predicted = table.dim === dim
-      ? await predictNearestOnTensors(queries, rows, prototypeMatrix(table))
-      : await predictLinearOnTensors(queries, rows, headRowsOf(table), dim);
+    const predicted = await this.classify(table, queries, rows, dim);
     return countByClass(labels, predicted, classIds);
   }
 }

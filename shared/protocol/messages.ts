@@ -24,7 +24,7 @@ export const PROTOCOL_VERSION = 2;
  * SGD, and the coordinator averages the heads (FedAvg); its table rows are weights then a bias.
  */
 export const STRATEGIES = ['protofed', 'fedrecon-reference', 'local-only', 'share-embeddings', 'centralized', 'fedavg-head'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
+export type StrategyName = (typeof STRATEGIES)[number];
 
 /** Upper bounds that every coordinator and client enforces on incoming messages. */
 export const PROTOCOL_LIMITS = {
@@ -91,7 +91,7 @@ export interface WelcomeMessage {
   downlinkCodec: string;
   dim: number;
   /** How clients build updates: see STRATEGIES. */
-  strategy: Strategy;
+  strategy: StrategyName;
   /** fedavg-head only: how each client trains its head in a mission. */
   headTraining?: HeadTrainingOptions;
   /** The run's id: say it in every later hello, so that a coordinator running another run refuses this client. */

@@ -7,6 +7,7 @@ import { CODEC_NAMES } from '../protocol/codecs/index.js';
 import { downlinkOf, isCodecSpec } from '../protocol/codecs/codec-spec.js';
 import { DEFAULT_HEAD_TRAINING, STRATEGIES } from '../protocol/messages.js';
 import { DATASET_NAMES } from '../datasets/dataset-registry.js';
+import { strategyNamed } from '../strategies/registry.js';
 
 export class ScenarioError extends Error {}
 
@@ -236,11 +237,12 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   if (population && s.clients.perMission !== undefined && s.clients.perMission > s.clients.count) {
     throw new ScenarioError(`${source} is invalid:\n  clients.perMission: ${s.clients.perMission} is more than the ${s.clients.count} clients`);
   }
-  if (population && (s.missions.schedule !== 'fed-recon' || s.missions.merge !== 'sync' || s.strategy !== 'protofed')) {
+  const strategy = strategyNamed(s.strategy);
+  if (population && (s.missions.schedule !== 'fed-recon' || s.missions.merge !== 'sync' || !strategy.population)) {
     throw new ScenarioError(`${source} is invalid:\n  clients.mode: population runs the fed-recon schedule (drawn with replacement), sync merging and the protofed strategy`);
   }
-  if (s.strategy === 'fedavg-head' && s.missions.merge !== 'sync') {
-    throw new ScenarioError(`${source} is invalid:\n  strategy: fedavg-head averages each mission's heads, so it needs missions.merge: sync`);
+  if (strategy.syncOnly && s.missions.merge !== 'sync') {
+    throw new ScenarioError(`${source} is invalid:\n  strategy: ${s.strategy} ${strategy.syncOnly}, so it needs missions.merge: sync`);
   }
   if (s.faults.crash.length > 0 && s.clients.mode !== 'process') {
     throw new ScenarioError(`${source} is invalid:\n  faults.crash: crashing a client process needs clients.mode: process`);

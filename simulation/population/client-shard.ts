@@ -1,4 +1,5 @@
-import { applyTableMessage, encodeUpdateClasses } from '../../client/update-and-table-blocks.js';
+import { applyTableMessage } from '../../client/apply-table.js';
+import { encodeUpdateClasses } from '../../shared/protocol/update-blocks.js';
 import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { decodePqCodebook, type PqCodebook } from '../../shared/protocol/codecs/index.js';
 import { PROTOCOL_VERSION, unpackU32, type TableMessage } from '../../shared/protocol/messages.js';

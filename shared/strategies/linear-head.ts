@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PrototypeTable } from './prototype-table.js';
-import { SeededRng } from './rng.js';
+import type { PrototypeTable } from '../learning/prototype-table.js';
+import { SeededRng } from '../learning/rng.js';
 
 /**
  * A linear classification head on frozen embeddings: for each class, dim weights then one bias

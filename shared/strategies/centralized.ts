@@ -1,0 +1,12 @@
+import { statisticsStrategy } from './statistics.js';
+import type { Strategy } from './strategy.js';
+
+/** centralized: clients send no update; the coordinator pools their raw data and learns it itself (the upper bound). */
+export const centralized: Strategy = {
+  ...statisticsStrategy,
+  name: 'centralized',
+  learner: 'coordinator',
+  encodeUpdate: () => {
+    throw new Error('centralized clients send no update');
+  },
+};
