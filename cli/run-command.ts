@@ -46,7 +46,7 @@ export async function runCommand(scenarioArg: string | undefined, options: RunCo
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
   if (scenario.clients.mode === 'population') {
-    await runPopulationCommand(scenario, scenarioPath, outDir, options.force, say);
+    await runPopulationCommand(scenario, scenarioPath, outDir, { force: options.force }, say);
     return;
   }
   await runAndReport(scenario, scenarioPath, outDir, options, say);
@@ -60,13 +60,16 @@ async function resumeCommand(scenarioArg: string | undefined, dir: string, optio
   const outDir = resolve(dir);
   const saved = ResultsWriter.readConfig(outDir);
   const scenario = parseScenario(saved.scenario, `${outDir}/config.json`);
-  if (scenario.clients.mode === 'population') throw new Error('resuming a population run is not supported yet');
   if (options.remote && scenario.clients.mode !== 'remote') throw new Error(`${outDir} holds a ${scenario.clients.mode}-mode run; resume it with protofed run --resume`);
   if (!options.remote && scenario.clients.mode === 'remote') throw new Error(`${outDir} holds a remote run; resume it with protofed coordinator --resume`);
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
   say(`resuming ${outDir} (run ${saved.runId})`);
+  if (scenario.clients.mode === 'population') {
+    await runPopulationCommand(scenario, saved.source ?? 'the saved scenario', outDir, { resume: true }, say);
+    return;
+  }
   await runAndReport(scenario, saved.source ?? 'the saved scenario', outDir, { ...options, resume: outDir }, say);
 }
 
@@ -122,7 +125,9 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
   say(`results: ${outDir}`);
 }
 
-async function runPopulationCommand(scenario: Scenario, scenarioPath: string, outDir: string, force: boolean | undefined, say: (line: string) => void): Promise<void> {
+async function runPopulationCommand(
+  scenario: Scenario, scenarioPath: string, outDir: string, how: { force?: boolean | undefined; resume?: boolean }, say: (line: string) => void,
+): Promise<void> {
   const perMission = scenario.clients.perMission ?? scenario.clients.count;
   say(`protofed run ${scenarioPath}: a population of ${scenario.clients.count.toLocaleString('en')} virtual clients, ` +
     `${perMission.toLocaleString('en')} per mission, ${scenario.missions.count} missions, ` +
@@ -130,7 +135,7 @@ async function runPopulationCommand(scenario: Scenario, scenarioPath: string, ou
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
   say('mission  classes  global  clients   seconds  up: message (payload)   down: message (payload)   RSS');
   const { summary } = await runPopulationScenario(scenario, {
-    outDir, source: scenarioPath, force,
+    outDir, source: scenarioPath, ...how,
     log: (line) => process.stderr.write(`protofed: ${line}\n`),
     onMission: (m) => say(
       `${String(m.mission + 1).padStart(7)}  ${String(m.classesKnown).padStart(7)}  ${m.globalAccuracy === null ? '   -  ' : formatAccuracy(m.globalAccuracy)}  ` +
@@ -146,5 +151,6 @@ async function runPopulationCommand(scenario: Scenario, scenarioPath: string, ou
   say(`bytes up ${formatBytes(summary.bytes.up.encodedBytes)} (payload ${formatBytes(summary.bytes.up.payloadBytes)}), ` +
     `down ${formatBytes(summary.bytes.down.encodedBytes)} (payload ${formatBytes(summary.bytes.down.payloadBytes)}); ` +
     `per client that took part: ${formatBytes(summary.perClient.up.mean)} up, ${formatBytes(summary.perClient.down.mean)} down on average`);
+  say(`table checksum ${summary.tableChecksum}`);
   say(`results: ${outDir}`);
 }

@@ -70,7 +70,11 @@ export class ResultsWriter {
 
   /** Writes metrics.jsonl anew from these missions (a resumed run's journal is the record of truth). */
   rewriteMissions(results: readonly MissionResult[]): void {
-    const lines = results.flatMap(missionLines);
+    this.rewriteRecords(results.flatMap(missionLines));
+  }
+
+  /** Writes metrics.jsonl anew with these records. */
+  rewriteRecords(lines: readonly object[]): void {
     writeFileSync(join(this.dir, 'metrics.jsonl'), lines.length === 0 ? '' : `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
   }
 

@@ -34,7 +34,7 @@ import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import { ResultsWriter } from './results-writer.js';
-import { MemoryStore } from './federation/memory-store.js';
+import { NoStore } from './federation/memory-store.js';
 import { RecordLog } from './federation/record-log.js';
 import { RunJournal } from './federation/run-journal.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
@@ -179,7 +179,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = options.token ?? randomBytes(24).toString('base64url');
   // The federation state, from the journal (empty for a new run); every change to it is recorded.
-  const durable = out ? await RecordLog.open(out.stateDir) : new MemoryStore();
+  const durable = out ? await RecordLog.open(out.stateDir) : new NoStore();
   if (durable.recovered.droppedTailBytes > 0) {
     log(`dropped the last ${durable.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
   }
@@ -189,6 +189,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     keepContributions: strategy.merge === 'sum',
   }, uplink.codec);
   const resumedAfter = journal.missions.length > 0 || state.version > 0 ? journal.missions.length : null;
+  if (resumedAfter !== null) log(`state restored: ${journal.missions.length} missions, table version ${state.version}`);
   const schedules = {
     'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
     'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
@@ -225,7 +226,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   options.onListening?.(url);
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({
-    server, state, journal, schedule, evaluator, clientIds, uplink, downlink, strategy,
+    links: server, state, journal, schedule, evaluator, clientIds, uplink, downlink, strategy,
     centralize: { embed: (indices) => store.embed('train', indices), bytesPerImage: data.train.rows * data.train.cols * data.train.channels },
     missionLimit: scenario.missions.count, participation: scenario.clients.participation, seed: scenario.seed,
     evaluationSample: scenario.evaluation.clientSample,

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { runScenario, type RunSummary } from '../coordinator/run-scenario.js';
 import { parseScenario } from '../shared/scenario/scenario-config.js';
+import { runPopulationScenario, type PopulationSummary } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 
 /**
@@ -105,6 +106,37 @@ describe('kill -9 the coordinator, then resume', () => {
     expect(summary.accuracyMatrix).toEqual(fine.accuracyMatrix);
     expect(globalAccuracies(out)).toEqual(globalAccuracies(reference));
     expect(summary.runId).toBe(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).runId);
+  }, 180_000);
+
+  it('population mode: a killed population run resumes to the same table and the same accuracy after every mission', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-resume-pop-'));
+    const yaml = `name: resume-population
+seed: 3
+dataset: { name: fashion-mnist, dir: embedded }
+backbone: { name: pixels }
+clients: { mode: population, count: 5000, perMission: 300, workers: 1 }
+missions: { count: 20, classesPerClient: 2, shotsPerClass: 3 }
+codec: { uplink: int8, downlink: int8 }
+evaluation: { testPerClass: 50, clientSample: 3 }
+`;
+    const file = join(dir, 'scenario.yaml');
+    writeFileSync(file, yaml);
+    const reference = join(dir, 'reference');
+    await runPopulationScenario(parseScenario(parse(yaml)), { outDir: reference });
+    const out = join(dir, 'killed');
+    const first = protofed(['run', file, '--out', out]);
+    await until(first.output, /^ +6 +\d+ /m, 'mission 6');
+    first.child.kill('SIGKILL');
+    await first.exit;
+    expect(missionsDone(first.output())).toBeLessThan(20);
+    const resumed = protofed(['run', '--resume', out]);
+    expect(await resumed.exit).toBe(0);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as PopulationSummary;
+    const fine = JSON.parse(readFileSync(join(reference, 'summary.json'), 'utf8')) as PopulationSummary;
+    expect(summary.resumedAfterMission).toBeGreaterThanOrEqual(5);
+    expect(summary.missions).toBe(20);
+    expect(summary.tableChecksum).toBe(fine.tableChecksum);
+    expect(globalAccuracies(out)).toEqual(globalAccuracies(reference));
   }, 180_000);
 
   it('remote mode: clients ride out the restart (backoff, resend), the resumed coordinator finishes the run, and it equals the fault-free one', async () => {

@@ -13,6 +13,8 @@
 export interface DurableStore {
   /** What the store held when it was opened. */
   readonly recovered: Recovered;
+  /** True for a store that keeps nothing (a run without a results folder): no snapshot is worth building. */
+  readonly discards?: boolean;
   /** Queues a record; it is durable once a later flush resolves. */
   append(record: Uint8Array): void;
   /**

@@ -11,8 +11,7 @@ import {
 import type { HeldOutEvaluator } from '../../shared/learning/held-out-evaluator.js';
 import { SeededRng } from '../../shared/learning/rng.js';
 import { transferSeconds, type LinkModel } from '../link-model.js';
-import type { ClientSession } from '../transport/client-session.js';
-import type { CoordinatorServer } from '../transport/coordinator-server.js';
+import type { ClientLink, ClientLinks } from './client-links.js';
 import type { ClassAssignment, MissionSchedule } from '../schedules/schedule.js';
 import type { FederationState } from './federation-state.js';
 import { DownlinkHistory } from './downlink-history.js';
@@ -82,7 +81,8 @@ export interface RunOutcome {
 }
 
 export interface MissionRunnerOptions {
-  server: CoordinatorServer;
+  /** The clients, through whatever transport carries them. */
+  links: ClientLinks;
   state: FederationState;
   /**
    * The state's durable journal: updates are acked once it holds them, each finished mission is
@@ -152,11 +152,12 @@ export class MissionRunner {
   private readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
   private onAsyncUpdate: ((clientId: string, mission: number) => void) | undefined;
   private tableCache: { version: number; byFrom: Map<number, Outgoing<CoordinatorToClient['table']>> } = { version: -1, byFrom: new Map() };
-  private asyncJoin: ((session: ClientSession) => void) | undefined;
+  private asyncJoin: ((session: ClientLink) => void) | undefined;
   private endReason = '';
   private readonly toldShutdown = new Set<string>();
   /** What the clients hold, for a `delta+` uplink. */
   private readonly history: DownlinkHistory | undefined;
+  private readonly intake: UpdateIntake;
 
   constructor(private readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
@@ -164,15 +165,16 @@ export class MissionRunner {
     this.evaluationRng = new SeededRng(o.seed).fork('evaluation-sample');
     this.history = o.uplink.delta ? new DownlinkHistory(o.state.dim) : undefined;
     const intake = new UpdateIntake(o.state, o.uplink.codec, this.history, o.journal);
+    this.intake = intake;
     intake.on('applied', (clientId, update) => {
       this.progress.emit('change');
       this.onAsyncUpdate?.(clientId, update.mission);
     });
     intake.on('failed', (err) => this.fail(new Error(`cannot make the state durable: ${err.message}`)));
-    o.server.on('update', (session, update) => intake.take(session.clientId!, update, session));
-    o.server.on('report', (session, report) => this.onReport(session, report));
-    o.server.on('joined', (session) => this.onJoined(session));
-    o.server.on('left', (session, reason) => {
+    o.links.on('update', (session, update) => intake.take(session.clientId!, update, session));
+    o.links.on('report', (session, report) => this.onReport(session, report));
+    o.links.on('joined', (session) => this.onJoined(session));
+    o.links.on('left', (session, reason) => {
       if (!this.finished) this.log(`client ${session.clientId} disconnected (${reason})`);
     });
   }
@@ -215,7 +217,7 @@ export class MissionRunner {
       this.log(`resuming after mission ${o.journal.missions.length} of the saved run, at table version ${o.state.version}`);
       // Replacement clients start empty: each gets the table it would hold, before its next mission.
       for (const id of o.clientIds) {
-        const session = o.server.session(id);
+        const session = o.links.session(id);
         if (session) this.sendTable(session);
       }
     }
@@ -266,8 +268,9 @@ export class MissionRunner {
       if (o.strategy.merge === 'round-average') o.state.closeRound();
       const late = participants.filter((id) => !onTime(id));
       for (const id of late) this.owed.push({ clientId: id, mission: m });
-      // No client may hold a table version that a crash could take back.
+      // No client may hold a table version that a crash could take back, nor get a table before its ack.
       await o.journal.flush();
+      await this.intake.settled();
 
       this.phase = 'evaluating';
       // Clients that sat this mission out get nothing: their table catches up when they next take part.
@@ -319,7 +322,7 @@ export class MissionRunner {
       missions.push(result);
       o.journal.recordMission({
         result, matrixRow, planHash: planHash(plan), owed: this.owed.map((x) => ({ ...x })),
-        meters: Object.fromEntries(o.clientIds.map((id) => [id, o.server.meter(id).entries()])),
+        meters: Object.fromEntries(o.clientIds.map((id) => [id, o.links.meter(id).entries()])),
       });
       await o.journal.flush();
       if ((m + 1) % (o.snapshotEveryMissions ?? 25) === 0) await o.journal.snapshot();
@@ -341,7 +344,7 @@ export class MissionRunner {
     return { missions, endReason, matrix, assignments, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: lateMerged, lostUpdates };
   }
 
-  private onReport(session: ClientSession, report: ReportMessage): void {
+  private onReport(session: ClientLink, report: ReportMessage): void {
     this.embeddingCounts.set(session.clientId!, { computed: report.embeddingsComputed, fromCache: report.embeddingsCached });
     if (report.mission !== this.mission) return;
     const counts: ClassCounts = { classIds: unpackU32(report.classIds), correct: unpackU32(report.correct), total: unpackU32(report.total) };
@@ -349,7 +352,7 @@ export class MissionRunner {
     this.progress.emit('change');
   }
 
-  private onJoined(session: ClientSession): void {
+  private onJoined(session: ClientLink): void {
     const id = session.clientId!;
     this.progress.emit('change');
     // A client that was cut off when the run ended learns it now, when it comes back.
@@ -405,7 +408,7 @@ export class MissionRunner {
     const sendNext = (id: string): void => {
       const k = o.journal.latestMission(id) + 1;
       if (k >= rounds.length) return;
-      o.server.session(id)?.send('mission', {
+      o.links.session(id)?.send('mission', {
         mission: k,
         assignment: rounds[k]![index.get(id)!]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
         evalClasses: packU32(knownBy[k]!),
@@ -414,11 +417,12 @@ export class MissionRunner {
     const broadcast = (): Promise<void> => (queue = queue.then(async () => {
       if (o.state.version === lastVersion) return;
       await o.journal.flush();
+      await this.intake.settled();
       lastVersion = o.state.version;
       sinceBroadcast = 0;
       const started = performance.now();
       for (const id of o.clientIds) {
-        const session = o.server.session(id);
+        const session = o.links.session(id);
         if (session) this.sendTable(session);
       }
       const classes = o.state.global.classIds();
@@ -485,8 +489,8 @@ export class MissionRunner {
   }
 
   private allConnected(): Promise<void> {
-    const { clientIds, server, connectMs } = this.o;
-    const connected = (id: string): boolean => server.session(id)?.connected === true;
+    const { clientIds, links, connectMs } = this.o;
+    const connected = (id: string): boolean => links.session(id)?.connected === true;
     return this.waitFor(() => clientIds.every(connected), connectMs, 'to connect', (id) => !connected(id));
   }
 
@@ -502,7 +506,7 @@ export class MissionRunner {
 
   /** Tells a connected client that the run is over. */
   private shutDown(clientId: string): void {
-    const session = this.o.server.session(clientId);
+    const session = this.o.links.session(clientId);
     if (!session?.connected) return;
     session.send('shutdown', { reason: `run finished: ${this.endReason}` });
     this.toldShutdown.add(clientId);
@@ -510,14 +514,14 @@ export class MissionRunner {
 
   /** strategy centralized: the mission's examples, pooled, become one update of the coordinator's own. */
   private async poolCentrally(m: number, participants: string[], plan: ClassAssignment[][], merged: string[]): Promise<void> {
-    const { centralize, state, server } = this.o;
+    const { centralize, state, links } = this.o;
     if (!centralize) throw new Error('the centralized strategy needs the coordinator to embed the pooled data');
     const pooled = new PrototypeTable(state.dim);
     for (const [i, id] of participants.entries()) {
       if (!merged.includes(id)) continue;
       for (const a of plan[i]!) {
         pooled.addEmbeddings(a.classId, await centralize.embed(a.indices), a.indices.length);
-        server.meter(id).count('up', 'raw-data', a.indices.length * centralize.bytesPerImage, a.indices.length * centralize.bytesPerImage);
+        links.meter(id).count('up', 'raw-data', a.indices.length * centralize.bytesPerImage, a.indices.length * centralize.bytesPerImage);
       }
     }
     const classIds = pooled.classIds();
@@ -527,7 +531,7 @@ export class MissionRunner {
   }
 
   private sendMission(clientId: string): void {
-    this.o.server.session(clientId)?.send('mission', {
+    this.o.links.session(clientId)?.send('mission', {
       mission: this.mission,
       // A client whose update for this mission is already merged (a replacement process, or a
       // resumed run) must not learn those examples again: it only evaluates.
@@ -538,7 +542,7 @@ export class MissionRunner {
   }
 
   private sendTableAndEvaluate(clientId: string): void {
-    const session = this.o.server.session(clientId);
+    const session = this.o.links.session(clientId);
     if (!session) return;
     this.sendTable(session);
     if (this.evaluates(clientId)) session.send('evaluate', { mission: this.mission, evalClasses: packU32(this.evalClasses) });
@@ -557,7 +561,7 @@ export class MissionRunner {
   }
 
   /** Sends only the classes changed since the version the client holds; nothing when it is current. */
-  private sendTable(session: ClientSession): void {
+  private sendTable(session: ClientLink): void {
     const { state } = this.o;
     if (session.heldVersion >= state.version) return;
     session.send('table', this.tableFrom(session.heldVersion));
@@ -580,7 +584,7 @@ export class MissionRunner {
 
   private meterSnapshot(): Map<string, MissionBytes> {
     return new Map(this.o.clientIds.map((id) => {
-      const meter: ByteMeter = this.o.server.meter(id);
+      const meter: ByteMeter = this.o.links.meter(id);
       return [id, { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) }];
     }));
   }

@@ -37,8 +37,12 @@ const enum Form {
  */
 export class RunJournal<M = unknown> implements StateJournal {
   private readonly missionRecords: M[];
-  /** The missions each client has an applied update of, and the latest of them. */
-  private readonly deliveries = new Map<string, { latest: number; missions: Set<number> }>();
+  /**
+   * The missions each client has an applied update of: the latest, and any earlier ones apart
+   * (most clients of a large population deliver once: a number per client is all they cost).
+   */
+  private readonly latest = new Map<string, number>();
+  private readonly earlier = new Map<string, number[]>();
   /** Client ids as UTF-8, encoded once. */
   private readonly idBytes = new Map<string, Uint8Array>();
 
@@ -99,16 +103,16 @@ export class RunJournal<M = unknown> implements StateJournal {
 
   /** Whether a client's update for a mission is applied. */
   delivered(clientId: string, mission: number): boolean {
-    return this.deliveries.get(clientId)?.missions.has(mission) ?? false;
+    return this.latest.get(clientId) === mission || (this.earlier.get(clientId)?.includes(mission) ?? false);
   }
 
   /** The latest mission a client has an applied update of (−1 for none). */
   latestMission(clientId: string): number {
-    return this.deliveries.get(clientId)?.latest ?? -1;
+    return this.latest.get(clientId) ?? -1;
   }
 
   updateApplied(clientId: string, seq: number, update: DecodedUpdate): void {
-    appendUpdateRecord(this.store, clientId, seq, update, this.state.dim, this.idBytes);
+    if (!this.store.discards) appendUpdateRecord(this.store, clientId, seq, update, this.state.dim, this.idBytes);
     if (update.mission !== undefined) this.markDelivered(clientId, update.mission);
   }
 
@@ -127,6 +131,7 @@ export class RunJournal<M = unknown> implements StateJournal {
   /** Records that a mission is over, with what the run needs to go on from the next one. */
   recordMission(mission: M): void {
     this.missionRecords.push(mission);
+    if (this.store.discards) return;
     const body = packr.pack(mission);
     const record = new Uint8Array(1 + body.byteLength);
     record[0] = Kind.Mission;
@@ -141,8 +146,9 @@ export class RunJournal<M = unknown> implements StateJournal {
 
   /** Folds everything so far into one snapshot (the log starts again, empty). */
   snapshot(): Promise<void> {
+    if (this.store.discards) return Promise.resolve();
     return this.store.snapshot(packr.pack({ format: SNAPSHOT_FORMAT, state: this.state.snapshot(), missions: this.missionRecords,
-      delivered: [...this.deliveries].map(([clientId, d]) => [clientId, [...d.missions]]) }));
+      delivered: [...this.latest].map(([clientId, latest]) => [clientId, [...(this.earlier.get(clientId) ?? []), latest]]) }));
   }
 
   close(): Promise<void> {
@@ -151,10 +157,15 @@ export class RunJournal<M = unknown> implements StateJournal {
   }
 
   private markDelivered(clientId: string, mission: number): void {
-    let d = this.deliveries.get(clientId);
-    if (!d) this.deliveries.set(clientId, (d = { latest: -1, missions: new Set() }));
-    d.missions.add(mission);
-    if (mission > d.latest) d.latest = mission;
+    const latest = this.latest.get(clientId);
+    if (latest === undefined) {
+      this.latest.set(clientId, mission);
+    } else if (mission !== latest && !this.earlier.get(clientId)?.includes(mission)) {
+      const earlier = this.earlier.get(clientId) ?? [];
+      earlier.push(Math.min(mission, latest));
+      this.earlier.set(clientId, earlier);
+      this.latest.set(clientId, Math.max(mission, latest));
+    }
   }
 }
 

@@ -92,6 +92,7 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
   private readonly scratch = { means: new Float64Array(0) };
   /** Answers to send once what was taken so far is durable. */
   private waiting: (() => void)[] = [];
+  private answered: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly state: FederationState,
@@ -133,11 +134,24 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
     if (this.waiting.length === 1) queueMicrotask(() => this.flushWaiting());
   }
 
+  /**
+   * Resolves once every update taken so far is durable and answered: wait for it before anything
+   * that must follow the acks (a table that contains these updates, the end of a mission).
+   */
+  settled(): Promise<void> {
+    this.flushWaiting();
+    return this.answered;
+  }
+
   private flushWaiting(): void {
+    if (this.waiting.length === 0) return;
     const answers = this.waiting;
     this.waiting = [];
-    this.durable!.flush().then(() => {
+    // Flushes resolve in order, so the latest answered promise settles after all earlier ones.
+    this.answered = this.durable!.flush().then(() => {
       for (const answer of answers) answer();
-    }, (err: Error) => this.emit('failed', err));
+    }, (err: Error) => {
+      this.emit('failed', err);
+    });
   }
 }

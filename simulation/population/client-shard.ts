@@ -19,6 +19,8 @@ export interface ShardConfig {
   bank: Float32Array;
   /** Labels of the train split, to check each assignment as a client checks its own data. */
   labels: Int32Array;
+  /** Each client's last applied seq, to continue from (a resumed run; all 0 when absent). */
+  lastSeq?: Int32Array | undefined;
 }
 
 /**
@@ -49,7 +51,8 @@ export class ClientShard {
 
   constructor(readonly config: ShardConfig) {
     this.heldVersion = new Int32Array(config.size);
-    this.lastSeq = new Int32Array(config.size);
+    this.lastSeq = config.lastSeq ? Int32Array.from(config.lastSeq) : new Int32Array(config.size);
+    if (this.lastSeq.length !== config.size) throw new RangeError(`${this.lastSeq.length} seqs for a shard of ${config.size} clients`);
     this.hasCodebook = new Uint8Array(config.size);
     this.uplinkSpec = parseCodecSpec(config.uplink);
     this.downlinkSpec = parseCodecSpec(config.downlink);

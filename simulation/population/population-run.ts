@@ -1,8 +1,10 @@
-import { FederationState } from '../../coordinator/federation/federation-state.js';
-import { decodeUpdate } from '../../coordinator/federation/update-intake.js';
+import type { FederationState } from '../../coordinator/federation/federation-state.js';
+import { NoStore } from '../../coordinator/federation/memory-store.js';
+import { RunJournal } from '../../coordinator/federation/run-journal.js';
+import { UpdateIntake } from '../../coordinator/federation/update-intake.js';
 import { DownlinkHistory } from '../../coordinator/federation/downlink-history.js';
 import { tableMessage } from '../../coordinator/federation/table-message.js';
-import { ByteMeter, addTally, type ByteTally } from '../../shared/protocol/byte-accounting.js';
+import { ByteMeter, addTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { decodePqCodebook } from '../../shared/protocol/codecs/index.js';
 import { accuracyOf } from '../../shared/learning/metrics/class-accuracy.js';
@@ -42,6 +44,13 @@ export interface PopulationRunOptions {
   codebook?: Uint8Array | undefined;
   /** Keep each client's contributions for exact unlearning (default true). */
   keepContributions?: boolean;
+  /**
+   * The run's durable journal (an in-memory one when absent): every update is in it before its
+   * ack, each mission is recorded, and a journal that already holds missions is resumed from.
+   */
+  journal?: RunJournal<PopulationRecord> | undefined;
+  /** Fold the journal into a snapshot every this many missions (default 25). */
+  snapshotEveryMissions?: number | undefined;
   /** Clients per batch handed to a shard: batches overlap the shards' work with the coordinator's. */
   batchSize?: number;
   onMission?: (record: PopulationMission) => void;
@@ -59,6 +68,17 @@ export interface PopulationMission {
   seconds: number;
   bytes: { up: ByteTally; down: ByteTally };
   rssBytes: number;
+}
+
+/** What the journal keeps of a finished mission. */
+export interface PopulationRecord {
+  mission: PopulationMission;
+  /** The run's byte counts at the end of the mission. */
+  meter: ByteMeterEntries;
+  /** This mission's participants and the encoded bytes each sent and received in it. */
+  participants: Int32Array;
+  bytesUp: Float64Array;
+  bytesDown: Float64Array;
 }
 
 export interface PopulationResult {
@@ -96,18 +116,33 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   /** What the clients hold, for a `delta+` uplink. */
   const history = uplink.delta ? new DownlinkHistory(o.dim) : undefined;
   const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
-  const state = new FederationState(o.dim, { keepContributions: o.keepContributions ?? true });
+  const journal = o.journal ?? RunJournal.open<PopulationRecord>(new NoStore(), o.dim, { keepContributions: o.keepContributions ?? true }, uplink.codec).journal;
+  const state = journal.state;
+  // The same intake as every other mode: validation against the codec and the table version, at-most-once, durable before the ack.
+  const intake = new UpdateIntake(state, uplink.codec, history, journal);
   const meter = new ByteMeter();
   const bytesUp = new Float64Array(o.population);
   const bytesDown = new Float64Array(o.population);
+  const missions: PopulationMission[] = [];
+  // A resumed run: the finished missions come from the journal; the shards start again, each client
+  // continuing from its last applied seq with an empty table (the next table it gets is whole).
+  for (const r of journal.missions) {
+    missions.push(r.mission);
+    r.participants.forEach((client, k) => {
+      bytesUp[client]! += r.bytesUp[k]!;
+      bytesDown[client]! += r.bytesDown[k]!;
+    });
+  }
+  meter.load(journal.missions.at(-1)?.meter ?? []);
+  const lastSeq = state.version > 0 ? Int32Array.from({ length: o.population }, (_, c) => state.lastAppliedSeq(`c${c}`)) : undefined;
   /** The table version the coordinator has sent each client. */
   const sentVersion = new Int32Array(o.population);
-  const shards = startShards(o);
+  const shards = startShards(o, lastSeq);
   const shardOf = (client: number): number => Math.min(shards.length - 1, Math.floor(client / shards[0]!.size));
-  const scratch = { means: new Float64Array(0) };
   const sampleRng = new SeededRng(o.seed).fork('population-client-sample');
   const batchSize = o.batchSize ?? 2000;
-  const missions: PopulationMission[] = [];
+  // The client sample's draws of the finished missions, replayed.
+  for (const { mission: r } of journal.missions) if (o.evaluator && r.classesKnown > 0) sampleRng.sample(r.participants, Math.min(o.clientSample ?? 0, r.participants));
   let peakRssBytes = process.memoryUsage().rss;
 
   const down = (client: number, type: string, frame: Uint8Array, payload = 0): void => {
@@ -116,13 +151,21 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   };
 
   try {
-    for (let m = 0; m < o.missions; m++) {
+    for (let m = missions.length; m < o.missions; m++) {
       const missionStarted = performance.now();
       const before = { up: meter.totals('up'), down: meter.totals('down') };
-      const { participants, assignments } = schedule.next(m);
+      const upBefore = new Map<number, number>();
+      const downBefore = new Map<number, number>();
+      const planned = schedule.next(m);
+      // After a resume, clients whose update for this mission is already merged do not learn it again.
+      const redo = planned.participants.map((c) => !journal.delivered(`c${c}`, m));
+      const participants = planned.participants.filter((_, k) => redo[k]);
+      const assignments = planned.assignments.filter((_, k) => redo[k]);
       // Mission messages, batched per shard.
       const batches: { shard: number; clients: number[]; frames: Uint8Array[]; codebookOf: number[] }[] = [];
       participants.forEach((client, k) => {
+        upBefore.set(client, bytesUp[client]!);
+        downBefore.set(client, bytesDown[client]!);
         const sendCodebook = codebookFrame !== undefined && !gotCodebook[client];
         if (sendCodebook) {
           down(client, 'codebook', codebookFrame, o.codebook!.byteLength);
@@ -155,11 +198,17 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
           const update = validateClientMessage.update(decodeMessage(frame));
           meter.count('up', 'update', update.classes.payloadBytes, frame.byteLength);
           bytesUp[client]! += frame.byteLength;
-          const decoded = decodeUpdate(update, { codec: uplink.codec, dim: o.dim, delta: history }, scratch);
-          const { applied, version } = state.applyUpdate(`c${client}`, update.seq, decoded);
-          acks.set(client, encodeMessage({ v: PROTOCOL_VERSION, seq: update.seq, version, duplicate: !applied }));
+          intake.take(`c${client}`, update, {
+            send: (_type, ack) => acks.set(client, encodeMessage({ v: PROTOCOL_VERSION, ...ack })),
+            sendError: (code, reason) => {
+              throw new Error(`population client ${client}'s update was refused (${code}): ${reason}`);
+            },
+          });
         }
       }
+      // The acks go out once the mission's updates are durable.
+      await intake.settled();
+      if (acks.size !== participants.length) throw new Error(`${participants.length - acks.size} of ${participants.length} updates were not acknowledged`);
       // The barrier: every update is in. Each participant gets its ack and the changes since its version.
       const tableIndex = new Map<number, number>();
       const tables: Uint8Array[] = [];
@@ -196,7 +245,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       let sampledClientAccuracy: number | null = null;
       if (o.evaluator && classes.length > 0) {
         globalAccuracy = accuracyOf(await o.evaluator.evaluate(state.global, classes));
-        const sample = sampleRng.sample(participants.length, Math.min(o.clientSample ?? 0, participants.length)).map((k) => participants[k]!);
+        const sample = sampleRng.sample(planned.participants.length, Math.min(o.clientSample ?? 0, planned.participants.length)).map((k) => planned.participants[k]!);
         if (sample.length > 0) {
           const accuracies = await Promise.all(sample.map(async (c) => accuracyOf(await o.evaluator!.evaluate(await shards[shardOf(c)]!.held(c), classes))));
           sampledClientAccuracy = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;
@@ -205,12 +254,19 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       const rssBytes = process.memoryUsage().rss;
       peakRssBytes = Math.max(peakRssBytes, rssBytes);
       const record: PopulationMission = {
-        mission: m, participants: participants.length, classesKnown: classes.length, globalAccuracy, sampledClientAccuracy,
+        mission: m, participants: planned.participants.length, classesKnown: classes.length, globalAccuracy, sampledClientAccuracy,
         seconds: (performance.now() - missionStarted) / 1000,
         bytes: { up: addTally(meter.totals('up'), before.up, -1), down: addTally(meter.totals('down'), before.down, -1) },
         rssBytes,
       };
       missions.push(record);
+      journal.recordMission({
+        mission: record, meter: meter.entries(), participants: Int32Array.from(participants),
+        bytesUp: Float64Array.from(participants, (c) => bytesUp[c]! - upBefore.get(c)!),
+        bytesDown: Float64Array.from(participants, (c) => bytesDown[c]! - downBefore.get(c)!),
+      });
+      await journal.flush();
+      if ((m + 1) % (o.snapshotEveryMissions ?? 25) === 0) await journal.snapshot();
       o.onMission?.(record);
     }
     await o.onFinish?.((client) => shards[shardOf(client)]!.held(client));
@@ -220,11 +276,16 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   return { missions, state, meter, bytesUp, bytesDown, seconds: (performance.now() - started) / 1000, peakRssBytes };
 }
 
-function startShards(o: PopulationRunOptions): ShardHandle[] {
+function startShards(o: PopulationRunOptions, lastSeq: Int32Array | undefined): ShardHandle[] {
   const count = Math.max(1, Math.min(o.workers > 0 ? o.workers : o.shards ?? 1, o.population));
   const size = Math.ceil(o.population / count);
   return Array.from({ length: count }, (_, i) => {
-    const config = { first: i * size, size: Math.min(size, o.population - i * size), dim: o.dim, uplink: o.uplink, downlink: o.downlink, bank: o.bank, labels: o.labels };
+    const first = i * size;
+    const shardSize = Math.min(size, o.population - first);
+    const config = {
+      first, size: shardSize, dim: o.dim, uplink: o.uplink, downlink: o.downlink, bank: o.bank, labels: o.labels,
+      lastSeq: lastSeq?.subarray(first, first + shardSize),
+    };
     return o.workers > 0 ? WorkerShard.start(config) : new InThreadShard(config);
   });
 }

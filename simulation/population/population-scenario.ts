@@ -4,11 +4,23 @@ import { ResultsWriter } from '../../coordinator/results-writer.js';
 import type { ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
 import type { Scenario } from '../../shared/scenario/scenario-config.js';
-import { runPopulation, type PopulationMission, type PopulationResult } from './population-run.js';
+import { randomBytes } from 'node:crypto';
+import { NoStore } from '../../coordinator/federation/memory-store.js';
+import { RecordLog } from '../../coordinator/federation/record-log.js';
+import { RunJournal } from '../../coordinator/federation/run-journal.js';
+import { bindCodebook } from '../../shared/protocol/codecs/codec-spec.js';
+import { decodePqCodebook } from '../../shared/protocol/codecs/index.js';
+import { tableChecksum } from '../../shared/learning/table-checksum.js';
+import { runPopulation, type PopulationMission, type PopulationRecord, type PopulationResult } from './population-run.js';
 import { defaultWorkerCount } from './shard-handle.js';
 
 export interface PopulationSummary {
   scenario: string;
+  runId: string;
+  /** SHA-256 over the final global table (see RunSummary.tableChecksum). */
+  tableChecksum: string;
+  /** When this process resumed a saved run: the missions that were already finished, else null. */
+  resumedAfterMission: number | null;
   mode: 'population';
   population: number;
   perMission: number;
@@ -47,10 +59,17 @@ export interface Distribution {
  */
 export async function runPopulationScenario(
   scenario: Scenario,
-  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force'> & { onMission?: (m: PopulationMission) => void } = {},
+  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force' | 'resume'> & { onMission?: (m: PopulationMission) => void } = {},
 ): Promise<{ summary: PopulationSummary; result: PopulationResult }> {
   const started = performance.now();
-  const out = options.outDir ? ResultsWriter.open(options.outDir, { force: options.force }) : undefined;
+  const out = options.outDir ? ResultsWriter.open(options.outDir, { force: options.force, resume: options.resume }) : undefined;
+  const saved = options.resume ? ResultsWriter.readConfig(out!.dir) : undefined;
+  if (saved && JSON.stringify(saved.scenario) !== JSON.stringify(scenario)) {
+    throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
+  }
+  const uplinkSpec = parseCodecSpec(scenario.codec.uplink);
+  if (options.resume && uplinkSpec.delta) throw new Error(`resuming a run with a delta+ uplink (${scenario.codec.uplink}) is not supported yet: what the clients hold is not saved`);
+  const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
   const prepared = await prepareRun(scenario, options);
   const { data, fieldClasses, backbone, evaluator, evaluationMemo } = prepared;
   const dim = backbone.dim;
@@ -68,9 +87,22 @@ export async function runPopulationScenario(
     const codebook = await trainRunCodebook(prepared, parseCodecSpec(scenario.codec.uplink), parseCodecSpec(scenario.codec.downlink), scenario.seed);
     const workers = scenario.clients.workers ?? defaultWorkerCount();
     const perMission = scenario.clients.perMission ?? scenario.clients.count;
-    out?.writeConfig({ scenario, source: options.source, dataset: prepared.datasetInfo, backbone: prepared.backboneInfo, fieldClasses,
-      protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
+    if (!saved) {
+      out?.writeConfig({ runId, scenario, source: options.source, dataset: prepared.datasetInfo, backbone: prepared.backboneInfo, fieldClasses,
+        protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
+    }
+    const store = out ? await RecordLog.open(out.stateDir) : new NoStore();
+    if (store.recovered.droppedTailBytes > 0) options.log?.(`dropped the last ${store.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
+    const codec = codebook ? bindCodebook(uplinkSpec, decodePqCodebook(codebook.bytes)).codec : uplinkSpec.codec;
+    const opened = performance.now();
+    const { journal } = RunJournal.open<PopulationRecord>(store, dim, {}, codec);
+    const resumedAfterMission = journal.missions.length > 0 || journal.state.version > 0 ? journal.missions.length : null;
+    if (resumedAfterMission !== null) {
+      options.log?.(`state restored in ${((performance.now() - opened) / 1000).toFixed(2)} s: ${journal.missions.length} missions, table version ${journal.state.version}`);
+    }
+    if (saved) out!.rewriteRecords(journal.missions.map((r) => ({ record: 'global', ...r.mission })));
     const result = await runPopulation({
+      journal,
       population: scenario.clients.count, perMission, missions: scenario.missions.count,
       classesPerClient: scenario.missions.classesPerClient, shotsPerClass: scenario.missions.shotsPerClass, seed: scenario.seed,
       uplink: scenario.codec.uplink, downlink: scenario.codec.downlink, workers, bank, labels, dim, fieldClasses,
@@ -79,11 +111,12 @@ export async function runPopulationScenario(
         out?.appendRecords([{ record: 'global', ...m }]);
         options.onMission?.(m);
       },
-    });
+    }).finally(() => journal.close());
     const last = result.missions.at(-1);
     const reached = Array.from(result.bytesDown.keys()).filter((c) => result.bytesDown[c]! > 0);
     const summary: PopulationSummary = {
-      scenario: scenario.name, mode: 'population', population: scenario.clients.count, perMission, workers,
+      scenario: scenario.name, runId, tableChecksum: tableChecksum(result.state.global), resumedAfterMission,
+      mode: 'population', population: scenario.clients.count, perMission, workers,
       missions: result.missions.length,
       finalGlobalAccuracy: last?.globalAccuracy ?? null,
       classesKnown: last?.classesKnown ?? 0,

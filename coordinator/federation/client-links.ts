@@ -1,0 +1,36 @@
+import type { EventEmitter } from 'node:events';
+import type { ByteMeter } from '../../shared/protocol/byte-accounting.js';
+import type { ClientToCoordinator, CoordinatorMessageType, CoordinatorToClient, HelloMessage, Outgoing } from '../../shared/protocol/messages.js';
+import type { IntakeReplies } from './update-intake.js';
+
+/**
+ * One client as the engine sees it, whatever carries its messages (a socket.io connection, an
+ * in-memory channel): who it is, whether it is connected, the table version it holds, and a way
+ * to send it messages.
+ */
+export interface ClientLink extends IntakeReplies {
+  readonly clientId: string | undefined;
+  readonly connected: boolean;
+  /** The global table version this client holds, as far as the coordinator has sent it. */
+  heldVersion: number;
+  send<K extends CoordinatorMessageType>(type: K, body: Outgoing<CoordinatorToClient[K]>): void;
+}
+
+export interface ClientLinksEvents {
+  joined: [link: ClientLink, hello: HelloMessage];
+  left: [link: ClientLink, reason: string];
+  update: [link: ClientLink, message: ClientToCoordinator['update']];
+  report: [link: ClientLink, message: ClientToCoordinator['report']];
+}
+
+/**
+ * The engine's only view of the transport: the clients' links, their byte meters, and the
+ * validated messages they send. The socket.io server (coordinator/transport/) is one; a test or
+ * another transport can be another.
+ */
+export interface ClientLinks extends EventEmitter<ClientLinksEvents> {
+  /** The link of a client that has said hello (undefined before, or once it is gone). */
+  session(clientId: string): ClientLink | undefined;
+  /** A client's byte meter, kept across its reconnects. */
+  meter(clientId: string): ByteMeter;
+}
