@@ -163,7 +163,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   if (saved && JSON.stringify(saved.scenario) !== JSON.stringify(scenario)) {
     throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
   }
-  if (options.resume && scenario.missions.merge === 'async') throw new Error('resuming a run with asynchronous merging is not supported yet');
   if (options.resume && parseCodecSpec(scenario.codec.uplink).delta) throw new Error(`resuming a run with a delta+ uplink (${scenario.codec.uplink}) is not supported yet: what the clients hold is not saved`);
   const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
   const strategy = strategyNamed(scenario.strategy);

@@ -397,6 +397,19 @@ export class MissionRunner {
     const records: MissionResult[] = [];
     const groups: number[][] = [];
     const recorded = new Set<number>();
+    const roundsHash = planHash(rounds.flat());
+    // A resumed run: the broadcasts so far come from the journal; each client goes on after the
+    // last mission it has an applied update of.
+    for (const [b, record] of o.journal.missions.entries()) {
+      if (record.planHash !== roundsHash) throw new Error('cannot resume: the schedule does not come out as the saved run recorded it (was the scenario, seed or data changed?)');
+      records.push(record.result);
+      groups.push(record.result.newClasses);
+      for (const c of record.result.newClasses) recorded.add(c);
+      for (const [j, accuracy] of record.matrixRow) matrix.set(b, j, accuracy);
+    }
+    if (o.journal.missions.length > 0 || o.state.version > 0) {
+      this.log(`resuming after ${o.journal.missions.length} broadcasts of the saved run, at table version ${o.state.version}`);
+    }
     let snapshot = this.meterSnapshot();
     let lastVersion = -1;
     let sinceBroadcast = 0;
@@ -431,8 +444,12 @@ export class MissionRunner {
       groups.push(fresh);
       const global = await o.evaluator.evaluate(o.state.global, classes);
       const b = records.length;
+      const matrixRow: [number, number][] = [];
       groups.forEach((g, j) => {
-        if (g.length > 0) matrix.set(b, j, accuracyOf(global, new Set(g)));
+        if (g.length === 0) return;
+        const accuracy = accuracyOf(global, new Set(g));
+        matrix.set(b, j, accuracy);
+        matrixRow.push([j, accuracy]);
       });
       const after = this.meterSnapshot();
       const result: MissionResult = {
@@ -443,6 +460,12 @@ export class MissionRunner {
       };
       snapshot = after;
       records.push(result);
+      o.journal.recordMission({
+        result, matrixRow, planHash: roundsHash, owed: [],
+        meters: Object.fromEntries(o.clientIds.map((id) => [id, o.links.meter(id).entries()])),
+      });
+      await o.journal.flush();
+      if ((b + 1) % (o.snapshotEveryMissions ?? 25) === 0) await o.journal.snapshot();
       o.onMission?.(result);
     }));
     this.onAsyncUpdate = (id) => {
