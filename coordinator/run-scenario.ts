@@ -163,7 +163,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   if (saved && JSON.stringify(saved.scenario) !== JSON.stringify(scenario)) {
     throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
   }
-  if (options.resume && parseCodecSpec(scenario.codec.uplink).delta) throw new Error(`resuming a run with a delta+ uplink (${scenario.codec.uplink}) is not supported yet: what the clients hold is not saved`);
   const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
   const strategy = strategyNamed(scenario.strategy);
   const prepared = await prepareRun(scenario, options);
@@ -186,7 +185,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     merge: strategy.merge,
     // Averaged rounds replace classes: there is no contribution of one client to subtract.
     keepContributions: strategy.merge === 'sum',
-  }, uplink.codec);
+  }, uplink.codec, uplink.delta ? downlink.codec : undefined);
   const resumedAfter = journal.missions.length > 0 || state.version > 0 ? journal.missions.length : null;
   if (resumedAfter !== null) log(`state restored: ${journal.missions.length} missions, table version ${state.version}`);
   const schedules = {

@@ -20,6 +20,8 @@ export class DownlinkHistory {
   record(classId: number, since: number, bytes: Uint8Array, codec: VectorCodec): void {
     const list = this.byClass.get(classId) ?? [];
     if (list.at(-1)?.since === since) return;
+    // Versions only grow; an entry from a replay that a table had already recorded is not added twice.
+    if ((list.at(-1)?.since ?? -1) > since) return;
     list.push({ since, mean: codec.decode(bytes, this.dim) });
     this.byClass.set(classId, list);
   }
@@ -28,6 +30,16 @@ export class DownlinkHistory {
   recordRemoval(classId: number, since: number): void {
     const list = this.byClass.get(classId);
     if (list && list.at(-1)?.since !== since) list.push({ since, mean: undefined });
+  }
+
+  /** Every entry, to be saved. */
+  export(): [number, [number, Float64Array | null][]][] {
+    return [...this.byClass].map(([classId, list]) => [classId, list.map((e) => [e.since, e.mean ?? null])]);
+  }
+
+  /** Entries saved by export (a resumed run's). */
+  import(entries: [number, [number, Float64Array | null][]][]): void {
+    for (const [classId, list] of entries) this.byClass.set(classId, list.map(([since, mean]) => ({ since, mean: mean ?? undefined })));
   }
 
   /** The prototype a client at table version `version` holds for a class, or undefined for none. */

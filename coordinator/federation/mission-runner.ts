@@ -14,7 +14,7 @@ import { transferSeconds, type LinkModel } from '../link-model.js';
 import type { ClientLink, ClientLinks } from './client-links.js';
 import type { ClassAssignment, MissionSchedule } from '../schedules/schedule.js';
 import type { FederationState } from './federation-state.js';
-import { DownlinkHistory } from './downlink-history.js';
+import type { DownlinkHistory } from './downlink-history.js';
 import type { Strategy } from '../../shared/strategies/strategy.js';
 import type { RunJournal } from './run-journal.js';
 import { tableMessage } from './table-message.js';
@@ -163,7 +163,7 @@ export class MissionRunner {
     this.progress.setMaxListeners(0);
     this.participationRng = new SeededRng(o.seed).fork('participation');
     this.evaluationRng = new SeededRng(o.seed).fork('evaluation-sample');
-    this.history = o.uplink.delta ? new DownlinkHistory(o.state.dim) : undefined;
+    this.history = o.journal.history;
     const intake = new UpdateIntake(o.state, o.uplink.codec, this.history, o.journal);
     this.intake = intake;
     intake.on('applied', (clientId, update) => {

@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr';
 import type { VectorCodec } from '../../shared/protocol/codecs/vector-codec.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
 import type { DurableStore } from './durable-store.js';
+import { DownlinkHistory } from './downlink-history.js';
 import { decodeUpdate } from './update-intake.js';
 import { FederationState, type DecodedUpdate, type FederationSnapshot, type FederationStateOptions, type StateJournal } from './federation-state.js';
 
@@ -51,6 +52,9 @@ export class RunJournal<M = unknown> implements StateJournal {
     readonly state: FederationState,
     missions: M[],
     delivered: Iterable<[string, number[]]>,
+    /** With a `delta+` uplink: what the clients hold (rebuilt on replay, kept in snapshots). */
+    readonly history: DownlinkHistory | undefined,
+    private readonly deltaDownlink: VectorCodec | undefined,
   ) {
     this.missionRecords = missions;
     for (const [clientId, list] of delivered) for (const m of list) this.markDelivered(clientId, m);
@@ -60,18 +64,37 @@ export class RunJournal<M = unknown> implements StateJournal {
    * Opens a run's journal on a store: rebuilds the state and mission records it holds (none for a
    * new store) and attaches itself to the state, so that every later change is recorded.
    */
-  static open<M>(store: DurableStore, dim: number, options: FederationStateOptions, codec: VectorCodec): { journal: RunJournal<M>; state: FederationState; missions: readonly M[] } {
+  static open<M>(
+    store: DurableStore, dim: number, options: FederationStateOptions, codec: VectorCodec,
+    /** The downlink codec when the uplink is `delta+`: the journal then keeps what the clients hold. */
+    deltaDownlink?: VectorCodec,
+  ): { journal: RunJournal<M>; state: FederationState; missions: readonly M[] } {
     const { snapshot, records } = store.recovered;
+    const history = deltaDownlink ? new DownlinkHistory(dim) : undefined;
+    // A client at version v holds each class as of its last change up to v (a table carries the
+    // current statistics of every class changed since the client's version), so what clients hold
+    // follows from the replayed versions alone.
+    const held = (classIds: Iterable<number>): void => {
+      if (!history) return;
+      for (const id of classIds) {
+        const since = state.classChangedAt(id);
+        if (since !== undefined) history.record(id, since, deltaDownlink!.encode(state.global.prototype(id)!), deltaDownlink!);
+        else if (state.classRemovedAt(id) !== undefined) history.recordRemoval(id, state.classRemovedAt(id)!);
+      }
+    };
     let state: FederationState;
     let missions: M[] = [];
     const delivered: [string, number[]][] = [];
     if (snapshot) {
-      const s = packr.unpack(snapshot) as { format: number; state: FederationSnapshot; missions: M[]; delivered: [string, number[]][] };
+      const s = packr.unpack(snapshot) as {
+        format: number; state: FederationSnapshot; missions: M[]; delivered: [string, number[]][]; history?: ReturnType<DownlinkHistory['export']>;
+      };
       if (s.format !== SNAPSHOT_FORMAT) throw new Error(`the state snapshot has format ${s.format}; this protofed reads format ${SNAPSHOT_FORMAT}`);
       if (s.state.dim !== dim) throw new Error(`the saved state is ${s.state.dim}-d, but this run's embeddings are ${dim}-d`);
       state = FederationState.restore(s.state, codec);
       missions = s.missions;
       for (const entry of s.delivered) delivered.push(entry);
+      if (history && s.history) history.import(s.history);
     } else {
       state = new FederationState(dim, options);
     }
@@ -81,17 +104,22 @@ export class RunJournal<M = unknown> implements StateJournal {
         const { clientId, seq, update } = decodeUpdateRecord(record, codec, dim);
         state.applyUpdate(clientId, seq, update);
         if (update.mission !== undefined) delivered.push([clientId, [update.mission]]);
+        held(update.classIds as number[]);
       } else if (kind === Kind.RoundClosed) {
         state.closeRound();
+        held(state.changedSince(state.version - 1).changed);
       } else if (kind === Kind.ClientRemoved) {
+        const before = state.version;
         state.removeClient(new TextDecoder().decode(record.subarray(1)));
+        const { changed, removed } = state.changedSince(before);
+        held([...changed, ...removed]);
       } else if (kind === Kind.Mission) {
         missions.push(packr.unpack(record.subarray(1)) as M);
       } else {
         throw new Error(`the state log holds a record of unknown kind ${kind}`);
       }
     }
-    const journal = new RunJournal<M>(store, state, missions, delivered);
+    const journal = new RunJournal<M>(store, state, missions, delivered, history, deltaDownlink);
     state.journal = journal;
     return { journal, state, missions };
   }
@@ -147,7 +175,14 @@ export class RunJournal<M = unknown> implements StateJournal {
   /** Folds everything so far into one snapshot (the log starts again, empty). */
   snapshot(): Promise<void> {
     if (this.store.discards) return Promise.resolve();
-    return this.store.snapshot(packr.pack({ format: SNAPSHOT_FORMAT, state: this.state.snapshot(), missions: this.missionRecords,
+    if (this.history) {
+      // The changes folded into the snapshot cannot be replayed: keep what a client at any later
+      // version holds of them (each class as of its last change).
+      const { changed, removed } = this.state.changedSince(0);
+      for (const id of changed) this.history.record(id, this.state.classChangedAt(id)!, this.deltaDownlink!.encode(this.state.global.prototype(id)!), this.deltaDownlink!);
+      for (const id of removed) this.history.recordRemoval(id, this.state.classRemovedAt(id)!);
+    }
+    return this.store.snapshot(packr.pack({ format: SNAPSHOT_FORMAT, state: this.state.snapshot(), missions: this.missionRecords, history: this.history?.export(),
       delivered: [...this.latest].map(([clientId, latest]) => [clientId, [...(this.earlier.get(clientId) ?? []), latest]]) }));
   }
 

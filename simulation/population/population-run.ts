@@ -2,7 +2,6 @@ import type { FederationState } from '../../coordinator/federation/federation-st
 import { NoStore } from '../../coordinator/federation/memory-store.js';
 import { RunJournal } from '../../coordinator/federation/run-journal.js';
 import { UpdateIntake } from '../../coordinator/federation/update-intake.js';
-import { DownlinkHistory } from '../../coordinator/federation/downlink-history.js';
 import { tableMessage } from '../../coordinator/federation/table-message.js';
 import { ByteMeter, addTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
@@ -114,10 +113,12 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   /** Clients that have been sent the codebook. */
   const gotCodebook = new Uint8Array(codebookFrame ? o.population : 0);
   /** What the clients hold, for a `delta+` uplink. */
-  const history = uplink.delta ? new DownlinkHistory(o.dim) : undefined;
   const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
-  const journal = o.journal ?? RunJournal.open<PopulationRecord>(new NoStore(), o.dim, { keepContributions: o.keepContributions ?? true }, uplink.codec).journal;
+  const journal = o.journal
+    ?? RunJournal.open<PopulationRecord>(new NoStore(), o.dim, { keepContributions: o.keepContributions ?? true }, uplink.codec, uplink.delta ? downlink.codec : undefined).journal;
   const state = journal.state;
+  /** What the clients hold, for a `delta+` uplink. */
+  const history = journal.history;
   // The same intake as every other mode: validation against the codec and the table version, at-most-once, durable before the ack.
   const intake = new UpdateIntake(state, uplink.codec, history, journal);
   const meter = new ByteMeter();

@@ -68,7 +68,6 @@ export async function runPopulationScenario(
     throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
   }
   const uplinkSpec = parseCodecSpec(scenario.codec.uplink);
-  if (options.resume && uplinkSpec.delta) throw new Error(`resuming a run with a delta+ uplink (${scenario.codec.uplink}) is not supported yet: what the clients hold is not saved`);
   const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
   const prepared = await prepareRun(scenario, options);
   const { data, fieldClasses, backbone, evaluator, evaluationMemo } = prepared;
@@ -93,9 +92,12 @@ export async function runPopulationScenario(
     }
     const store = out ? await RecordLog.open(out.stateDir) : new NoStore();
     if (store.recovered.droppedTailBytes > 0) options.log?.(`dropped the last ${store.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
-    const codec = codebook ? bindCodebook(uplinkSpec, decodePqCodebook(codebook.bytes)).codec : uplinkSpec.codec;
+    const book = codebook ? decodePqCodebook(codebook.bytes) : undefined;
+    const codec = book ? bindCodebook(uplinkSpec, book).codec : uplinkSpec.codec;
+    const downlinkSpec = parseCodecSpec(scenario.codec.downlink);
+    const downlinkCodec = book ? bindCodebook(downlinkSpec, book).codec : downlinkSpec.codec;
     const opened = performance.now();
-    const { journal } = RunJournal.open<PopulationRecord>(store, dim, {}, codec);
+    const { journal } = RunJournal.open<PopulationRecord>(store, dim, {}, codec, uplinkSpec.delta ? downlinkCodec : undefined);
     const resumedAfterMission = journal.missions.length > 0 || journal.state.version > 0 ? journal.missions.length : null;
     if (resumedAfterMission !== null) {
       options.log?.(`state restored in ${((performance.now() - opened) / 1000).toFixed(2)} s: ${journal.missions.length} missions, table version ${journal.state.version}`);
