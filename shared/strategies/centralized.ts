@@ -6,6 +6,7 @@ export const centralized: Strategy = {
   ...statisticsStrategy,
   name: 'centralized',
   learner: 'coordinator',
+  syncOnly: 'pools each mission\'s data at the coordinator',
   encodeUpdate: () => {
     throw new Error('centralized clients send no update');
   },
