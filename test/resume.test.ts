@@ -82,6 +82,22 @@ async function journalState(dir: string) {
   return state;
 }
 
+/**
+ * A remote run on loopback: a scenario file and a token file in `dir`, a free port, a coordinator
+ * writing to `out`, and clients c0..c2 that join it once it listens.
+ */
+async function startRemoteRun(dir: string, yaml: string, out: string) {
+  const file = join(dir, 'scenario.yaml');
+  writeFileSync(file, yaml);
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'resume-test-token-7\n');
+  const port = String(await freePort());
+  const coordinator = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', out]);
+  await until(coordinator.output, /coordinator listening/, 'the coordinator');
+  const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
+  return { file, tokenFile, port, coordinator, clients };
+}
+
 const summaryOf = (dir: string): RunSummary => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary;
 
 describe('kill -9 the coordinator, then resume', () => {
@@ -151,20 +167,11 @@ evaluation: { testPerClass: 50, clientSample: 3 }
 
   it('remote mode with a delta+ uplink: clients that keep their tables across the restart send changes against what they hold, and those still decode right', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'protofed-resume-delta-'));
-    const yaml = yamlOf('remote').replace('uplink: int8', 'uplink: delta+int8').replace('count: 10,', 'count: 12,');
-    const file = join(dir, 'scenario.yaml');
-    writeFileSync(file, yaml);
-    const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, 'resume-test-token-7\n');
-    const port = String(await freePort());
+    const deltaOf = (yaml: string): string => yaml.replace('uplink: int8', 'uplink: delta+int8').replace('count: 10,', 'count: 12,');
     const reference = join(dir, 'reference');
-    await runScenario(parseScenario(parse(yamlOf('virtual').replace('uplink: int8', 'uplink: delta+int8').replace('count: 10,', 'count: 12,'))), {
-      outDir: reference, launchers: { virtual: (ctx) => new VirtualClients(ctx) },
-    });
+    await runScenario(parseScenario(parse(deltaOf(yamlOf('virtual')))), { outDir: reference, launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
     const out = join(dir, 'killed');
-    const coordinator = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', out]);
-    await until(coordinator.output, /coordinator listening/, 'the coordinator');
-    const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
+    const { coordinator, clients, port, tokenFile } = await startRemoteRun(dir, deltaOf(yamlOf('remote')), out);
     await until(coordinator.output, /^ +5 +\d+ /m, 'mission 5');
     coordinator.child.kill('SIGKILL');
     await coordinator.exit;
@@ -221,19 +228,11 @@ evaluation: { testPerClass: 50, clientSample: 3 }
 
   it('remote mode: clients ride out the restart (backoff, resend), the resumed coordinator finishes the run, and it equals the fault-free one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'protofed-resume-remote-'));
-    const file = join(dir, 'scenario.yaml');
-    writeFileSync(file, yamlOf('remote'));
-    const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, 'resume-test-token-7\n');
-    const port = String(await freePort());
     const reference = join(dir, 'reference');
     // The same scenario with virtual clients learns the same samples: the same table, to the bit.
     await runScenario(parseScenario(parse(yamlOf('virtual'))), { outDir: reference, launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
-
     const out = join(dir, 'run');
-    const coordinator = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', out]);
-    await until(coordinator.output, /coordinator listening/, 'the coordinator');
-    const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
+    const { coordinator, clients, port, tokenFile } = await startRemoteRun(dir, yamlOf('remote'), out);
     await until(coordinator.output, /^ +3 +\d+ /m, 'mission 3');
     coordinator.child.kill('SIGKILL');
     await coordinator.exit;
@@ -255,14 +254,7 @@ evaluation: { testPerClass: 50, clientSample: 3 }
 
   it('remote mode: a new coordinator (not resuming) refuses the clients of the run it replaced, with a clear reason', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'protofed-stale-'));
-    const file = join(dir, 'scenario.yaml');
-    writeFileSync(file, yamlOf('remote'));
-    const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, 'resume-test-token-7\n');
-    const port = String(await freePort());
-    const old = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', join(dir, 'old')]);
-    await until(old.output, /coordinator listening/, 'the coordinator');
-    const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
+    const { coordinator: old, clients, port, tokenFile, file } = await startRemoteRun(dir, yamlOf('remote'), join(dir, 'old'));
     await until(old.output, /^ +2 +\d+ /m, 'mission 2');
     old.child.kill('SIGKILL');
     await old.exit;
