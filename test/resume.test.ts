@@ -75,6 +75,13 @@ function globalAccuracies(dir: string): number[] {
     .filter((r) => r.record === 'global').map((r) => r.globalAccuracy);
 }
 
+function clientAccuracies(dir: string): { mission: number; clientId: string; accuracyBefore: number; accuracyAfter: number }[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n')
+    .map((l) => JSON.parse(l) as { record: string; mission: number; clientId: string; accuracyBefore: number; accuracyAfter: number })
+    .filter((r) => r.record === 'client')
+    .map(({ mission, clientId, accuracyBefore, accuracyAfter }) => ({ mission, clientId, accuracyBefore, accuracyAfter }));
+}
+
 /** The federation state a results folder's journal holds (784-d pixels, int8 updates). */
 async function journalState(dir: string) {
   const { journal, state } = RunJournal.open(await RecordLog.open(join(dir, 'state')), 784, {}, getCodec('int8'));
@@ -131,6 +138,11 @@ describe('kill -9 the coordinator, then resume', () => {
     expect(summary.tableChecksum).toBe(fine.tableChecksum);
     expect(summary.accuracyMatrix).toEqual(fine.accuracyMatrix);
     expect(globalAccuracies(out)).toEqual(globalAccuracies(reference));
+    // The new client processes are brought back to where the old ones were: after the interrupted
+    // mission, every client's accuracy before and after each merge is the fault-free run's.
+    const later = (dir: string) => clientAccuracies(dir).filter((r) => r.mission > summary.resumedAfterMission!);
+    expect(later(out).length).toBeGreaterThan(0);
+    expect(later(out)).toEqual(later(reference));
     expect(summary.runId).toBe(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).runId);
   }, 180_000);
 
