@@ -7,6 +7,7 @@
  *   npx tsx bench/backbone-quality.ts
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { withinPackage } from '../shared/datasets/data-home.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
@@ -74,7 +75,7 @@ async function quality(scenarioPath: string, episode: { ways: number; shots: num
     store.close();
     backbone.dispose();
   }
-  return { scenario: scenario.name, dataset: `${data.name} (${data.kind}) ${data.source}`, fieldClasses: field.length, testImages: field.reduce((n, c) => n + (testByClass.get(c)?.length ?? 0), 0), episodes: EPISODES, results: rows };
+  return { scenario: scenario.name, dataset: `${data.name} (${data.kind}) ${withinPackage(data.source)}`, fieldClasses: field.length, testImages: field.reduce((n, c) => n + (testByClass.get(c)?.length ?? 0), 0), episodes: EPISODES, results: rows };
 }
 
 const report = {

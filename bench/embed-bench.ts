@@ -7,6 +7,7 @@
  *   npm run bench:embed
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { withinPackage } from '../shared/datasets/data-home.js';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backbone } from '../shared/embedding/backbone.js';
@@ -116,7 +117,7 @@ writeFileSync('bench/results/embed.json', `${JSON.stringify({
   date: new Date().toISOString(),
   node: process.version,
   cpus: cpus().length,
-  unavailableBackends: backendFailures(),
+  unavailableBackends: Object.fromEntries(Object.entries(backendFailures()).map(([name, why]) => [name, withinPackage(why)])),
   results,
   ratios,
   threads: threadResults,

@@ -1,4 +1,5 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { withinPackage } from '../shared/datasets/data-home.js';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
@@ -73,7 +74,7 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
   const record = {
     command: `protofed pretrain ${process.argv.slice(3).join(' ')}`.trim(),
     scenario: scenario.name,
-    dataset: { name: data.name, source: data.source, kind: data.kind },
+    dataset: { name: data.name, source: withinPackage(data.source), kind: data.kind },
     baseClasses: base.length,
     trainClasses: state.trainClasses.length,
     validationClasses: state.validationClasses.length,

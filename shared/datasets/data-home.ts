@@ -25,3 +25,16 @@ export function packageRoot(): string | undefined {
     dir = parent;
   }
 }
+
+/**
+ * `text` with this package's folder taken out of every path in it (paths inside the package
+ * become relative to it), for what gets committed: results and model records carry no path of
+ * the machine that made them.
+ *
+ * @example
+ * withinPackage('/home/me/protofed/data/glyphs-28'); // 'data/glyphs-28'
+ */
+export function withinPackage(text: string): string {
+  const root = packageRoot();
+  return root ? text.split(`${root}/`).join('') : text;
+}
