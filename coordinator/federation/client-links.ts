@@ -16,11 +16,12 @@ export interface ClientLink extends IntakeReplies {
   send<K extends CoordinatorMessageType>(type: K, body: Outgoing<CoordinatorToClient[K]>): void;
 }
 
-export interface ClientLinksEvents {
-  joined: [link: ClientLink, hello: HelloMessage];
-  left: [link: ClientLink, reason: string];
-  update: [link: ClientLink, message: ClientToCoordinator['update']];
-  report: [link: ClientLink, message: ClientToCoordinator['report']];
+/** What the clients' links report: a client joined or left, and its validated updates and reports. */
+export interface ClientLinksEvents<L extends ClientLink = ClientLink> {
+  joined: [link: L, hello: HelloMessage];
+  left: [link: L, reason: string];
+  update: [link: L, message: ClientToCoordinator['update']];
+  report: [link: L, message: ClientToCoordinator['report']];
 }
 
 /**

@@ -14,6 +14,7 @@ import { protofedParser } from '../../shared/protocol/socket-parser.js';
 import { MalformedMessageError, decodeMessage, encodeMessage } from '../../shared/protocol/wire-format.js';
 import { socketConnection, type ClientConnection } from './client-connection.js';
 import { ClientSession } from './client-session.js';
+import type { ClientLinksEvents } from '../federation/client-links.js';
 
 export interface CoordinatorServerOptions {
   host: string;
@@ -42,12 +43,8 @@ export interface CoordinatorServerOptions {
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-export interface CoordinatorServerEvents {
-  joined: [session: ClientSession, hello: HelloMessage];
-  left: [session: ClientSession, reason: string];
-  update: [session: ClientSession, message: ClientToCoordinator['update']];
-  report: [session: ClientSession, message: ClientToCoordinator['report']];
-}
+/** The server's events: those of the engine's ClientLinks, with this server's sessions. */
+export type CoordinatorServerEvents = ClientLinksEvents<ClientSession>;
 
 /**
  * The coordinator's socket.io endpoint: it checks each client's hello (version, token, dim,
