@@ -14,7 +14,8 @@ import type { ClientLink, ClientLinks } from './client-links.js';
 import type { DownlinkHistory } from './downlink-history.js';
 import type { FederationState } from './federation-state.js';
 import { diffBytes, mean, sumBytes, type MissionBytes, type MissionRecord, type MissionResult, type RunOutcome } from './mission-results.js';
-import type { Pace } from './pace.js';
+import type { Pace, Round } from './pace.js';
+import { runRounds } from './round-loop.js';
 import type { RunJournal } from './run-journal.js';
 import { SyncMissions } from './sync-missions.js';
 import { tableMessage } from './table-message.js';
@@ -132,68 +133,68 @@ export class MissionRunner {
     const matrix = new AccuracyMatrix();
     const results: MissionResult[] = [];
     const groups: number[][] = [];
-    this.pace.restore(o.journal.missions);
-    for (const [k, record] of o.journal.missions.entries()) {
-      results.push(record.result);
-      groups.push(record.result.newClasses);
-      for (const [j, accuracy] of record.matrixRow) matrix.set(k, j, accuracy);
-    }
     if (o.journal.missions.length > 0 || o.state.version > 0) {
       this.log(`resuming after ${o.journal.missions.length} ${o.async ? 'broadcasts' : 'missions'} of the saved run, at table version ${o.state.version}`);
     }
-
-    for (;;) {
-      const started = performance.now();
-      const before = this.meterSnapshot();
-      const round = await this.pace.next(results.length);
-      if (!round) break;
-      const index = round.index;
-      groups.push(round.newClasses);
-      if (o.strategy.merge === 'round-average') o.state.closeRound();
-      // No client may hold a table version that a crash could take back, nor get a table before its ack.
-      await o.journal.flush();
-      await this.intake.settled();
-      this.pace.sendTables(round);
-      const global = await o.evaluator.evaluate(o.state.global, round.evalClasses);
-      const matrixRow: [number, number][] = [];
-      groups.forEach((g, j) => {
-        if (g.length === 0) return;
-        const accuracy = accuracyOf(global, new Set(g));
-        matrix.set(index, j, accuracy);
-        matrixRow.push([j, accuracy]);
-      });
-      const clients = await this.pace.clientResults(round);
-      const after = this.meterSnapshot();
-      const evaluated = clients.filter((c) => !Number.isNaN(c.accuracyAfter));
-      const result: MissionResult = {
-        mission: index,
-        classesKnown: round.evalClasses.length,
-        newClasses: round.newClasses,
-        globalAccuracy: accuracyOf(global),
-        meanClientAccuracyBefore: mean(evaluated.map((c) => c.accuracyBefore)),
-        meanClientAccuracyAfter: mean(evaluated.map((c) => c.accuracyAfter)),
-        tableVersion: o.state.version,
-        bytes: sumBytes(o.clientIds.map((id) => diffBytes(before.get(id), after.get(id)!))),
-        clients: clients.map((c) => ({ ...c, bytes: diffBytes(before.get(c.clientId), after.get(c.clientId)!) })),
-        late: round.late,
-        wallMs: performance.now() - started,
-      };
-      if (o.link) {
-        const link = o.link;
-        result.simulatedTransferSeconds = Math.max(0, ...o.clientIds.map((id) => {
-          const b = diffBytes(before.get(id), after.get(id)!);
-          return transferSeconds(addTally(b.up, b.down), link(id));
-        }));
-      }
-      results.push(result);
-      o.journal.recordMission({
-        result, matrixRow, planHash: round.planHash, owed: this.pace.owed(),
-        meters: Object.fromEntries(o.clientIds.map((id) => [id, o.links.meter(id).entries()])),
-      });
-      await o.journal.flush();
-      if ((index + 1) % (o.snapshotEveryMissions ?? 25) === 0) await o.journal.snapshot();
-      o.onMission?.(result);
-    }
+    let started = 0;
+    let before = new Map<string, MissionBytes>();
+    await runRounds<Round, MissionRecord>({ state: o.state, journal: o.journal, intake: this.intake, merge: o.strategy.merge, snapshotEvery: o.snapshotEveryMissions }, {
+      restore: (records) => {
+        this.pace.restore(records);
+        for (const [k, record] of records.entries()) {
+          results.push(record.result);
+          groups.push(record.result.newClasses);
+          for (const [j, accuracy] of record.matrixRow) matrix.set(k, j, accuracy);
+        }
+      },
+      next: (index) => {
+        started = performance.now();
+        before = this.meterSnapshot();
+        return this.pace.next(index);
+      },
+      deliver: (round) => this.pace.sendTables(round),
+      complete: async (round) => {
+        groups.push(round.newClasses);
+        const global = await o.evaluator.evaluate(o.state.global, round.evalClasses);
+        const matrixRow: [number, number][] = [];
+        groups.forEach((g, j) => {
+          if (g.length === 0) return;
+          const accuracy = accuracyOf(global, new Set(g));
+          matrix.set(round.index, j, accuracy);
+          matrixRow.push([j, accuracy]);
+        });
+        const clients = await this.pace.clientResults(round);
+        const after = this.meterSnapshot();
+        const evaluated = clients.filter((c) => !Number.isNaN(c.accuracyAfter));
+        const result: MissionResult = {
+          mission: round.index,
+          classesKnown: round.evalClasses.length,
+          newClasses: round.newClasses,
+          globalAccuracy: accuracyOf(global),
+          meanClientAccuracyBefore: mean(evaluated.map((c) => c.accuracyBefore)),
+          meanClientAccuracyAfter: mean(evaluated.map((c) => c.accuracyAfter)),
+          tableVersion: o.state.version,
+          bytes: sumBytes(o.clientIds.map((id) => diffBytes(before.get(id), after.get(id)!))),
+          clients: clients.map((c) => ({ ...c, bytes: diffBytes(before.get(c.clientId), after.get(c.clientId)!) })),
+          late: round.late,
+          wallMs: performance.now() - started,
+        };
+        if (o.link) {
+          const link = o.link;
+          result.simulatedTransferSeconds = Math.max(0, ...o.clientIds.map((id) => {
+            const b = diffBytes(before.get(id), after.get(id)!);
+            return transferSeconds(addTally(b.up, b.down), link(id));
+          }));
+        }
+        return {
+          result, matrixRow, planHash: round.planHash, owed: this.pace.owed(),
+          meters: Object.fromEntries(o.clientIds.map((id) => [id, o.links.meter(id).entries()])),
+        };
+      },
+    }, (record) => {
+      results.push(record.result);
+      o.onMission?.(record.result);
+    });
 
     const end = await this.pace.finish();
     const last = results.at(-1);

@@ -1,6 +1,7 @@
 import type { FederationState } from '../../coordinator/federation/federation-state.js';
 import { NoStore } from '../../coordinator/federation/memory-store.js';
 import { RunJournal } from '../../coordinator/federation/run-journal.js';
+import { runRounds } from '../../coordinator/federation/round-loop.js';
 import { UpdateIntake } from '../../coordinator/federation/update-intake.js';
 import { tableMessage } from '../../coordinator/federation/table-message.js';
 import { ByteMeter, addTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
@@ -151,125 +152,143 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
     bytesDown[client]! += frame.byteLength;
   };
 
-  try {
-    for (let m = missions.length; m < o.missions; m++) {
-      const missionStarted = performance.now();
-      const before = { up: meter.totals('up'), down: meter.totals('down') };
-      const upBefore = new Map<number, number>();
-      const downBefore = new Map<number, number>();
-      const planned = schedule.next(m);
-      // After a resume, clients whose update for this mission is already merged do not learn it again.
-      const redo = planned.participants.map((c) => !journal.delivered(`c${c}`, m));
-      const participants = planned.participants.filter((_, k) => redo[k]);
-      const assignments = planned.assignments.filter((_, k) => redo[k]);
-      // Mission messages, batched per shard.
-      const batches: { shard: number; clients: number[]; frames: Uint8Array[]; codebookOf: number[] }[] = [];
-      participants.forEach((client, k) => {
-        upBefore.set(client, bytesUp[client]!);
-        downBefore.set(client, bytesDown[client]!);
-        const sendCodebook = codebookFrame !== undefined && !gotCodebook[client];
-        if (sendCodebook) {
-          down(client, 'codebook', codebookFrame, o.codebook!.byteLength);
-          gotCodebook[client] = 1;
-        }
-        const frame = encodeMessage({
-          v: PROTOCOL_VERSION, mission: m,
-          assignment: assignments[k]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
-          evalClasses: packU32([]),
-        });
-        down(client, 'mission', frame);
-        const shard = shardOf(client);
-        let batch = batches.at(-1);
-        if (!batch || batch.shard !== shard || batch.clients.length >= batchSize) batches.push((batch = { shard, clients: [], frames: [], codebookOf: [] }));
-        batch.clients.push(client);
-        batch.frames.push(frame);
-        batch.codebookOf.push(sendCodebook ? 0 : 1);
-      });
-      // All batches go out at once; the coordinator merges each as it comes back.
-      const learned = batches.map((b) => shards[b.shard]!.learn(
-        Int32Array.from(b.clients), packFrames(b.frames), codebookFrame ? Uint8Array.from(b.codebookOf) : undefined, codebookFrame,
-      ));
-      const acks = new Map<number, Uint8Array>();
-      for (let b = 0; b < batches.length; b++) {
-        const updates = await learned[b]!;
-        const clients = batches[b]!.clients;
-        for (let k = 0; k < clients.length; k++) {
-          const client = clients[k]!;
-          const frame = frameAt(updates, k);
-          const update = validateClientMessage.update(decodeMessage(frame));
-          meter.count('up', 'update', update.classes.payloadBytes, frame.byteLength);
-          bytesUp[client]! += frame.byteLength;
-          intake.take(`c${client}`, update, {
-            send: (_type, ack) => acks.set(client, encodeMessage({ v: PROTOCOL_VERSION, ...ack })),
-            sendError: (code, reason) => {
-              throw new Error(`population client ${client}'s update was refused (${code}): ${reason}`);
-            },
-          });
-        }
-      }
-      // The acks go out once the mission's updates are durable.
-      await intake.settled();
-      if (acks.size !== participants.length) throw new Error(`${participants.length - acks.size} of ${participants.length} updates were not acknowledged`);
-      // The barrier: every update is in. Each participant gets its ack and the changes since its version.
-      const tableIndex = new Map<number, number>();
-      const tables: Uint8Array[] = [];
-      const tablePayload: number[] = [];
-      const deliveries = batches.map((b) => {
-        const tableOf = new Int32Array(b.clients.length);
-        const ackFrames = b.clients.map((client, k) => {
-          const ack = acks.get(client)!;
-          down(client, 'ack', ack);
-          const from = sentVersion[client]!;
-          if (from >= state.version) {
-            tableOf[k] = -1;
-          } else {
-            let t = tableIndex.get(from);
-            if (t === undefined) {
-              tableIndex.set(from, (t = tables.length));
-              const message = tableMessage(state, from, downlink, history);
-              tables.push(encodeMessage({ v: PROTOCOL_VERSION, ...message }));
-              tablePayload.push(payloadBytes(message));
-            }
-            tableOf[k] = t;
-            down(client, 'table', tables[t]!, tablePayload[t]);
-            sentVersion[client] = state.version;
-          }
-          return ack;
-        });
-        return { batch: b, tableOf, acks: packFrames(ackFrames) };
-      });
-      const tableBatch = packFrames(tables);
-      await Promise.all(deliveries.map((d) => shards[d.batch.shard]!.deliver(Int32Array.from(d.batch.clients), d.acks, d.tableOf, tableBatch)));
+  interface Round {
+    m: number;
+    started: number;
+    before: { up: ByteTally; down: ByteTally };
+    upBefore: Map<number, number>;
+    downBefore: Map<number, number>;
+    planned: ReturnType<PopulationSchedule['next']>;
+    participants: number[];
+    batches: { shard: number; clients: number[]; frames: Uint8Array[]; codebookOf: number[] }[];
+    acks: Map<number, Uint8Array>;
+  }
 
-      const classes = state.global.classIds();
-      let globalAccuracy: number | null = null;
-      let sampledClientAccuracy: number | null = null;
-      if (o.evaluator && classes.length > 0) {
-        globalAccuracy = accuracyOf(await o.evaluator.evaluate(state.global, classes));
-        const sample = sampleRng.sample(planned.participants.length, Math.min(o.clientSample ?? 0, planned.participants.length)).map((k) => planned.participants[k]!);
-        if (sample.length > 0) {
-          const accuracies = await Promise.all(sample.map(async (c) => accuracyOf(await o.evaluator!.evaluate(await shards[shardOf(c)]!.held(c), classes))));
-          sampledClientAccuracy = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;
+  try {
+    // The same mission loop as every other mode; the clients are shards that take frames in batches.
+    await runRounds<Round, PopulationRecord>({ state, journal, intake, merge: 'sum', snapshotEvery: o.snapshotEveryMissions }, {
+      // Done above: the byte counts and the client sample's draws, before the shards start.
+      restore: () => {},
+      next: async (m) => {
+        if (m >= o.missions) return undefined;
+        const round: Round = {
+          m, started: performance.now(), before: { up: meter.totals('up'), down: meter.totals('down') },
+          upBefore: new Map(), downBefore: new Map(), planned: schedule.next(m), participants: [], batches: [], acks: new Map(),
+        };
+        const { planned, batches, acks } = round;
+        // After a resume, clients whose update for this mission is already merged do not learn it again.
+        const redo = planned.participants.map((c) => !journal.delivered(`c${c}`, m));
+        const participants = (round.participants = planned.participants.filter((_, k) => redo[k]));
+        const assignments = planned.assignments.filter((_, k) => redo[k]);
+        // Mission messages, batched per shard.
+        participants.forEach((client, k) => {
+          round.upBefore.set(client, bytesUp[client]!);
+          round.downBefore.set(client, bytesDown[client]!);
+          const sendCodebook = codebookFrame !== undefined && !gotCodebook[client];
+          if (sendCodebook) {
+            down(client, 'codebook', codebookFrame, o.codebook!.byteLength);
+            gotCodebook[client] = 1;
+          }
+          const frame = encodeMessage({
+            v: PROTOCOL_VERSION, mission: m,
+            assignment: assignments[k]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
+            evalClasses: packU32([]),
+          });
+          down(client, 'mission', frame);
+          const shard = shardOf(client);
+          let batch = batches.at(-1);
+          if (!batch || batch.shard !== shard || batch.clients.length >= batchSize) batches.push((batch = { shard, clients: [], frames: [], codebookOf: [] }));
+          batch.clients.push(client);
+          batch.frames.push(frame);
+          batch.codebookOf.push(sendCodebook ? 0 : 1);
+        });
+        // All batches go out at once; the coordinator merges each as it comes back.
+        const learned = batches.map((b) => shards[b.shard]!.learn(
+          Int32Array.from(b.clients), packFrames(b.frames), codebookFrame ? Uint8Array.from(b.codebookOf) : undefined, codebookFrame,
+        ));
+        for (let b = 0; b < batches.length; b++) {
+          const updates = await learned[b]!;
+          const clients = batches[b]!.clients;
+          for (let k = 0; k < clients.length; k++) {
+            const client = clients[k]!;
+            const frame = frameAt(updates, k);
+            const update = validateClientMessage.update(decodeMessage(frame));
+            meter.count('up', 'update', update.classes.payloadBytes, frame.byteLength);
+            bytesUp[client]! += frame.byteLength;
+            intake.take(`c${client}`, update, {
+              send: (_type, ack) => acks.set(client, encodeMessage({ v: PROTOCOL_VERSION, ...ack })),
+              sendError: (code, reason) => {
+                throw new Error(`population client ${client}'s update was refused (${code}): ${reason}`);
+              },
+            });
+          }
         }
-      }
-      const rssBytes = process.memoryUsage().rss;
-      peakRssBytes = Math.max(peakRssBytes, rssBytes);
-      const record: PopulationMission = {
-        mission: m, participants: planned.participants.length, classesKnown: classes.length, globalAccuracy, sampledClientAccuracy,
-        seconds: (performance.now() - missionStarted) / 1000,
-        bytes: { up: addTally(meter.totals('up'), before.up, -1), down: addTally(meter.totals('down'), before.down, -1) },
-        rssBytes,
-      };
-      missions.push(record);
-      journal.recordMission({
-        mission: record, meter: meter.entries(), participants: Int32Array.from(participants),
-        bytesUp: Float64Array.from(participants, (c) => bytesUp[c]! - upBefore.get(c)!),
-        bytesDown: Float64Array.from(participants, (c) => bytesDown[c]! - downBefore.get(c)!),
-      });
-      await journal.flush();
-      if ((m + 1) % (o.snapshotEveryMissions ?? 25) === 0) await journal.snapshot();
-      o.onMission?.(record);
-    }
+        return round;
+      },
+      // The barrier: every update is in and durable. Each participant gets its ack and the changes since its version.
+      deliver: async ({ batches, acks, participants }) => {
+        if (acks.size !== participants.length) throw new Error(`${participants.length - acks.size} of ${participants.length} updates were not acknowledged`);
+        const tableIndex = new Map<number, number>();
+        const tables: Uint8Array[] = [];
+        const tablePayload: number[] = [];
+        const deliveries = batches.map((b) => {
+          const tableOf = new Int32Array(b.clients.length);
+          const ackFrames = b.clients.map((client, k) => {
+            const ack = acks.get(client)!;
+            down(client, 'ack', ack);
+            const from = sentVersion[client]!;
+            if (from >= state.version) {
+              tableOf[k] = -1;
+            } else {
+              let t = tableIndex.get(from);
+              if (t === undefined) {
+                tableIndex.set(from, (t = tables.length));
+                const message = tableMessage(state, from, downlink, history);
+                tables.push(encodeMessage({ v: PROTOCOL_VERSION, ...message }));
+                tablePayload.push(payloadBytes(message));
+              }
+              tableOf[k] = t;
+              down(client, 'table', tables[t]!, tablePayload[t]);
+              sentVersion[client] = state.version;
+            }
+            return ack;
+          });
+          return { batch: b, tableOf, acks: packFrames(ackFrames) };
+        });
+        const tableBatch = packFrames(tables);
+        await Promise.all(deliveries.map((d) => shards[d.batch.shard]!.deliver(Int32Array.from(d.batch.clients), d.acks, d.tableOf, tableBatch)));
+      },
+      complete: async (round) => {
+        const { m, planned, participants } = round;
+        const classes = state.global.classIds();
+        let globalAccuracy: number | null = null;
+        let sampledClientAccuracy: number | null = null;
+        if (o.evaluator && classes.length > 0) {
+          globalAccuracy = accuracyOf(await o.evaluator.evaluate(state.global, classes));
+          const sample = sampleRng.sample(planned.participants.length, Math.min(o.clientSample ?? 0, planned.participants.length)).map((k) => planned.participants[k]!);
+          if (sample.length > 0) {
+            const accuracies = await Promise.all(sample.map(async (c) => accuracyOf(await o.evaluator!.evaluate(await shards[shardOf(c)]!.held(c), classes))));
+            sampledClientAccuracy = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;
+          }
+        }
+        const rssBytes = process.memoryUsage().rss;
+        peakRssBytes = Math.max(peakRssBytes, rssBytes);
+        const mission: PopulationMission = {
+          mission: m, participants: planned.participants.length, classesKnown: classes.length, globalAccuracy, sampledClientAccuracy,
+          seconds: (performance.now() - round.started) / 1000,
+          bytes: { up: addTally(meter.totals('up'), round.before.up, -1), down: addTally(meter.totals('down'), round.before.down, -1) },
+          rssBytes,
+        };
+        return {
+          mission, meter: meter.entries(), participants: Int32Array.from(participants),
+          bytesUp: Float64Array.from(participants, (c) => bytesUp[c]! - round.upBefore.get(c)!),
+          bytesDown: Float64Array.from(participants, (c) => bytesDown[c]! - round.downBefore.get(c)!),
+        };
+      },
+    }, (record) => {
+      missions.push(record.mission);
+      o.onMission?.(record.mission);
+    });
     await o.onFinish?.((client) => shards[shardOf(client)]!.held(client));
   } finally {
     await Promise.all(shards.map((s) => s.close()));
