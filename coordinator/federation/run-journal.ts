@@ -158,8 +158,9 @@ export class RunJournal<M = unknown> implements StateJournal {
 
   /** Records that a mission is over, with what the run needs to go on from the next one. */
   recordMission(mission: M): void {
-    this.missionRecords.push(mission);
+    // A store that keeps nothing is never resumed from: its records would only take memory.
     if (this.store.discards) return;
+    this.missionRecords.push(mission);
     const body = packr.pack(mission);
     const record = new Uint8Array(1 + body.byteLength);
     record[0] = Kind.Mission;
