@@ -124,6 +124,14 @@ export class RunJournal<M = unknown> implements StateJournal {
     return { journal, state, missions };
   }
 
+  /**
+   * What an ack waits for: the journal's flush, or nothing when the store keeps nothing (a run
+   * without a results folder acks as soon as an update is applied).
+   */
+  get ackGate(): { flush(): Promise<void> } | undefined {
+    return this.store.discards ? undefined : this;
+  }
+
   /** Mission records so far, in order. */
   get missions(): readonly M[] {
     return this.missionRecords;
