@@ -123,7 +123,7 @@ else {
       goal: 1024,
     },
     processesVersusVirtual: processes,
-    machine: '2 cores, shared; see /work/.library/env',
+    machine: '2 cores, shared with other work',
   };
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/scale.json', `${JSON.stringify(result, null, 2)}\n`);

@@ -33,11 +33,8 @@ import { MODEL_PATH, type RunSetup } from '../shared/protocol/run-setup.js';
 import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
-import { ResultsWriter } from './results-writer.js';
-import { NoStore } from './federation/memory-store.js';
-import { RecordLog } from './federation/record-log.js';
-import { RunJournal } from './federation/run-journal.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
+import { openRunFolder, openRunJournal } from './saved-run.js';
 import { strategyNamed } from '../shared/strategies/registry.js';
 
 export interface RunOptions {
@@ -156,14 +153,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const started = performance.now();
   const log = options.log ?? (() => {});
   if (scenario.clients.mode === 'population') throw new Error('clients.mode: population runs with runPopulationScenario (simulation/population)');
-  // The results folder is checked first: a run that cannot start leaves an existing one untouched.
-  const out = options.outDir ? ResultsWriter.open(options.outDir, { resume: options.resume, force: options.force }) : undefined;
-  if (options.resume && !out) throw new Error('resuming a run needs its results folder');
-  const saved = options.resume ? ResultsWriter.readConfig(out!.dir) : undefined;
-  if (saved && JSON.stringify(saved.scenario) !== JSON.stringify(scenario)) {
-    throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
-  }
-  const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
+  const { out, saved, runId } = openRunFolder(scenario, options);
   const strategy = strategyNamed(scenario.strategy);
   const prepared = await prepareRun(scenario, options);
   const { data, datasetSpec, fieldClasses, backbone, store, evaluationMemo, evaluator, cacheDir, threads, embedSeconds, datasetInfo, backboneInfo } = prepared;
@@ -177,17 +167,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
   const token = options.token ?? randomBytes(24).toString('base64url');
   // The federation state, from the journal (empty for a new run); every change to it is recorded.
-  const durable = out ? await RecordLog.open(out.stateDir) : new NoStore();
-  if (durable.recovered.droppedTailBytes > 0) {
-    log(`dropped the last ${durable.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
-  }
-  const { journal, state } = RunJournal.open<MissionRecord>(durable, strategy.tableDim(backbone.dim), {
+  const { journal, state, resumedAfterMission: resumedAfter } = await openRunJournal<MissionRecord>(out, log, strategy.tableDim(backbone.dim), {
     merge: strategy.merge,
     // Averaged rounds replace classes: there is no contribution of one client to subtract.
     keepContributions: strategy.merge === 'sum',
   }, uplink.codec, uplink.delta ? downlink.codec : undefined);
-  const resumedAfter = journal.missions.length > 0 || state.version > 0 ? journal.missions.length : null;
-  if (resumedAfter !== null) log(`state restored: ${journal.missions.length} missions, table version ${state.version}`);
   const schedules = {
     'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
     'class-incremental': () => new ClassIncrementalSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),

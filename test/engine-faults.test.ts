@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FederationState } from '../coordinator/federation/federation-state.js';
-import { MemoryStore } from '../coordinator/federation/memory-store.js';
+import { MemoryStore } from './support/memory-store.js';
 import { RunJournal } from '../coordinator/federation/run-journal.js';
 import { UpdateIntake, type IntakeReplies } from '../coordinator/federation/update-intake.js';
 import { DeltaLedger } from '../client/delta-ledger.js';

@@ -32,7 +32,7 @@ const enum Form {
  * u32 n · n × u32 class id · n × f64 count · the vectors` (codec bytes, or n × dim float64 means).
  *
  * @example
- * const { journal, state, missions } = RunJournal.open(store, 64, {}, codec);
+ * const { journal, state } = RunJournal.open(store, 64, {}, codec);
  * state.applyUpdate('c0', 1, decoded);   // recorded
  * await journal.flush();                 // durable: ack it now
  */
@@ -68,19 +68,12 @@ export class RunJournal<M = unknown> implements StateJournal {
     store: DurableStore, dim: number, options: FederationStateOptions, codec: VectorCodec,
     /** The downlink codec when the uplink is `delta+`: the journal then keeps what the clients hold. */
     deltaDownlink?: VectorCodec,
-  ): { journal: RunJournal<M>; state: FederationState; missions: readonly M[] } {
+  ): { journal: RunJournal<M>; state: FederationState } {
     const { snapshot, records } = store.recovered;
     const history = deltaDownlink ? new DownlinkHistory(dim) : undefined;
-    // A client at version v holds each class as of its last change up to v (a table carries the
-    // current statistics of every class changed since the client's version), so what clients hold
-    // follows from the replayed versions alone.
+    // What clients hold follows from the replayed versions alone (see noteHeld).
     const held = (classIds: Iterable<number>): void => {
-      if (!history) return;
-      for (const id of classIds) {
-        const since = state.classChangedAt(id);
-        if (since !== undefined) history.record(id, since, deltaDownlink!.encode(state.global.prototype(id)!), deltaDownlink!);
-        else if (state.classRemovedAt(id) !== undefined) history.recordRemoval(id, state.classRemovedAt(id)!);
-      }
+      if (history) noteHeld(history, state, deltaDownlink!, classIds);
     };
     let state: FederationState;
     let missions: M[] = [];
@@ -121,7 +114,7 @@ export class RunJournal<M = unknown> implements StateJournal {
     }
     const journal = new RunJournal<M>(store, state, missions, delivered, history, deltaDownlink);
     state.journal = journal;
-    return { journal, state, missions };
+    return { journal, state };
   }
 
   /**
@@ -186,10 +179,9 @@ export class RunJournal<M = unknown> implements StateJournal {
     if (this.store.discards) return Promise.resolve();
     if (this.history) {
       // The changes folded into the snapshot cannot be replayed: keep what a client at any later
-      // version holds of them (each class as of its last change).
+      // version holds of them.
       const { changed, removed } = this.state.changedSince(0);
-      for (const id of changed) this.history.record(id, this.state.classChangedAt(id)!, this.deltaDownlink!.encode(this.state.global.prototype(id)!), this.deltaDownlink!);
-      for (const id of removed) this.history.recordRemoval(id, this.state.classRemovedAt(id)!);
+      noteHeld(this.history, this.state, this.deltaDownlink!, [...changed, ...removed]);
     }
     return this.store.snapshot(packr.pack({ format: SNAPSHOT_FORMAT, state: this.state.snapshot(), missions: this.missionRecords, history: this.history?.export(),
       delivered: [...this.latest].map(([clientId, latest]) => [clientId, [...(this.earlier.get(clientId) ?? []), latest]]) }));
@@ -214,6 +206,19 @@ export class RunJournal<M = unknown> implements StateJournal {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * Records in `history` what a client at the state's current version holds of these classes. A
+ * client at version v holds each class as of its last change up to v (a table carries the current
+ * statistics of every class changed since the client's version), or nothing once it was removed.
+ */
+function noteHeld(history: DownlinkHistory, state: FederationState, downlink: VectorCodec, classIds: Iterable<number>): void {
+  for (const id of classIds) {
+    const since = state.classChangedAt(id);
+    if (since !== undefined) history.record(id, since, downlink.encode(state.global.prototype(id)!), downlink);
+    else if (state.classRemovedAt(id) !== undefined) history.recordRemoval(id, state.classRemovedAt(id)!);
+  }
+}
 
 /** Appends an update record to `store`, written in place. */
 function appendUpdateRecord(store: DurableStore, clientId: string, seq: number, update: DecodedUpdate, dim: number, idBytes: Map<string, Uint8Array>): void {
@@ -246,7 +251,7 @@ function appendUpdateRecord(store: DurableStore, clientId: string, seq: number, 
 }
 
 /** An update record, decoded: who sent it, its seq and mission, and the update as the merge takes it. */
-export function decodeUpdateRecord(record: Uint8Array, codec: VectorCodec, dim: number): { clientId: string; seq: number; update: DecodedUpdate } {
+function decodeUpdateRecord(record: Uint8Array, codec: VectorCodec, dim: number): { clientId: string; seq: number; update: DecodedUpdate } {
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   const form = record[1] as Form;
   const idLength = view.getUint16(2, true);

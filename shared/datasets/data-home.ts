@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
  * `$PROTOFED_DATA/<name>`, or `~/.cache/protofed/data/<name>`.
  *
  * @example
- * protofedDataDir('omniglot'); // '/root/.cache/protofed/data/omniglot'
+ * protofedDataDir('omniglot'); // '<home>/.cache/protofed/data/omniglot'
  */
 export function protofedDataDir(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const base = env.PROTOFED_DATA && env.PROTOFED_DATA !== '' ? resolve(env.PROTOFED_DATA) : join(homedir(), '.cache', 'protofed', 'data');

@@ -1,5 +1,5 @@
 import type { FederationState } from '../../coordinator/federation/federation-state.js';
-import { NoStore } from '../../coordinator/federation/memory-store.js';
+import { NoStore } from '../../coordinator/federation/no-store.js';
 import { RunJournal } from '../../coordinator/federation/run-journal.js';
 import { runRounds } from '../../coordinator/federation/round-loop.js';
 import { UpdateIntake } from '../../coordinator/federation/update-intake.js';

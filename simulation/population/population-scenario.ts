@@ -1,15 +1,9 @@
 import { prepareRun, trainRunCodebook, type RunOptions, type RunSummary } from '../../coordinator/run-scenario.js';
-import { parseCodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
-import { ResultsWriter } from '../../coordinator/results-writer.js';
+import { openRunFolder, openRunJournal } from '../../coordinator/saved-run.js';
+import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import type { ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
 import type { Scenario } from '../../shared/scenario/scenario-config.js';
-import { randomBytes } from 'node:crypto';
-import { NoStore } from '../../coordinator/federation/memory-store.js';
-import { RecordLog } from '../../coordinator/federation/record-log.js';
-import { RunJournal } from '../../coordinator/federation/run-journal.js';
-import { bindCodebook } from '../../shared/protocol/codecs/codec-spec.js';
-import { decodePqCodebook } from '../../shared/protocol/codecs/index.js';
 import { tableChecksum } from '../../shared/learning/table-checksum.js';
 import { runPopulation, type PopulationMission, type PopulationRecord, type PopulationResult } from './population-run.js';
 import { defaultWorkerCount } from './shard-handle.js';
@@ -62,13 +56,7 @@ export async function runPopulationScenario(
   options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force' | 'resume'> & { onMission?: (m: PopulationMission) => void } = {},
 ): Promise<{ summary: PopulationSummary; result: PopulationResult }> {
   const started = performance.now();
-  const out = options.outDir ? ResultsWriter.open(options.outDir, { force: options.force, resume: options.resume }) : undefined;
-  const saved = options.resume ? ResultsWriter.readConfig(out!.dir) : undefined;
-  if (saved && JSON.stringify(saved.scenario) !== JSON.stringify(scenario)) {
-    throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
-  }
-  const uplinkSpec = parseCodecSpec(scenario.codec.uplink);
-  const runId = saved?.runId ?? `run-${randomBytes(6).toString('hex')}`;
+  const { out, saved, runId } = openRunFolder(scenario, options);
   const prepared = await prepareRun(scenario, options);
   const { data, fieldClasses, backbone, evaluator, evaluationMemo } = prepared;
   const dim = backbone.dim;
@@ -83,25 +71,19 @@ export async function runPopulationScenario(
     const labels = new Int32Array(new SharedArrayBuffer(data.train.count * 4));
     labels.set(data.train.labels);
 
-    const codebook = await trainRunCodebook(prepared, parseCodecSpec(scenario.codec.uplink), parseCodecSpec(scenario.codec.downlink), scenario.seed);
+    const uplinkSpec = parseCodecSpec(scenario.codec.uplink);
+    const downlinkSpec = parseCodecSpec(scenario.codec.downlink);
+    const codebook = await trainRunCodebook(prepared, uplinkSpec, downlinkSpec, scenario.seed);
     const workers = scenario.clients.workers ?? defaultWorkerCount();
     const perMission = scenario.clients.perMission ?? scenario.clients.count;
     if (!saved) {
       out?.writeConfig({ runId, scenario, source: options.source, dataset: prepared.datasetInfo, backbone: prepared.backboneInfo, fieldClasses,
         protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
     }
-    const store = out ? await RecordLog.open(out.stateDir) : new NoStore();
-    if (store.recovered.droppedTailBytes > 0) options.log?.(`dropped the last ${store.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
-    const book = codebook ? decodePqCodebook(codebook.bytes) : undefined;
-    const codec = book ? bindCodebook(uplinkSpec, book).codec : uplinkSpec.codec;
-    const downlinkSpec = parseCodecSpec(scenario.codec.downlink);
-    const downlinkCodec = book ? bindCodebook(downlinkSpec, book).codec : downlinkSpec.codec;
-    const opened = performance.now();
-    const { journal } = RunJournal.open<PopulationRecord>(store, dim, {}, codec, uplinkSpec.delta ? downlinkCodec : undefined);
-    const resumedAfterMission = journal.missions.length > 0 || journal.state.version > 0 ? journal.missions.length : null;
-    if (resumedAfterMission !== null) {
-      options.log?.(`state restored in ${((performance.now() - opened) / 1000).toFixed(2)} s: ${journal.missions.length} missions, table version ${journal.state.version}`);
-    }
+    const bound = (spec: CodecSpec): CodecSpec => (codebook ? bindCodebook(spec, codebook.book) : spec);
+    const { journal, resumedAfterMission } = await openRunJournal<PopulationRecord>(
+      out, options.log ?? (() => {}), dim, {}, bound(uplinkSpec).codec, uplinkSpec.delta ? bound(downlinkSpec).codec : undefined,
+    );
     if (saved) out!.rewriteRecords(journal.missions.map((r) => ({ record: 'global', ...r.mission })));
     const result = await runPopulation({
       journal,

@@ -1,7 +1,7 @@
-import type { DurableStore, Recovered } from './durable-store.js';
+import type { DurableStore, Recovered } from '../../coordinator/federation/durable-store.js';
 
 /**
- * A store in memory, for runs without a results folder and for tests. A flush makes records
+ * A store in memory, for tests. A flush makes records
  * "durable" in the sense that `reopen` keeps them: reopening is what a restart after a crash
  * sees, everything appended and not flushed being gone.
  *
@@ -55,25 +55,4 @@ export class MemoryStore implements DurableStore {
   reopen(): MemoryStore {
     return new MemoryStore({ snapshot: this.durableSnapshot, records: [...this.durableRecords], droppedTailBytes: 0 });
   }
-}
-
-/**
- * A store that keeps nothing: for runs without a results folder, which cannot be resumed, so
- * that they pay neither the memory nor the time of a journal.
- */
-export class NoStore implements DurableStore {
-  readonly discards = true;
-  readonly recovered: Recovered = { snapshot: undefined, records: [], droppedTailBytes: 0 };
-
-  append(): void {}
-
-  appendInPlace(): void {}
-
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  async snapshot(): Promise<void> {}
-
-  async close(): Promise<void> {}
 }
