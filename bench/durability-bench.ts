@@ -43,7 +43,7 @@ async function intakeRun(load: ReturnType<typeof mergeBenchLoad>, mode: Mode): P
   } else {
     ({ journal, state } = RunJournal.open(await RecordLog.open(dir, { sync: mode === 'journal, fdatasync' }), load.dim, {}, codec));
   }
-  const intake = new UpdateIntake(state, codec, undefined, journal);
+  const intake = new UpdateIntake(state, { codec, durable: journal });
   let acks = 0;
   const replies: IntakeReplies = { send: () => void acks++, sendError: (_c, reason) => { throw new Error(reason); } };
   const started = performance.now();
@@ -90,7 +90,7 @@ async function resumeTime(): Promise<Record<string, unknown>> {
   const rng = new SeededRng(7);
   const dir = mkdtempSync(join(tmpdir(), 'protofed-resume-bench-'));
   const written = RunJournal.open(await RecordLog.open(dir), dim, {}, codec);
-  const intake = new UpdateIntake(written.state, codec, undefined, written.journal);
+  const intake = new UpdateIntake(written.state, { codec, durable: written.journal });
   const seqs = new Map<number, number>();
   const replies: IntakeReplies = { send: () => {}, sendError: (_c, reason) => { throw new Error(reason); } };
   for (let m = 0; m < missions; m++) {

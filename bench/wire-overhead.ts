@@ -36,7 +36,7 @@ export async function measureWireOverhead(classes: number, updates = 20, codecNa
     host: '127.0.0.1', port: 0, token: 'bench-token', dim, modelHash: 'm', uplinkCodec: codecName, downlinkCodec: codecName,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id), runId: 'bench', tableVersion: () => state.version,
   });
-  const intake = new UpdateIntake(state, codec);
+  const intake = new UpdateIntake(state, { codec });
   server.on('update', (session, update) => intake.take(session.clientId!, update, session));
   const { port } = await server.listen();
   const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false, parser: protofedParser });

@@ -99,7 +99,7 @@ async function runWithFaults(seed: number): Promise<{ state: FederationState; st
   function start() {
     const generation = ++boot;
     const { journal, state } = RunJournal.open(store, DIM, {}, codec);
-    const intake = new UpdateIntake(state, codec, undefined, journal);
+    const intake = new UpdateIntake(state, { codec, durable: journal });
     return { generation, state, journal, intake };
   }
   let queue: InFlight[] = [];

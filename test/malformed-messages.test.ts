@@ -23,7 +23,7 @@ beforeAll(async () => {
     uplinkCodec: 'f32', downlinkCodec: 'f32', lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     runId: 'run-a', tableVersion: () => state.version,
   });
-  const intake = new UpdateIntake(state, f32);
+  const intake = new UpdateIntake(state, { codec: f32 });
   server.on('update', (session, update) => intake.take(session.clientId!, update, session));
   const { port } = await server.listen();
   url = `http://127.0.0.1:${port}`;

@@ -96,7 +96,7 @@ export class MissionRunner {
 
   constructor(readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
-    this.intake = new UpdateIntake(o.state, o.uplink.codec, this.history, o.journal.ackGate);
+    this.intake = new UpdateIntake(o.state, { codec: o.uplink.codec, delta: this.history, durable: o.journal.ackGate });
     this.intake.on('applied', (clientId, update) => {
       this.pace.applied?.(clientId, update.mission);
       this.changed();

@@ -71,6 +71,15 @@ export interface UpdateIntakeEvents {
   failed: [error: Error];
 }
 
+export interface UpdateIntakeOptions {
+  /** The negotiated uplink codec. */
+  codec: VectorCodec;
+  /** For a `delta+` uplink: what the clients hold, to add back. */
+  delta?: DownlinkHistory | undefined;
+  /** Where applied updates become durable; acks wait for it. Without one, an update is acked once applied in memory. */
+  durable?: { flush(): Promise<void> } | undefined;
+}
+
 /** Where the intake sends its answers to one client (a session, or a test's stand-in). */
 export interface IntakeReplies {
   send(type: 'ack', body: { seq: number; version: number; duplicate: boolean }): void;
@@ -84,7 +93,7 @@ export interface IntakeReplies {
  * state untouched.
  *
  * @example
- * const intake = new UpdateIntake(state, getCodec('int8'), undefined, journal);
+ * const intake = new UpdateIntake(state, { codec: getCodec('int8'), durable: journal });
  * server.on('update', (session, update) => intake.take(session.clientId!, update, session));
  * intake.on('applied', (clientId, update) => ...);
  */
@@ -94,15 +103,15 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
   private waiting: (() => void)[] = [];
   private answered: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly state: FederationState,
-    private readonly codec: VectorCodec,
-    /** For a `delta+` uplink: what the clients hold, to add back. */
-    private readonly delta?: DownlinkHistory,
-    /** Where applied updates become durable; acks wait for it. Without one, an update is acked once applied in memory. */
-    private readonly durable?: { flush(): Promise<void> },
-  ) {
+  private readonly codec: VectorCodec;
+  private readonly delta: DownlinkHistory | undefined;
+  private readonly durable: { flush(): Promise<void> } | undefined;
+
+  constructor(private readonly state: FederationState, options: UpdateIntakeOptions) {
     super();
+    this.codec = options.codec;
+    this.delta = options.delta;
+    this.durable = options.durable;
   }
 
   take(clientId: string, update: UpdateMessage, replies: IntakeReplies): void {

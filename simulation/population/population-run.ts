@@ -121,7 +121,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   /** What the clients hold, for a `delta+` uplink. */
   const history = journal.history;
   // The same intake as every other mode: validation against the codec and the table version, at-most-once, durable before the ack.
-  const intake = new UpdateIntake(state, uplink.codec, history, journal.ackGate);
+  const intake = new UpdateIntake(state, { codec: uplink.codec, delta: history, durable: journal.ackGate });
   const meter = new ByteMeter();
   const bytesUp = new Float64Array(o.population);
   const bytesDown = new Float64Array(o.population);
