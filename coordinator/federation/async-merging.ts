@@ -17,6 +17,7 @@ import type { Pace, Round } from './pace.js';
 export class AsyncMerging implements Pace {
   private readonly rounds: ClassAssignment[][][] = [];
   private readonly knownBy: number[][] = [];
+  private readonly knownSets: Set<number>[] = [];
   private readonly hash: string;
   private readonly index: Map<string, number>;
   private readonly recorded = new Set<number>();
@@ -47,6 +48,8 @@ export class AsyncMerging implements Pace {
       if (record.planHash !== this.hash) throw new Error('cannot resume: the schedule does not come out as the saved run recorded it (was the scenario, seed or data changed?)');
       for (const c of record.result.newClasses) this.recorded.add(c);
     }
+    // A resumed client may resend its update of the mission it was on as soon as it is welcomed.
+    for (const id of this.runner.o.clientIds) this.assign(id, this.runner.o.journal.latestMission(id) + 1);
   }
 
   /** Keeps every client busy and resolves at the next broadcast: every `everyMs`, or every `everyUpdates` merged updates. */
@@ -135,11 +138,20 @@ export class AsyncMerging implements Pace {
   private sendNext(id: string): void {
     const k = this.runner.o.journal.latestMission(id) + 1;
     if (k >= this.rounds.length) return;
+    this.assign(id, k);
     this.runner.o.links.session(id)?.send('mission', {
       mission: k,
       assignment: this.rounds[k]![this.index.get(id)!]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
       evalClasses: packU32(this.knownBy[k]!),
     });
+  }
+
+  /** Books mission k's work for a client (once): its update is checked against it. */
+  private assign(id: string, k: number): void {
+    const { runner } = this;
+    if (k >= this.rounds.length || runner.o.strategy.learner !== 'clients' || runner.assignments.expected(id, k)) return;
+    this.knownSets[k] ??= new Set(this.knownBy[k]);
+    runner.assignments.assign(id, k, this.rounds[k]![this.index.get(id)!]!, this.knownSets[k]);
   }
 
   private sendTableAndEvaluate(clientId: string): void {

@@ -9,6 +9,7 @@ import type { HeldOutEvaluator } from '../../shared/learning/held-out-evaluator.
 import type { Strategy } from '../../shared/strategies/strategy.js';
 import { transferSeconds, type LinkModel } from '../link-model.js';
 import type { MissionSchedule } from '../schedules/schedule.js';
+import { AssignmentBook } from './assignment-book.js';
 import { AsyncMerging } from './async-merging.js';
 import type { ClientLink, ClientLinks } from './client-links.js';
 import type { DownlinkHistory } from './downlink-history.js';
@@ -80,6 +81,8 @@ export interface MissionRunnerOptions {
  */
 export class MissionRunner {
   readonly intake: UpdateIntake;
+  /** The work handed to each client and not delivered yet: updates are checked against it. */
+  readonly assignments = new AssignmentBook();
   /** Latest embedding counts each client reported (a replacement process starts again from 0). */
   readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   /** The evaluation reports of the round in progress (`reportsOf`), by phase and client. */
@@ -96,7 +99,9 @@ export class MissionRunner {
 
   constructor(readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
-    this.intake = new UpdateIntake(o.state, { codec: o.uplink.codec, delta: this.history, durable: o.journal.ackGate });
+    this.intake = new UpdateIntake(o.state, {
+      codec: o.uplink.codec, delta: this.history, durable: o.journal.ackGate, assignments: { book: this.assignments, strategy: o.strategy },
+    });
     this.intake.on('applied', (clientId, update) => {
       this.pace.applied?.(clientId, update.mission);
       this.changed();
@@ -129,7 +134,7 @@ export class MissionRunner {
 
   async run(): Promise<RunOutcome> {
     const o = this.o;
-    await this.allConnected();
+    let connected = false;
     const matrix = new AccuracyMatrix();
     const results: MissionResult[] = [];
     const groups: number[][] = [];
@@ -147,7 +152,12 @@ export class MissionRunner {
           for (const [j, accuracy] of record.matrixRow) matrix.set(k, j, accuracy);
         }
       },
-      next: (index) => {
+      next: async (index) => {
+        // The pace restores (and opens the interrupted mission) before any client can say hello.
+        if (!connected) {
+          await this.allConnected();
+          connected = true;
+        }
         started = performance.now();
         before = this.meterSnapshot();
         return this.pace.next(index);

@@ -31,11 +31,16 @@ export class SyncMissions implements Pace {
   private evaluated: Set<string> | undefined;
   private merged: string[] = [];
   private evalClasses: number[] = [];
+  private newClasses: number[] = [];
   private readonly known = new Set<number>();
   private readonly assignments: ClassAssignment[][][] = [];
   /** Updates owed by clients that missed a deadline, as (client, mission). */
   private owedUpdates: { clientId: string; mission: number }[] = [];
   private endReason: 'mission limit' | 'field data exhausted' = 'mission limit';
+  /** The mission `restore` opened ahead of the first `next` (true), or found none left (false). */
+  private opened: boolean | undefined;
+  /** A resumed run: replacement clients get the table they would hold before the first mission. */
+  private resumed = false;
 
   constructor(private readonly runner: MissionRunner) {
     this.participationRng = new SeededRng(runner.o.seed).fork('participation');
@@ -45,6 +50,9 @@ export class SyncMissions implements Pace {
   /** The schedule and every seeded draw replay the finished missions, which must come out as recorded. */
   restore(records: readonly MissionRecord[]): void {
     const o = this.runner.o;
+    const owed = records.at(-1)?.owed ?? [];
+    const owedMissions = new Set(owed.map((x) => x.mission));
+    const owedWork = new Map<number, { participants: string[]; plan: ClassAssignment[][]; known: Set<number> }>();
     for (const [k, record] of records.entries()) {
       const participants = this.drawParticipants();
       const plan = o.schedule.next(participants.map((id) => o.clientIds.indexOf(id)));
@@ -54,39 +62,37 @@ export class SyncMissions implements Pace {
       this.drawEvaluated(participants);
       this.assignments.push(plan);
       for (const a of plan.flat()) this.known.add(a.classId);
+      if (owedMissions.has(k)) owedWork.set(k, { participants, plan, known: new Set(this.known) });
       this.owedUpdates = record.owed.map((x) => ({ ...x }));
     }
+    for (const x of owed) {
+      const work = owedWork.get(x.mission)!;
+      this.runner.assignments.assign(x.clientId, x.mission, work.plan[work.participants.indexOf(x.clientId)]!, work.known);
+    }
     if (records.length > 0 || o.state.version > 0) {
-      // Replacement clients start empty: each gets the table it would hold, before its next mission.
-      for (const id of o.clientIds) {
-        const link = o.links.session(id);
-        if (link) this.runner.sendTable(link);
-      }
+      // The clients of a resumed run may resend their update of the interrupted mission as soon
+      // as they are welcomed: it is opened (and its work assigned) before any client can say hello.
+      this.resumed = true;
+      this.opened = this.open(records.length);
     }
   }
 
   async next(index: number): Promise<Round | undefined> {
     const { runner } = this;
     const o = runner.o;
-    if (index >= o.missionLimit) return undefined;
-    const participants = this.drawParticipants();
-    const plan = o.schedule.next(participants.map((id) => o.clientIds.indexOf(id)));
-    if (!plan) {
-      this.endReason = 'field data exhausted';
-      return undefined;
+    if (this.resumed) {
+      this.resumed = false;
+      // Replacement clients start empty: each gets the table it would hold, before its next mission.
+      for (const id of o.clientIds) {
+        const link = o.links.session(id);
+        if (link) runner.sendTable(link);
+      }
     }
-    const m = o.schedule.missions - 1;
-    this.mission = m;
-    this.assignments.push(plan);
-    this.participants = participants;
-    this.plan = plan;
-    const newClasses = [...new Set(plan.flat().map((a) => a.classId))].filter((c) => !this.known.has(c)).sort((a, b) => a - b);
-    for (const c of newClasses) this.known.add(c);
-    this.evalClasses = [...this.known].sort((a, b) => a - b);
-    runner.reportsOf = m;
-    runner.reports['before-merge'].clear();
-    runner.reports['after-merge'].clear();
-    this.evaluated = this.drawEvaluated(participants);
+    const opened = this.opened ?? this.open(index);
+    this.opened = undefined;
+    if (!opened) return undefined;
+    const { participants, plan, newClasses } = this;
+    const m = this.mission;
 
     this.phase = 'learning';
     for (const id of participants) this.sendMission(id);
@@ -112,6 +118,38 @@ export class SyncMissions implements Pace {
     const late = participants.filter((id) => !onTime(id));
     for (const id of late) this.owedUpdates.push({ clientId: id, mission: m });
     return { index, newClasses, evalClasses: this.evalClasses, late, planHash: planHash(plan) };
+  }
+
+  /** Draws mission `index`'s participants and plan and assigns their work; false when none is left. */
+  private open(index: number): boolean {
+    const { runner } = this;
+    const o = runner.o;
+    if (index >= o.missionLimit) return false;
+    const participants = this.drawParticipants();
+    const plan = o.schedule.next(participants.map((id) => o.clientIds.indexOf(id)));
+    if (!plan) {
+      this.endReason = 'field data exhausted';
+      return false;
+    }
+    const m = o.schedule.missions - 1;
+    this.mission = m;
+    this.assignments.push(plan);
+    this.participants = participants;
+    this.plan = plan;
+    this.newClasses = [...new Set(plan.flat().map((a) => a.classId))].filter((c) => !this.known.has(c)).sort((a, b) => a - b);
+    for (const c of this.newClasses) this.known.add(c);
+    this.evalClasses = [...this.known].sort((a, b) => a - b);
+    runner.reportsOf = m;
+    runner.reports['before-merge'].clear();
+    runner.reports['after-merge'].clear();
+    this.evaluated = this.drawEvaluated(participants);
+    if (o.strategy.learner === 'clients') {
+      const known = new Set(this.evalClasses);
+      for (const [i, id] of participants.entries()) {
+        if (!o.journal.delivered(id, m)) runner.assignments.assign(id, m, plan[i]!, known);
+      }
+    }
+    return true;
   }
 
   sendTables(): void {

@@ -3,6 +3,8 @@ import { decodeInto } from '../../shared/protocol/codecs/decode-into.js';
 import { CodecError, type VectorCodec } from '../../shared/protocol/codecs/vector-codec.js';
 import type { ErrorCode, UpdateMessage } from '../../shared/protocol/messages.js';
 import { ProtocolError } from '../../shared/protocol/validation.js';
+import type { Strategy } from '../../shared/strategies/strategy.js';
+import type { AssignmentBook } from './assignment-book.js';
 import type { DownlinkHistory } from './downlink-history.js';
 import type { DecodedUpdate, FederationState } from './federation-state.js';
 
@@ -78,6 +80,13 @@ export interface UpdateIntakeOptions {
   delta?: DownlinkHistory | undefined;
   /** Where applied updates become durable; acks wait for it. Without one, an update is acked once applied in memory. */
   durable?: { flush(): Promise<void> } | undefined;
+  /**
+   * What each client was assigned, and how the strategy checks an update against it: an update
+   * for a mission not assigned to its sender, or whose classes and counts do not match the work,
+   * is refused. Without it (population shards, whose updates the coordinator makes itself),
+   * updates are not checked against assignments.
+   */
+  assignments?: { book: AssignmentBook; strategy: Pick<Strategy, 'checkUpdate'> } | undefined;
 }
 
 /** Where the intake sends its answers to one client (a session, or a test's stand-in). */
@@ -106,12 +115,14 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
   private readonly codec: VectorCodec;
   private readonly delta: DownlinkHistory | undefined;
   private readonly durable: { flush(): Promise<void> } | undefined;
+  private readonly assignments: UpdateIntakeOptions['assignments'];
 
   constructor(private readonly state: FederationState, options: UpdateIntakeOptions) {
     super();
     this.codec = options.codec;
     this.delta = options.delta;
     this.durable = options.durable;
+    this.assignments = options.assignments;
   }
 
   take(clientId: string, update: UpdateMessage, replies: IntakeReplies): void {
@@ -121,6 +132,7 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
       const next = this.state.lastAppliedSeq(clientId) + 1;
       // Applied strictly in seq order: an update after a gap would make the missing one look like a resend.
       if (update.seq > next) throw new ProtocolError('unexpected', `update ${update.seq} arrived before update ${next}: updates apply in seq order, so resend from ${next}`);
+      if (update.seq === next) this.checkAssigned(clientId, update);
       decoded = decodeUpdate(update, { codec: this.codec, dim: this.state.dim, delta: this.delta }, this.scratch);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -129,6 +141,7 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
     }
     decoded.mission = update.mission;
     const { applied, version } = this.state.applyUpdate(clientId, update.seq, decoded);
+    if (applied) this.assignments?.book.settle(clientId, update.mission);
     const answer = (): void => {
       replies.send('ack', { seq: update.seq, version, duplicate: !applied });
       if (applied) this.emit('applied', clientId, update, version);
@@ -141,6 +154,15 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
     // answers of everything taken in this turn of the event loop wait on one flush.
     this.waiting.push(answer);
     if (this.waiting.length === 1) queueMicrotask(() => this.flushWaiting());
+  }
+
+  /** A new update must be its sender's work for a mission it was assigned and has not delivered. */
+  private checkAssigned(clientId: string, update: UpdateMessage): void {
+    if (!this.assignments) return;
+    const work = this.assignments.book.expected(clientId, update.mission);
+    if (!work) throw new ProtocolError('unexpected', `update ${update.seq} is for mission ${update.mission}, which was not assigned to ${clientId} or is already delivered`);
+    const problem = this.assignments.strategy.checkUpdate(update.classes, work);
+    if (problem) throw new ProtocolError('invalid', `update ${update.seq} for mission ${update.mission}: ${problem}`);
   }
 
   /**

@@ -2,6 +2,7 @@ import { PrototypeTable } from '../learning/prototype-table.js';
 import { encodeUpdateClasses } from '../protocol/update-blocks.js';
 import { headRowsOf, predictLinearOnTensors, trainHead } from './linear-head.js';
 import type { Strategy, TrainingContext } from './strategy.js';
+import { headRowsOfKnownClasses } from './update-checks.js';
 
 /**
  * fedavg-head: each client trains a linear head (a row of dim weights and a bias per class) by
@@ -19,6 +20,7 @@ export const fedavgHead: Strategy = {
   population: false,
   judgedBy: 'global table',
   train: trainOnMission,
+  checkUpdate: headRowsOfKnownClasses,
   encodeUpdate: (c) => {
     const head = c.trained!;
     return encodeUpdateClasses(head, c.uplink, (classId) => {

@@ -2,6 +2,7 @@ import { predictNearestOnTensors, prototypeMatrix } from '../learning/nearest-pr
 import type { PrototypeTable } from '../learning/prototype-table.js';
 import { encodeUpdateClasses } from '../protocol/update-blocks.js';
 import type { Strategy, UpdateContext, ViewContext } from './strategy.js';
+import { sameClassesAndCounts } from './update-checks.js';
 
 /**
  * What strategies that exchange per-class statistics share: tables as wide as the embeddings,
@@ -15,6 +16,7 @@ export const statisticsStrategy = {
   keepsRows: false,
   population: false,
   judgedBy: 'global table',
+  checkUpdate: sameClassesAndCounts,
   view: (c: ViewContext): PrototypeTable => {
     const view = c.held.clone();
     view.merge(c.own());

@@ -27,6 +27,8 @@ export interface Strategy {
   train?(c: TrainingContext): PrototypeTable;
   /** Client: the class block of its update. */
   encodeUpdate(c: UpdateContext): Uint8Array;
+  /** Coordinator: what is wrong with an update's classes, given the work assigned (undefined when nothing is). */
+  checkUpdate(classes: UpdateClasses, work: AssignedWork): string | undefined;
   /** The table a client evaluates: what it holds and, unless it trained, its own statistics not in it yet. */
   view(c: ViewContext): PrototypeTable;
   /** How a table classifies embeddings (class ids, one per query row). */
@@ -65,4 +67,23 @@ export interface ViewContext {
   /** The client's own statistics that the held table does not contain yet. */
   own(): PrototypeTable;
   trained: PrototypeTable | undefined;
+}
+
+/** The classes of a received update, as its class block gives them. */
+export interface UpdateClasses {
+  classIds: readonly number[];
+  counts: readonly number[];
+  /** One entry per example rather than one per class (class block flag 0x02). */
+  rows: boolean;
+}
+
+/** The work a client was assigned in one mission: what its update must account for. */
+export interface AssignedWork {
+  mission: number;
+  /** Examples assigned, by class id. */
+  counts: ReadonlyMap<number, number>;
+  /** All examples assigned. */
+  total: number;
+  /** The classes known in the mission (its evaluation classes). */
+  known: ReadonlySet<number>;
 }
