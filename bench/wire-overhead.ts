@@ -1,6 +1,7 @@
 import { io } from 'socket.io-client';
 import { CoordinatorServer } from '../coordinator/transport/coordinator-server.js';
 import { FederationState } from '../coordinator/federation/federation-state.js';
+import { ClientKeys } from '../shared/protocol/client-keys.js';
 import { UpdateIntake } from '../coordinator/federation/update-intake.js';
 import { encodeClassBlock } from '../shared/protocol/class-block.js';
 import { getCodec } from '../shared/protocol/codecs/index.js';
@@ -23,6 +24,8 @@ export interface WireOverhead {
   ratio: number;
 }
 
+const BENCH_KEY = 'bench-key-0123456789';
+
 /**
  * Sends `updates` updates of `classes` 64-d int8 classes from a real socket.io client to a
  * coordinator on loopback, and reads the bytes off the coordinator's TCP socket. One-off costs
@@ -33,7 +36,7 @@ export async function measureWireOverhead(classes: number, updates = 20, codecNa
   const codec = getCodec(codecName);
   const state = new FederationState(dim);
   const server = new CoordinatorServer({
-    host: '127.0.0.1', port: 0, token: 'bench-token', dim, modelHash: 'm', uplinkCodec: codecName, downlinkCodec: codecName,
+    host: '127.0.0.1', port: 0, keys: ClientKeys.from([['c0', BENCH_KEY]]), dim, modelHash: 'm', uplinkCodec: codecName, downlinkCodec: codecName,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id), runId: 'bench', tableVersion: () => state.version,
   });
   const intake = new UpdateIntake(state, { codec });
@@ -43,7 +46,7 @@ export async function measureWireOverhead(classes: number, updates = 20, codecNa
   try {
     await new Promise<void>((resolve) => {
       socket.once('welcome', () => resolve());
-      socket.on('connect', () => socket.emit('hello', encodeMessage({ v: PROTOCOL_VERSION, clientId: 'c0', token: 'bench-token', codecs: [codecName], dim, modelHash: 'm', tableVersion: 0, codebook: '' })));
+      socket.on('connect', () => socket.emit('hello', encodeMessage({ v: PROTOCOL_VERSION, clientId: 'c0', token: BENCH_KEY, codecs: [codecName], dim, modelHash: 'm', tableVersion: 0, codebook: '' })));
     });
     const wire = (): number => server.wireBytes('c0')!.up;
     const before = wire();

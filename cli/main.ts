@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../shared/datasets/data-home.js';
 import { BACKEND_CHOICES } from '../shared/tensor/tensor-backend.js';
 import { registerDataCommands } from './data-command.js';
+import { keysCommand } from './keys-command.js';
 import { clientCommand, coordinatorCommand } from './remote-commands.js';
 import { reportCommand, sweepCommand } from './sweep-command.js';
 import { pretrainCommand } from './pretrain-command.js';
@@ -49,7 +50,7 @@ program
   .option('--force', 'replace a run already in --out')
   .option('--host <address>', 'address to listen on', '127.0.0.1')
   .option('-p, --port <port>', 'port to listen on (0: any free port)', '0')
-  .requiredOption('--token-file <file>', 'file whose first line is the run\'s token')
+  .requiredOption('--keys <file>', 'the clients\' keys (made by protofed keys): one secret per client id')
   .option('-o, --out <dir>', 'results folder')
   .option('--wait-ms <ms>', 'how long to wait for all clients to connect (default: the scenario\'s timeouts.connectMs)')
   .option('-q, --quiet', 'print nothing but errors')
@@ -59,14 +60,21 @@ program
   .command('client')
   .description('join a coordinator as one client: load the data here, learn, send prototype updates')
   .requiredOption('-c, --connect <url>', 'the coordinator, e.g. http://169.254.10.1:4000')
-  .option('-t, --token <token>', 'the run\'s token')
-  .option('--token-file <file>', 'file whose first line is the run\'s token')
   .requiredOption('-i, --id <id>', 'this client\'s id (c0, c1, …)')
+  .option('-k, --key-file <file>', 'this client\'s key: a file holding it alone, or the keys file (its line is used); default: the PROTOFED_KEY environment variable')
   .option('-d, --data <dir>', 'dataset folder on this host (default: the usual places)')
   .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
   .option('--no-cache', 'do not cache embeddings on disk')
   .option('--give-up-after <seconds>', 'how long to keep reconnecting to a coordinator that went away', '600')
   .action(clientCommand);
+
+program
+  .command('keys')
+  .description('make one secret key per client id, for a coordinator and clients on other hosts')
+  .requiredOption('--clients <ids>', 'client ids, e.g. c0..c9 or alice,bob')
+  .requiredOption('-o, --out <file>', 'the keys file to write (readable by you only)')
+  .option('--force', 'replace an existing keys file')
+  .action(keysCommand);
 
 program
   .command('sweep')

@@ -4,6 +4,7 @@ import { runRemoteClient } from '../client/remote-client.js';
 import { defaultCacheDir } from '../shared/embedding/embedding-store.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { runCommand } from './run-command.js';
+import { ClientKeys, clientSecretFrom } from '../shared/protocol/client-keys.js';
 
 export interface CoordinatorCommandOptions {
   scenario?: string;
@@ -11,23 +12,18 @@ export interface CoordinatorCommandOptions {
   force?: boolean;
   host: string;
   port: string;
-  tokenFile: string;
+  keys: string;
   out?: string;
   waitMs?: string;
   quiet?: boolean;
 }
 
-/** Reads a token file: its first line, which must not be empty. */
-function readToken(file: string): string {
-  let text: string;
+function readText(file: string, what: string): string {
   try {
-    text = readFileSync(resolve(file), 'utf8');
+    return readFileSync(resolve(file), 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the token file ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot read ${what} ${file}: ${(err as Error).message}`);
   }
-  const token = text.split('\n')[0]!.trim();
-  if (token.length < 8) throw new Error(`the token in ${file} is missing or shorter than 8 characters`);
-  return token;
 }
 
 /** `protofed coordinator`: runs a scenario with remote clients, waits for them, and exits with the results. */
@@ -41,15 +37,14 @@ export async function coordinatorCommand(options: CoordinatorCommandOptions): Pr
     force: options.force,
     quiet: options.quiet,
     mode: 'remote',
-    remote: { host: options.host, port, token: readToken(options.tokenFile), waitMs },
+    remote: { host: options.host, port, keys: ClientKeys.parse(readText(options.keys, 'the keys file'), options.keys), waitMs },
   });
 }
 
 export interface ClientCommandOptions {
   connect: string;
-  token?: string;
-  tokenFile?: string;
   id: string;
+  keyFile?: string;
   data?: string;
   backend?: BackendChoice;
   cache?: boolean;
@@ -58,8 +53,12 @@ export interface ClientCommandOptions {
 
 /** `protofed client`: joins a coordinator from this host. */
 export async function clientCommand(options: ClientCommandOptions): Promise<void> {
-  const token = options.token ?? (options.tokenFile ? readToken(options.tokenFile) : undefined);
-  if (!token) throw new Error('give the run\'s token with --token or --token-file');
+  // A key is never taken from the command line, where other users see it (ps).
+  const fromEnv = process.env.PROTOFED_KEY;
+  if (!options.keyFile && !fromEnv) throw new Error('give this client\'s key in a file (--key-file) or in the PROTOFED_KEY environment variable');
+  const token = options.keyFile
+    ? clientSecretFrom(readText(options.keyFile, 'the key file'), options.id, options.keyFile)
+    : clientSecretFrom(fromEnv!, options.id, 'PROTOFED_KEY');
   const giveUpAfter = options.giveUpAfter === undefined ? undefined : Number(options.giveUpAfter);
   if (giveUpAfter !== undefined && !(giveUpAfter > 0)) throw new Error(`--give-up-after must be a positive number of seconds, got ${options.giveUpAfter}`);
   await runRemoteClient({

@@ -7,6 +7,7 @@ import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 import { formatAccuracy, formatBytes } from './format.js';
+import type { ClientKeys } from '../shared/protocol/client-keys.js';
 
 export interface RunCommandOptions {
   out?: string;
@@ -18,8 +19,8 @@ export interface RunCommandOptions {
   backend?: BackendChoice;
   pixels?: boolean;
   mode?: 'process' | 'virtual' | 'remote' | 'population';
-  /** Remote mode: where to listen, the run's token, and how long to wait for the clients. */
-  remote?: { host: string; port: number; token: string; waitMs?: number | undefined };
+  /** Remote mode: where to listen, the clients' keys, and how long to wait for the clients. */
+  remote?: { host: string; port: number; keys: ClientKeys; waitMs?: number | undefined };
 }
 
 function defaultOutDir(name: string): string {
@@ -99,12 +100,12 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     dataDir: options.data,
     onMission,
     launchers: { virtual: (ctx) => new VirtualClients(ctx) },
-    ...(options.remote ? { listen: { host: options.remote.host, port: options.remote.port }, token: options.remote.token } : {}),
+    ...(options.remote ? { listen: { host: options.remote.host, port: options.remote.port }, keys: options.remote.keys } : {}),
     onListening: (url) => {
       if (scenario.clients.mode === 'remote') {
         const ids = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`).join(', ');
         say(`coordinator listening at ${url}; waiting ${Math.round(scenario.timeouts.connectMs / 1000)} s for clients ${ids}: ` +
-          `protofed client --connect ${url} --token-file FILE --id ID`);
+          `protofed client --connect ${url} --key-file KEYS --id ID`);
       }
     },
     log: (line) => process.stderr.write(`protofed: ${line}\n`),

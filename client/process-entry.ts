@@ -25,7 +25,7 @@ process.on('disconnect', () => {
 
 async function main(): Promise<void> {
   const url = required('PROTOFED_URL');
-  const token = required('PROTOFED_TOKEN');
+  const token = required('PROTOFED_KEY');
   const clientId = required('PROTOFED_CLIENT_ID');
   const config = JSON.parse(required('PROTOFED_CLIENT_CONFIG')) as ProcessClientConfig;
   const data = loadDataset(config.dataset);

@@ -37,7 +37,7 @@ export async function runRemoteClient(o: RemoteClientOptions): Promise<void> {
   } catch (err) {
     throw new Error(`cannot reach the coordinator at ${base}: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`);
   }
-  if (response.status === 401) throw new Error(`the coordinator at ${base} refused the token`);
+  if (response.status === 401) throw new Error(`the coordinator at ${base} refused this client's key (unknown client id or wrong key)`);
   if (!response.ok) throw new Error(`the coordinator at ${base} answered ${response.status} for its setup`);
   const setup = parseRunSetup(await response.json(), base);
   const data = loadDataset({ ...setup.dataset, dir: o.dataDir ?? setup.dataset.dir });

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { ProcessClientConfig } from '../shared/scenario/client-config.js';
 import type { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import type { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
+import type { ClientKeys } from '../shared/protocol/client-keys.js';
 import type { EvaluationMemo } from '../shared/learning/evaluation-memo.js';
 
 export interface LaunchedClient {
@@ -15,7 +16,8 @@ export interface LaunchContext {
   url: string;
   /** Opens an in-memory connection to the coordinator (virtual clients). */
   dial: () => ChannelEnd;
-  token: string;
+  /** Each client's key: a launcher hands every client its own. */
+  keys: ClientKeys;
   clients: LaunchedClient[];
   maxRestarts: number;
   /** The coordinator's embedding store: virtual clients in the same process share it. */

@@ -13,7 +13,7 @@ const clientEntry = fileURLToPath(new URL(`../client/process-entry.${fromSource 
  * up to `maxRestarts` times per client. The replacement rejoins with the same id and resumes.
  *
  * @example
- * const spawner = new ProcessSpawner({ url, token, clients, maxRestarts: 2 });
+ * const spawner = new ProcessSpawner({ url, keys, clients, maxRestarts: 2 });
  * spawner.on('failed', (id, why) => abort(new Error(`${id}: ${why}`)));
  * spawner.start();
  */
@@ -22,7 +22,7 @@ export class ProcessSpawner extends EventEmitter<ClientLauncherEvents> implement
   private readonly restarts = new Map<string, number>();
   private stopping = false;
 
-  constructor(private readonly o: Pick<LaunchContext, 'url' | 'token' | 'clients' | 'maxRestarts' | 'stderr'>) {
+  constructor(private readonly o: Pick<LaunchContext, 'url' | 'keys' | 'clients' | 'maxRestarts' | 'stderr'>) {
     super();
   }
 
@@ -59,7 +59,8 @@ export class ProcessSpawner extends EventEmitter<ClientLauncherEvents> implement
       env: {
         ...process.env,
         PROTOFED_URL: this.o.url,
-        PROTOFED_TOKEN: this.o.token,
+        // Its own key only, in its environment (readable by this user alone), never on a command line.
+        PROTOFED_KEY: this.o.keys.secretOf(spec.clientId),
         PROTOFED_CLIENT_ID: spec.clientId,
         PROTOFED_CLIENT_CONFIG: JSON.stringify(config),
       },

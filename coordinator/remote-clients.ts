@@ -3,7 +3,7 @@ import type { ClientLauncher, ClientLauncherEvents } from './client-launcher.js'
 
 /**
  * `clients.mode: remote`: the clients are started by someone else, on other hosts, with
- * `protofed client --connect URL --token T --id ID`. There is nothing to launch; the coordinator
+ * `protofed client --connect URL --key-file FILE --id ID`. There is nothing to launch; the coordinator
  * waits for them (timeouts.connectMs) and a client that drops may rejoin with its id.
  */
 export class RemoteClients extends EventEmitter<ClientLauncherEvents> implements ClientLauncher {

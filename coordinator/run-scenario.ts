@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { bindCodebook, parseCodecSpec, pqShape, type CodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import { encodePqCodebook, trainPqCodebook, type PqCodebook } from '../shared/protocol/codecs/index.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
@@ -33,6 +32,7 @@ import { MODEL_PATH, type RunSetup } from '../shared/protocol/run-setup.js';
 import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
+import { ClientKeys } from '../shared/protocol/client-keys.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
 import { openRunFolder, openRunJournal } from './saved-run.js';
 import { strategyNamed } from '../shared/strategies/registry.js';
@@ -58,8 +58,8 @@ export interface RunOptions {
   launchers?: Partial<Record<Scenario['clients']['mode'], ClientLauncherFactory>>;
   /** Where the socket.io server listens; a free loopback port when absent. */
   listen?: { host: string; port: number };
-  /** The run's token; a random one when absent (process and virtual clients are handed it). */
-  token?: string;
+  /** Each client's key; fresh random ones when absent (process and virtual clients are handed theirs). */
+  keys?: ClientKeys;
   /** Called with the coordinator's URL once it listens. */
   onListening?: (url: string) => void;
   /** Called once the coordinator is listening, before any client starts (instrumentation and fault tests). */
@@ -96,6 +96,11 @@ export interface RunSummary {
    */
   wireBytesUp: number | null;
   wireBytesDown: number | null;
+  /**
+   * Traffic of peers that never authenticated (refused hellos, setup requests without a valid
+   * key): measured on their sockets and HTTP answers, never counted against a client.
+   */
+  unauthenticatedBytes: { up: number; down: number; setupDown: number };
   /** Encoded bytes of the simulation's evaluation requests and reports, counted apart. */
   evaluationBytesUp: number;
   evaluationBytesDown: number;
@@ -165,7 +170,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     downlink = bindCodebook(downlink, codebook.book);
   }
   const clientIds = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`);
-  const token = options.token ?? randomBytes(24).toString('base64url');
+  const keys = options.keys ?? ClientKeys.generate(clientIds);
+  const unkeyed = clientIds.filter((id) => !keys.has(id));
+  if (unkeyed.length > 0) throw new Error(`the keys file has no key for client(s) ${unkeyed.slice(0, 5).join(', ')}${unkeyed.length > 5 ? ', …' : ''}; make one for every client (protofed keys --clients c0..c${clientIds.length - 1})`);
+  // Traffic of peers that never authenticated: counted, but never against a client.
+  const strangers = { setupBytes: 0 };
   // The federation state, from the journal (empty for a new run); every change to it is recorded.
   const { journal, state, resumedAfterMission: resumedAfter } = await openRunJournal<MissionRecord>(out, log, strategy.tableDim(backbone.dim), {
     merge: strategy.merge,
@@ -184,15 +193,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
   const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec);
   const server: CoordinatorServer = new CoordinatorServer({
-    host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, token, dim: backbone.dim, modelHash: backbone.modelHash,
+    host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, keys, dim: backbone.dim, modelHash: backbone.modelHash,
     uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
     headTraining: strategy.train ? scenario.fedavgHead : undefined,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     runId,
     tableVersion: () => state.version,
-    allowedClients: new Set(clientIds),
-    httpHandler: runSetupHandler(() => setup, token, modelDir, (id, bytes) => {
-      if (clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
+    httpHandler: runSetupHandler(() => setup, keys, modelDir, (id, bytes) => {
+      if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
+      else strangers.setupBytes += bytes;
     }),
   });
   for (const [id, entries] of Object.entries(journal.missions.at(-1)?.meters ?? {})) server.meter(id).load(entries);
@@ -233,7 +242,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       server.accept(channelConnection(coordinator));
       return client;
     },
-    token,
+    keys,
     maxRestarts: scenario.clients.maxRestarts,
     stderr: options.clientStderr,
     store,
@@ -307,6 +316,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     evaluationBytesDown: all.totals('down', evaluationTraffic).encodedBytes,
     wireBytesUp: wire.measured ? wire.up : null,
     wireBytesDown: wire.measured ? wire.down : null,
+    unauthenticatedBytes: { ...server.unauthenticatedWireBytes(), setupDown: strangers.setupBytes },
     missions: outcome.missions.length,
     endReason: outcome.endReason,
     classesKnown: last?.classesKnown ?? 0,

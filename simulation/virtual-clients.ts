@@ -23,13 +23,13 @@ export class VirtualClients extends EventEmitter<ClientLauncherEvents> implement
   }
 
   start(): void {
-    const { clients, dial, token, store, evaluationMemo } = this.context;
+    const { clients, dial, keys, store, evaluationMemo } = this.context;
     for (const spec of clients) {
       const link = new InMemoryCoordinatorLink(dial);
       this.links.push(link);
       const node = new ClientNode({
         clientId: spec.clientId,
-        token,
+        token: keys.secretOf(spec.clientId),
         store,
         link,
         testPerClass: spec.config.testPerClass,

@@ -1,15 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { CoordinatorServer } from '../coordinator/transport/coordinator-server.js';
+import { CoordinatorServer, NOT_AUTHENTICATED } from '../coordinator/transport/coordinator-server.js';
 import { FederationState } from '../coordinator/federation/federation-state.js';
 import { UpdateIntake } from '../coordinator/federation/update-intake.js';
 import { getCodec } from '../shared/protocol/codecs/index.js';
 import { classBlockPayloadBytes, encodeClassBlock } from '../shared/protocol/class-block.js';
+import { ClientKeys } from '../shared/protocol/client-keys.js';
 import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { protofedParser } from '../shared/protocol/socket-parser.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 
 const DIM = 4;
+const KEYS = ClientKeys.generate(['c0', 'c1', 'meter', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7']);
 const f32 = getCodec('f32');
 
 let server: CoordinatorServer;
@@ -19,7 +21,7 @@ let url: string;
 beforeAll(async () => {
   state = new FederationState(DIM);
   server = new CoordinatorServer({
-    host: '127.0.0.1', port: 0, token: 'secret', dim: DIM, modelHash: 'model-a',
+    host: '127.0.0.1', port: 0, keys: KEYS, dim: DIM, modelHash: 'model-a',
     uplinkCodec: 'f32', downlinkCodec: 'f32', lastAppliedSeq: (id) => state.lastAppliedSeq(id),
     runId: 'run-a', tableVersion: () => state.version,
   });
@@ -38,7 +40,8 @@ function next(socket: Socket, event: string): Promise<Record<string, unknown>> {
 }
 
 function hello(overrides: Record<string, unknown> = {}): Uint8Array {
-  return encodeMessage({ v: PROTOCOL_VERSION, clientId: 'c0', token: 'secret', codecs: ['f32'], dim: DIM, modelHash: 'model-a', tableVersion: 0, codebook: '', ...overrides });
+  const clientId = String(overrides.clientId ?? 'c0');
+  return encodeMessage({ v: PROTOCOL_VERSION, clientId, token: KEYS.has(clientId) ? KEYS.secretOf(clientId) : 'no-key-for-this-id', codecs: ['f32'], dim: DIM, modelHash: 'model-a', tableVersion: 0, codebook: '', ...overrides });
 }
 
 async function connect(helloFrame: Uint8Array = hello()): Promise<{ socket: Socket; first: Promise<[string, Record<string, unknown>]> }> {
@@ -133,9 +136,26 @@ describe('the coordinator under malformed messages', () => {
     socket.disconnect();
   });
 
-  it('refuses a hello with a wrong token, dim, model hash, codec or version, with the reason', async () => {
+  it('refuses a peer that does not prove its id with that id\'s own key, and tells it nothing about the run', async () => {
+    const cases: Record<string, unknown>[] = [
+      { token: 'guess-guess-guess-guess', clientId: 'x1' },
+      // Another client's key does not make this one that client.
+      { token: KEYS.secretOf('c1'), clientId: 'c0' },
+      { clientId: 'stranger' },
+      // Even a peer whose hello is wrong in other ways learns only that it is not authenticated.
+      { token: 'guess-guess-guess-guess', clientId: 'x2', dim: 5, modelHash: 'model-b', runId: 'run-b' },
+    ];
+    for (const overrides of cases) {
+      const { socket, first } = await connect(hello(overrides));
+      const [kind, message] = await first;
+      expect(kind).toBe('refused');
+      expect(message.reason).toBe(NOT_AUTHENTICATED);
+      socket.disconnect();
+    }
+  });
+
+  it('refuses an authenticated hello with a wrong dim, model hash, codec or version, with the reason', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ token: 'guess', clientId: 'x1' }, /wrong token/],
       [{ dim: 5, clientId: 'x2' }, /embedding dim 5 does not match the coordinator's 4/],
       [{ modelHash: 'model-b', clientId: 'x3' }, /model hash "model-b" does not match/],
       [{ codecs: ['int8'], clientId: 'x4' }, /needs codecs f32/],

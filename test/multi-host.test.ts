@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runScenario } from '../coordinator/run-scenario.js';
 import { parseScenario } from '../shared/scenario/scenario-config.js';
+import { ClientKeys } from '../shared/protocol/client-keys.js';
 
 /**
  * A coordinator and three clients, each on its own host: network namespaces joined by veth pairs
@@ -100,14 +101,14 @@ describe(`a run across hosts${why}`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'protofed-netns-'));
     const scenarioFile = join(dir, 'multi-host.yaml');
     writeFileSync(scenarioFile, scenarioYaml);
-    const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, 'netns-test-token-42\n');
+    const tokenFile = join(dir, 'run.keys');
+    writeFileSync(tokenFile, ClientKeys.generate(['c0', 'c1', 'c2']).format(), { mode: 0o600 });
     const silent = new Writable({ write: (_c, _e, done) => done() });
     const loopback = await runScenario(parseScenario({ ...(await import('yaml')).parse(scenarioYaml), clients: { count: 3, mode: 'process', maxRestarts: 0 } }), { clientStderr: silent });
 
     setUpHosts();
     const out = join(dir, 'results');
-    const coordinator = inHost(coordinatorNs, ['cli/main.ts', 'coordinator', '--scenario', scenarioFile, '--host', '0.0.0.0', '--port', '4100', '--token-file', tokenFile, '--out', out]);
+    const coordinator = inHost(coordinatorNs, ['cli/main.ts', 'coordinator', '--scenario', scenarioFile, '--host', '0.0.0.0', '--port', '4100', '--keys', tokenFile, '--out', out]);
     const coordinatorDone = exited(coordinator);
     let coordinatorLog = '';
     coordinator.stderr!.on('data', (d: Buffer) => (coordinatorLog += d.toString()));
@@ -115,7 +116,7 @@ describe(`a run across hosts${why}`, () => {
     const clientsDone = clientNs.map((ns, i) => {
       const proxy = inHost(ns, ['test/support/fault-proxy.ts', '4200', `169.254.${40 + i}.1`, '4100', '40', '2', String(i + 1)]);
       return waitFor(proxy, /ready/, `proxy ${i}`).then(() => {
-        const client = inHost(ns, ['cli/main.ts', 'client', '--connect', 'http://127.0.0.1:4200', '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']);
+        const client = inHost(ns, ['cli/main.ts', 'client', '--connect', 'http://127.0.0.1:4200', '--key-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']);
         return exited(client);
       });
     });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { CoordinatorServer } from '../coordinator/transport/coordinator-server.js';
 import { runScenario } from '../coordinator/run-scenario.js';
 import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { ClientKeys } from '../shared/protocol/client-keys.js';
 import { validateCoordinatorMessage } from '../shared/protocol/validation.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { gatherImages } from '../shared/datasets/image-set.js';
@@ -251,10 +252,14 @@ describe('a federated run with real client processes over socket.io', () => {
   it('remote clients started with `protofed client` join a coordinator, and the run equals the process run', async () => {
     const missions = { count: 4, classesPerClient: 2, shotsPerClass: 10 };
     const local = await runScenario(scenario({ missions, clients: { count: 2, mode: 'process', maxRestarts: 0 } }), { clientStderr: silent });
-    const token = 'remote-test-token-1';
+    const keys = ClientKeys.generate(['c0', 'c1']);
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'protofed-keys-')), 'run.keys');
+    writeFileSync(keyFile, keys.format(), { mode: 0o600 });
     const children: ChildProcess[] = [];
-    const startClient = (id: string, withToken: string): Promise<{ code: number | null; stderr: string }> => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'client', '--connect', remoteUrl, '--token', withToken, '--id', id, '--data', 'embedded', '--no-cache'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const startClient = (id: string, key: string | undefined): Promise<{ code: number | null; stderr: string }> => {
+      // One client reads its key from the keys file, the other from its environment.
+      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'client', '--connect', remoteUrl, ...(key === undefined ? ['--key-file', keyFile] : []), '--id', id, '--data', 'embedded', '--no-cache'],
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(key === undefined ? {} : { PROTOFED_KEY: key }) } });
       children.push(child);
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -265,11 +270,11 @@ describe('a federated run with real client processes over socket.io', () => {
     const exits: Promise<{ code: number | null; stderr: string }>[] = [];
     try {
       const remote = await runScenario(scenario({ missions, clients: { count: 2, mode: 'remote', maxRestarts: 0 } }), {
-        token,
+        keys,
         onListening: (url) => {
           remoteUrl = url;
-          refused = startClient('c0', 'not-the-token');
-          exits.push(startClient('c0', token), startClient('c1', token));
+          refused = startClient('c0', keys.secretOf('c1'));
+          exits.push(startClient('c0', undefined), startClient('c1', keys.secretOf('c1')));
         },
       });
       expect(remote.summary.finalGlobalAccuracy).toBe(local.summary.finalGlobalAccuracy);
@@ -279,7 +284,7 @@ describe('a federated run with real client processes over socket.io', () => {
       expect(remote.summary.payloadBytesUp).toBe(local.summary.payloadBytesUp);
       const wrong = await refused!;
       expect(wrong.code).not.toBe(0);
-      expect(wrong.stderr).toMatch(/refused the token/);
+      expect(wrong.stderr).toMatch(/refused this client's key/);
       for (const e of await Promise.all(exits)) expect(e.code, e.stderr).toBe(0);
     } finally {
       for (const c of children) c.kill();

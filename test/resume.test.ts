@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,18 +90,18 @@ async function journalState(dir: string) {
 }
 
 /**
- * A remote run on loopback: a scenario file and a token file in `dir`, a free port, a coordinator
+ * A remote run on loopback: a scenario file and a keys file (made by `protofed keys`) in `dir`, a free port, a coordinator
  * writing to `out`, and clients c0..c2 that join it once it listens.
  */
 async function startRemoteRun(dir: string, yaml: string, out: string) {
   const file = join(dir, 'scenario.yaml');
   writeFileSync(file, yaml);
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, 'resume-test-token-7\n');
+  const tokenFile = join(dir, 'run.keys');
+  if (!existsSync(tokenFile)) execFileSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'keys', '--clients', 'c0..c2', '--out', tokenFile], { stdio: 'pipe' });
   const port = String(await freePort());
-  const coordinator = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', out]);
+  const coordinator = protofed(['coordinator', '--scenario', file, '--port', port, '--keys', tokenFile, '--out', out]);
   await until(coordinator.output, /coordinator listening/, 'the coordinator');
-  const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--token-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
+  const clients = [0, 1, 2].map((i) => protofed(['client', '--connect', `http://127.0.0.1:${port}`, '--key-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']));
   return { file, tokenFile, port, coordinator, clients };
 }
 
@@ -188,7 +188,7 @@ evaluation: { testPerClass: 50, clientSample: 3 }
     coordinator.child.kill('SIGKILL');
     await coordinator.exit;
     expect(missionsDone(coordinator.output())).toBeLessThan(12);
-    const again = protofed(['coordinator', '--resume', out, '--port', port, '--token-file', tokenFile]);
+    const again = protofed(['coordinator', '--resume', out, '--port', port, '--keys', tokenFile]);
     expect(await again.exit).toBe(0);
     for (const c of clients) expect(await c.exit).toBe(0);
     const summary = summaryOf(out);
@@ -252,7 +252,7 @@ evaluation: { testPerClass: 50, clientSample: 3 }
     await until(clients[0]!.output, /lost the coordinator .*reconnecting with backoff/, 'the client noticing');
     await until(clients[0]!.output, /reconnecting to .*attempt \d+/, 'a reconnect attempt');
 
-    const again = protofed(['coordinator', '--resume', out, '--port', port, '--token-file', tokenFile]);
+    const again = protofed(['coordinator', '--resume', out, '--port', port, '--keys', tokenFile]);
     expect(await again.exit).toBe(0);
     for (const c of clients) expect(await c.exit).toBe(0);
     for (const c of clients) expect(c.output()).toMatch(/the coordinator restarted and resumed run run-\w+ at table version \d+/);
@@ -270,7 +270,7 @@ evaluation: { testPerClass: 50, clientSample: 3 }
     await until(old.output, /^ +2 +\d+ /m, 'mission 2');
     old.child.kill('SIGKILL');
     await old.exit;
-    const fresh = protofed(['coordinator', '--scenario', file, '--port', port, '--token-file', tokenFile, '--out', join(dir, 'new'), '--wait-ms', '60000']);
+    const fresh = protofed(['coordinator', '--scenario', file, '--port', port, '--keys', tokenFile, '--out', join(dir, 'new'), '--wait-ms', '60000']);
     for (const c of clients) expect(await c.exit).toBe(1);
     for (const c of clients) expect(c.output()).toMatch(/belongs to run run-\w+, but this coordinator runs run-\w+ \(to continue run run-\w+, start its coordinator with --resume/);
     fresh.child.kill('SIGKILL');

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Server } from 'socket.io';
 import { ByteMeter } from '../../shared/protocol/byte-accounting.js';
+import type { ClientKeys } from '../../shared/protocol/client-keys.js';
 import { capabilitiesNeeded, codebookHash, parseCodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import {
   CLIENT_MESSAGE_TYPES, PROTOCOL_LIMITS, PROTOCOL_VERSION, payloadBytes, type StrategyName,
@@ -20,7 +21,8 @@ export interface CoordinatorServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  token: string;
+  /** One secret per client id: who may join, and how each proves it is itself. */
+  keys: ClientKeys;
   dim: number;
   modelHash: string;
   uplinkCodec: string;
@@ -32,8 +34,6 @@ export interface CoordinatorServerOptions {
   runId: string;
   /** The global table version now (a client cannot hold a later one). */
   tableVersion(): number;
-  /** Client ids allowed to join; any id when absent. */
-  allowedClients?: ReadonlySet<string>;
   helloTimeoutMs?: number;
   /** fedavg-head: the clients' local training, sent in the welcome. */
   headTraining?: HeadTrainingOptions | undefined;
@@ -63,6 +63,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private readonly meters = new Map<string, ByteMeter>();
   /** TCP bytes of each client's closed connections; open ones are read live. */
   private readonly closedWire = new Map<string, { up: number; down: number }>();
+  /** TCP bytes of closed connections that never authenticated. */
+  private readonly strangerWire = { up: 0, down: 0 };
 
   /** What a client must offer in its hello to speak this run's codecs. */
   private readonly needs: string[];
@@ -117,6 +119,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return { up: (closed?.up ?? 0) + (open?.read ?? 0), down: (closed?.down ?? 0) + (open?.written ?? 0) };
   }
 
+  /** TCP bytes of the closed connections that never authenticated (never counted against a client). */
+  unauthenticatedWireBytes(): { up: number; down: number } {
+    return { ...this.strangerWire };
+  }
+
   /** Clients connected now. */
   get connectedCount(): number {
     let n = 0;
@@ -157,6 +164,9 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       if (id !== undefined && wire) {
         const sum = this.closedWire.get(id) ?? { up: 0, down: 0 };
         this.closedWire.set(id, { up: sum.up + wire.read, down: sum.down + wire.written });
+      } else if (wire) {
+        this.strangerWire.up += wire.read;
+        this.strangerWire.down += wire.written;
       }
       if (id !== undefined && this.live.get(id) === session) {
         this.live.delete(id);
@@ -198,10 +208,13 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       this.reject(session, new ProtocolError('unexpected', 'a second hello on the same connection'));
       return;
     }
+    // A peer that has not proved who it is learns nothing about the run, not even which ids exist.
+    if (!o.keys.verify(hello.clientId, hello.token)) {
+      this.refuse(session.connection, NOT_AUTHENTICATED);
+      return;
+    }
     const problem =
-      !tokensEqual(hello.token, o.token) ? 'wrong token'
-      : o.allowedClients && !o.allowedClients.has(hello.clientId) ? `client id "${hello.clientId}" is not part of this run`
-      : this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
+      this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
       : hello.runId && hello.runId !== o.runId
         ? `client "${hello.clientId}" belongs to run ${hello.runId}, but this coordinator runs ${o.runId} (to continue run ${hello.runId}, start its coordinator with --resume on that run's results folder)`
       : hello.tableVersion > o.tableVersion()
@@ -248,8 +261,5 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   }
 }
 
-function tokensEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
-}
+/** The one refusal a peer that has not authenticated gets. */
+export const NOT_AUTHENTICATED = 'not authenticated: unknown client id or wrong key';

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import type { ClientKeys } from '../../shared/protocol/client-keys.js';
 import { MODEL_PATH, SETUP_PATH, type RunSetup } from '../../shared/protocol/run-setup.js';
 
 /** model.json and the weight files it names: the only files served. */
@@ -12,35 +12,39 @@ function modelFiles(dir: string): Set<string> {
 }
 
 
-/** The bytes each client fetched from the setup endpoint (the setup and the model), by client id. */
-export type SetupByteCounter = (clientId: string, bytes: number) => void;
+/**
+ * The bytes each client fetched from the setup endpoint (the setup and the model), by client id;
+ * undefined for answers to requests that did not authenticate (never counted against a client).
+ */
+export type SetupByteCounter = (clientId: string | undefined, bytes: number) => void;
 
 /**
  * An HTTP handler for GET /protofed/setup (see shared/protocol/run-setup.ts) and /protofed/model/{model.json,weights.bin}, both
- * behind the run's token (`Authorization: Bearer <token>`). Anything else gets 404.
+ * behind each client's own key (`X-Protofed-Client: <id>`, `Authorization: Bearer <key>`). Anything else gets 404.
  *
  * @example
- * createServer(runSetupHandler(() => setup, token, modelDir, countBytes));
+ * createServer(runSetupHandler(() => setup, keys, modelDir, countBytes));
  */
 export function runSetupHandler(
   setup: () => RunSetup | undefined,
-  token: string,
+  keys: ClientKeys,
   modelDir: string | undefined,
   count: SetupByteCounter,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const expected = createHash('sha256').update(`Bearer ${token}`).digest();
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname.startsWith('/socket.io/')) return;
+    const clientId = req.headers['x-protofed-client'];
+    const bearer = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+    const authenticated = keys.verify(clientId, bearer);
     const send = (status: number, body: string | Buffer, type = 'application/json'): void => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) }).end(body);
-      count(String(req.headers['x-protofed-client'] ?? ''), Buffer.byteLength(body));
+      count(authenticated ? clientId as string : undefined, Buffer.byteLength(body));
     };
     if (req.method !== 'GET') return send(405, JSON.stringify({ error: 'only GET' }));
-    const given = createHash('sha256').update(String(req.headers.authorization ?? '')).digest();
     const known = url.pathname === SETUP_PATH || url.pathname.startsWith(MODEL_PATH);
     if (!known) return send(404, JSON.stringify({ error: 'not found' }));
-    if (!timingSafeEqual(given, expected)) return send(401, JSON.stringify({ error: 'wrong or missing token' }));
+    if (!authenticated) return send(401, JSON.stringify({ error: 'not authenticated: unknown client id or wrong key' }));
     if (url.pathname === SETUP_PATH) {
       const s = setup();
       return s ? send(200, JSON.stringify(s)) : send(503, JSON.stringify({ error: 'the run is not ready yet' }));
