@@ -33,6 +33,7 @@ import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import { ClientKeys } from '../shared/protocol/client-keys.js';
+import { runMessageLimit } from '../shared/protocol/message-limits.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
 import { openRunFolder, openRunJournal } from './saved-run.js';
 import { strategyNamed } from '../shared/strategies/registry.js';
@@ -197,6 +198,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
     headTraining: strategy.train ? scenario.fedavgHead : undefined,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
+    maxMessageBytes: runMessageLimit({
+      tableDim: strategy.tableDim(backbone.dim), uplinkStride: uplink.codec.encodedLength(strategy.tableDim(backbone.dim)),
+      classes: data.classNames.length, maxEntries: strategy.updateEntries === 'examples' ? data.train.count : undefined,
+    }),
     runId,
     tableVersion: () => state.version,
     httpHandler: runSetupHandler(() => setup, keys, modelDir, (id, bytes) => {

@@ -89,40 +89,51 @@ describe('the coordinator under malformed messages', () => {
 
     const nanVector = f32.encode([1, 2, 3, 4]);
     new DataView(nanVector.buffer, nanVector.byteOffset).setFloat32(4, NaN, true);
-    const cases: [string, unknown, RegExp][] = [
-      ['bad msgpack', Uint8Array.from([0xc1, 0x00, 0xff]), /bad msgpack/],
-      ['truncated msgpack', encodeMessage(update()).subarray(0, 20), /bad msgpack/],
-      ['not binary', 'hello there', /expected one binary msgpack frame/],
-      ['a msgpack array', encodeMessage([1, 2, 3]), /expected a msgpack map/],
-      ['unknown version', encodeMessage(update({ v: 99 })), /unsupported protocol version 99/],
-      ['missing version', encodeMessage({ ...update(), v: undefined }), /unsupported protocol version/],
-      ['wrong dim', encodeMessage(update({}, f32.encode([1, 2, 3]))), /12 bytes of vectors for 1 classes, expected 16 each/],
-      ['NaN in a vector', encodeMessage(update({}, nanVector)), /not finite|NaN/i],
-      ['count 0', encodeMessage(update({}, undefined, 0)), /class 3: count 0 is outside/],
-      ['count above the limit', encodeMessage(update({}, undefined, 2 ** 50)), /count \d+ is outside/],
-      ['seq 0', encodeMessage(update({ seq: 0 })), /field "seq"/],
-      ['class ids not ascending', encodeMessage(update({ classes: rawBlock([3, 3], [1, 1], new Uint8Array(32)) })), /ascend strictly/],
-      ['a truncated class block', encodeMessage(update({ classes: Uint8Array.from([0, 2, 1, 0x85]) })), /ends inside/],
-      ['more classes than bytes', encodeMessage(update({ classes: Uint8Array.from([0, 5, 1]) })), /5 classes cannot fit in 3 bytes/],
-      ['unknown block flags', encodeMessage(update({ classes: rawBlock([3], [1], f32.encode([1, 2, 3, 4]), 0x80) })), /unknown class block flags/],
-      ['too many classes', encodeMessage(update({ classes: Uint8Array.from([0, 0xc0, 0x9a, 0x0c]) })), /200000 classes exceed the limit of 100000/],
-      ['an empty class block', encodeMessage(update({ classes: Uint8Array.from([0]) })), /class block needs at least 2 bytes/],
-      ['a deflated block that does not inflate', encodeMessage(update({ classes: rawBlock([3], [1], Uint8Array.from([1, 2, 3]), 1) })), /do not inflate/],
-      ['classes as a list of maps', encodeMessage(update({ classes: [{ classId: 1, count: 1, vector: f32.encode([1, 2, 3, 4]) }] })), /field "classes": expected binary/],
+    const cases: [string, unknown, string, RegExp][] = [
+      ['bad msgpack', Uint8Array.from([0xc1, 0x00, 0xff]), 'malformed', /bad msgpack/],
+      ['truncated msgpack', encodeMessage(update()).subarray(0, 20), 'malformed', /bad msgpack/],
+      ['the never-used msgpack byte 0xC1 alone', Uint8Array.from([0xc1]), 'malformed', /expected a msgpack map/],
+      ['a msgpack array', encodeMessage([1, 2, 3]), 'malformed', /expected a msgpack map/],
+      ['unknown version', encodeMessage(update({ v: 99 })), 'version', /unsupported protocol version 99/],
+      ['missing version', encodeMessage({ ...update(), v: undefined }), 'version', /unsupported protocol version/],
+      ['wrong dim', encodeMessage(update({}, f32.encode([1, 2, 3]))), 'invalid', /12 bytes of vectors for 1 classes, expected 16 each/],
+      ['NaN in a vector', encodeMessage(update({}, nanVector)), 'invalid', /not finite|NaN/i],
+      ['count 0', encodeMessage(update({}, undefined, 0)), 'invalid', /class 3: count 0 is outside/],
+      ['count above the limit', encodeMessage(update({}, undefined, 2 ** 50)), 'invalid', /count \d+ is outside/],
+      ['seq 0', encodeMessage(update({ seq: 0 })), 'invalid', /field "seq"/],
+      ['class ids not ascending', encodeMessage(update({ classes: rawBlock([3, 3], [1, 1], new Uint8Array(32)) })), 'invalid', /ascend strictly/],
+      ['a truncated class block', encodeMessage(update({ classes: Uint8Array.from([0, 2, 1, 0x85]) })), 'invalid', /ends inside/],
+      ['more classes than bytes', encodeMessage(update({ classes: Uint8Array.from([0, 5, 1]) })), 'invalid', /5 classes cannot fit in 3 bytes/],
+      ['unknown block flags', encodeMessage(update({ classes: rawBlock([3], [1], f32.encode([1, 2, 3, 4]), 0x80) })), 'invalid', /unknown class block flags/],
+      ['too many classes', encodeMessage(update({ classes: Uint8Array.from([0, 0xc0, 0x9a, 0x0c]) })), 'limit', /200000 classes exceed the limit of 100000/],
+      ['an empty class block', encodeMessage(update({ classes: Uint8Array.from([0]) })), 'invalid', /class block needs at least 2 bytes/],
+      ['a deflated block that does not inflate', encodeMessage(update({ classes: rawBlock([3], [1], Uint8Array.from([1, 2, 3]), 1) })), 'invalid', /do not inflate/],
+      ['classes as a list of maps', encodeMessage(update({ classes: [{ classId: 1, count: 1, vector: f32.encode([1, 2, 3, 4]) }] })), 'invalid', /field "classes": expected binary/],
     ];
     const before = snapshot();
-    for (const [what, frame, reason] of cases) {
+    for (const [what, frame, code, reason] of cases) {
       const reply = next(socket, 'error');
       socket.emit('update', frame);
       const error = await reply;
+      expect(error.code, what).toBe(code);
       expect(error.reason, what).toMatch(reason);
       expect(error.v).toBe(PROTOCOL_VERSION);
       expect(snapshot(), what).toBe(before);
     }
-    // An unknown event is answered too.
-    const reply = next(socket, 'error');
-    socket.emit('delete-everything', encodeMessage({ v: 1 }));
-    expect((await reply).reason).toMatch(/unknown message type "delete-everything"/);
+    // Frames that are packets but not protocol messages are answered too, and the connection stays.
+    const raw = (socket as unknown as { io: { engine: { write(data: Uint8Array): void } } }).io.engine;
+    const answers: [string, () => void, string, RegExp][] = [
+      ['an unknown event name', () => socket.emit('delete-everything', encodeMessage({ v: 1 })), 'unexpected', /unknown message type "delete-everything"/],
+      ['an event byte of no protocol event', () => raw.write(Uint8Array.from([0xec, 0x80])), 'unexpected', /unknown event byte 0xec/],
+      ['a protocol event in the generic 0x00 form', () => socket.emit('update', 'hello there'), 'malformed', /"update" sent as a generic 0x00 packet/],
+    ];
+    for (const [what, send, code, reason] of answers) {
+      const reply = next(socket, 'error');
+      send();
+      const error = await reply;
+      expect(error.code, what).toBe(code);
+      expect(error.reason, what).toMatch(reason);
+    }
 
     // Still up: a valid update is applied and acked, and its resend is acked as a duplicate.
     const ack = next(socket, 'ack');
@@ -173,13 +184,16 @@ describe('the coordinator under malformed messages', () => {
     }
   });
 
-  it('answers an update sent before hello with an error', async () => {
+  it('refuses and disconnects a connection whose first message is not its hello', async () => {
+    const before = snapshot();
     const socket = connectSocket();
     await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
-    const reply = next(socket, 'error');
+    const reply = next(socket, 'refused');
+    const gone = new Promise<void>((resolve) => socket.on('disconnect', () => resolve()));
     socket.emit('update', encodeMessage(update()));
-    expect((await reply).reason).toMatch(/"update" before hello/);
-    socket.disconnect();
+    expect((await reply).reason).toBe('the first message must be hello');
+    await gone;
+    expect(snapshot()).toBe(before);
   });
 });
 

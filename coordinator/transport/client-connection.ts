@@ -7,6 +7,8 @@ import type { ChannelEnd } from '../../shared/protocol/in-memory-channel.js';
  */
 export interface ClientConnection {
   readonly connected: boolean;
+  /** The transport connection's id (engine.io), for the connection limits; undefined in memory. */
+  readonly transportId: string | undefined;
   emit(type: string, frame: Uint8Array): void;
   /** Ends the connection for good: the client does not reconnect. */
   close(): void;
@@ -27,6 +29,8 @@ export function socketConnection(socket: Socket): ClientConnection {
     get connected() {
       return socket.connected;
     },
+    // engine.io types the id as private; it is the id the engine's connection event carries.
+    transportId: (socket.conn as unknown as { id: string }).id,
     emit: (type, frame) => {
       socket.emit(type, frame);
     },
@@ -49,6 +53,7 @@ export function channelConnection(end: ChannelEnd): ClientConnection {
     get connected() {
       return end.connected;
     },
+    transportId: undefined,
     emit: (type, frame) => end.send(type, frame),
     close: () => end.close('io server disconnect'),
     drop: () => end.close('transport close'),

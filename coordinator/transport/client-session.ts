@@ -16,6 +16,8 @@ export class ClientSession {
   heldVersion = 0;
   /** Set at hello, when the client's id (and so its meter) is known. */
   meter: ByteMeter | undefined;
+  /** Refused: whatever it sends until the connection closes is ignored. */
+  refused = false;
 
   constructor(readonly connection: ClientConnection) {}
 

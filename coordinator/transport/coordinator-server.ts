@@ -11,10 +11,11 @@ import {
   type ClientMessageType, type ClientToCoordinator, type HeadTrainingOptions, type HelloMessage, type SocketEvents, type CoordinatorToClient,
 } from '../../shared/protocol/messages.js';
 import { ProtocolError, validateClientMessage } from '../../shared/protocol/validation.js';
-import { protofedParser } from '../../shared/protocol/socket-parser.js';
+import { MISFRAMED_EVENT, UNKNOWN_EVENT, protofedCoordinatorParser } from '../../shared/protocol/socket-parser.js';
 import { MalformedMessageError, decodeMessage, encodeMessage } from '../../shared/protocol/wire-format.js';
 import { socketConnection, type ClientConnection } from './client-connection.js';
 import { ClientSession } from './client-session.js';
+import { ConnectionGate, type ConnectionLimits } from './connection-gate.js';
 import type { ClientLinksEvents } from '../federation/client-links.js';
 
 export interface CoordinatorServerOptions {
@@ -34,7 +35,15 @@ export interface CoordinatorServerOptions {
   runId: string;
   /** The global table version now (a client cannot hold a later one). */
   tableVersion(): number;
+  /** How long a new connection has to say a valid hello (default 10 s). */
   helloTimeoutMs?: number;
+  /**
+   * The largest message a client of this run may send after its hello (it follows from the run:
+   * dimension, classes and codec; see runMessageLimit). Default PROTOCOL_LIMITS.maxMessageBytes.
+   */
+  maxMessageBytes?: number;
+  /** How many connections may wait for their hello, in all and per address. */
+  connectionLimits?: ConnectionLimits;
   /** fedavg-head: the clients' local training, sent in the welcome. */
   headTraining?: HeadTrainingOptions | undefined;
   /** The run's pq codebook, sent after the welcome to every client that does not hold it yet. */
@@ -71,21 +80,38 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   private readonly codebookHash: string | undefined;
   /** This process's id for its clients (WelcomeMessage.instance). */
   private readonly instance = randomBytes(8).toString('hex');
+  /** Connections waiting for their hello, and the limits on them. */
+  readonly gate: ConnectionGate;
 
   constructor(private readonly options: CoordinatorServerOptions) {
     super();
     this.needs = [...capabilitiesNeeded(parseCodecSpec(options.uplinkCodec)), ...capabilitiesNeeded(parseCodecSpec(options.downlinkCodec))];
     this.codebookHash = options.codebook ? codebookHash(options.codebook) : undefined;
+    this.gate = new ConnectionGate(options.connectionLimits);
+  }
+
+  private get helloTimeoutMs(): number {
+    return this.options.helloTimeoutMs ?? 10_000;
   }
 
   async listen(): Promise<{ host: string; port: number }> {
     // socket.io takes its own path and passes every other request on to this handler.
     this.http = createServer(this.options.httpHandler ?? ((_req, res) => res.writeHead(404).end()));
+    // A TCP connection that never finishes its HTTP request is not held for long.
+    this.http.headersTimeout = this.helloTimeoutMs;
+    this.http.requestTimeout = 2 * this.helloTimeoutMs;
     this.io = new Server(this.http, {
-      maxHttpBufferSize: PROTOCOL_LIMITS.maxMessageBytes,
+      // A frame above this closes the connection as soon as its header says so, before it is held.
+      maxHttpBufferSize: (this.options.maxMessageBytes ?? PROTOCOL_LIMITS.maxMessageBytes) + 16,
       transports: ['websocket'],
       serveClient: false,
-      parser: protofedParser,
+      parser: protofedCoordinatorParser,
+      connectTimeout: this.helloTimeoutMs,
+      allowRequest: (req, answer) => answer(null, this.gate.admits(req.socket.remoteAddress)),
+    });
+    this.io.engine.on('connection', (raw: { id: string; remoteAddress: string; once(event: 'close', f: () => void): void }) => {
+      this.gate.opened(raw.id, raw.remoteAddress);
+      raw.once('close', () => this.gate.settled(raw.id));
     });
     this.io.on('connection', (socket) => this.accept(socketConnection(socket)));
     await new Promise<void>((resolve, reject) => {
@@ -150,11 +176,19 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   accept(connection: ClientConnection): void {
     const session = new ClientSession(connection);
     const helloTimer = setTimeout(() => {
-      if (session.clientId === undefined) this.refuse(connection, 'no hello within the time limit');
-    }, this.options.helloTimeoutMs ?? 10_000);
+      if (session.clientId === undefined) this.refuse(session, 'no hello within the time limit');
+    }, this.helloTimeoutMs);
     connection.onMessage((event, frame) => {
+      if (session.refused) return;
       if (event === 'hello') clearTimeout(helloTimer);
-      if ((CLIENT_MESSAGE_TYPES as readonly string[]).includes(event)) this.receive(session, event as ClientMessageType, frame);
+      // Before a valid hello a connection may send only the hello.
+      if (session.clientId === undefined && event !== 'hello') {
+        this.refuse(session, 'the first message must be hello');
+        return;
+      }
+      if (event === MISFRAMED_EVENT) this.reject(session, new MalformedMessageError(String(frame)));
+      else if (event === UNKNOWN_EVENT) this.reject(session, new ProtocolError('unexpected', String(frame)));
+      else if ((CLIENT_MESSAGE_TYPES as readonly string[]).includes(event)) this.receive(session, event as ClientMessageType, frame);
       else this.reject(session, new ProtocolError('unexpected', `unknown message type "${event}"`));
     });
     connection.onClose((reason) => {
@@ -183,7 +217,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     } catch (err) {
       session.meter?.count('up', type, 0, size);
       if (type === 'hello' && session.clientId === undefined) {
-        this.refuse(session.connection, `invalid hello: ${(err as Error).message}`);
+        this.refuse(session, `invalid hello: ${(err as Error).message}`);
         return;
       }
       this.reject(session, err);
@@ -210,7 +244,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     }
     // A peer that has not proved who it is learns nothing about the run, not even which ids exist.
     if (!o.keys.verify(hello.clientId, hello.token)) {
-      this.refuse(session.connection, NOT_AUTHENTICATED);
+      this.refuse(session, NOT_AUTHENTICATED);
       return;
     }
     const problem =
@@ -225,9 +259,10 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
         ? `the run needs codecs ${o.uplinkCodec} (up) and ${o.downlinkCodec} (down); the client offers ${hello.codecs.join(', ') || 'none'}`
       : undefined;
     if (problem) {
-      this.refuse(session.connection, problem);
+      this.refuse(session, problem);
       return;
     }
+    if (session.connection.transportId !== undefined) this.gate.settled(session.connection.transportId);
     session.clientId = hello.clientId;
     session.meter = this.meter(hello.clientId);
     session.meter!.count('up', 'hello', 0, size);
@@ -255,9 +290,10 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     else session.sendError('invalid', (err as Error).message ?? String(err));
   }
 
-  private refuse(connection: ClientConnection, reason: string): void {
-    connection.emit('refused', encodeMessage({ v: PROTOCOL_VERSION, reason }));
-    setTimeout(() => connection.close(), 50);
+  private refuse(session: ClientSession, reason: string): void {
+    session.refused = true;
+    session.connection.emit('refused', encodeMessage({ v: PROTOCOL_VERSION, reason }));
+    setTimeout(() => session.connection.close(), 50);
   }
 }
 

@@ -29,6 +29,8 @@ export type StrategyName = (typeof STRATEGIES)[number];
 /** Upper bounds that every coordinator and client enforces on incoming messages. */
 export const PROTOCOL_LIMITS = {
   maxMessageBytes: 64 * 1024 * 1024,
+  /** The largest frame a connection may send before its hello (the hello included). */
+  maxHelloBytes: 4096,
   maxClassesPerMessage: 100_000,
   maxDim: 65_536,
   maxClassId: 2 ** 31 - 1,

@@ -57,14 +57,27 @@ export class Encoder {
 /** A frame that is not a packet of this parser; socket.io closes the connection on it. */
 export class SocketFrameError extends Error {}
 
+/**
+ * Event names the decoder gives frames that are packets but not protocol messages, so that the
+ * receiver can answer them with the `error` the protocol promises instead of losing the connection:
+ * an event byte of no protocol event (`0xE0 + i` past the list), and a protocol event sent as a
+ * generic `0x00` packet. Their one argument is the reason.
+ */
+export const UNKNOWN_EVENT = '\u0000unknown-event';
+export const MISFRAMED_EVENT = '\u0000misframed-event';
+
 export class Decoder extends EventEmitter {
   add(chunk: unknown): void {
     const bytes = toBytes(chunk);
     if (bytes.byteLength === 0) throw new SocketFrameError('empty frame');
-    if (bytes.byteLength > PROTOCOL_LIMITS.maxMessageBytes + 1) throw new SocketFrameError(`frame of ${bytes.byteLength} bytes exceeds the limit`);
+    this.check(bytes);
     const head = bytes[0]!;
     if (head >= EVENT_BASE && head < EVENT_BASE + EVENTS.length) {
-      this.emit('decoded', { type: EVENT, nsp: '/', data: [EVENTS[head - EVENT_BASE], bytes.subarray(1)] });
+      this.decoded(EVENTS[head - EVENT_BASE]!, bytes.subarray(1));
+      return;
+    }
+    if (head > EVENT_BASE) {
+      this.decoded(UNKNOWN_EVENT, `unknown event byte 0x${head.toString(16)}`);
       return;
     }
     if (head !== GENERIC) throw new SocketFrameError(`unknown frame kind 0x${head.toString(16)}`);
@@ -74,11 +87,47 @@ export class Decoder extends EventEmitter {
     } catch (err) {
       throw new SocketFrameError(`bad msgpack in a socket.io packet: ${(err as Error).message}`);
     }
-    this.emit('decoded', checkPacket(packet));
+    const p = checkPacket(packet);
+    if (p.type === EVENT && p.nsp === '/' && EVENTS.includes((p.data as unknown[])[0] as string)) {
+      this.decoded(MISFRAMED_EVENT, `"${(p.data as unknown[])[0]}" sent as a generic 0x00 packet: protocol events travel as one byte 0xE0 + i, then the message`);
+      return;
+    }
+    this.emit('decoded', p);
   }
 
   destroy(): void {
     this.removeAllListeners();
+  }
+
+  /** Refuses a frame before it is decoded (by size, or by what may come when). */
+  protected check(bytes: Uint8Array): void {
+    if (bytes.byteLength > PROTOCOL_LIMITS.maxMessageBytes + 1) throw new SocketFrameError(`frame of ${bytes.byteLength} bytes exceeds the limit`);
+  }
+
+  protected decoded(event: string, argument: unknown): void {
+    this.emit('decoded', { type: EVENT, nsp: '/', data: [event, argument] });
+  }
+}
+
+/**
+ * The coordinator's decoder: until a connection has sent its hello, it may send only small
+ * frames (the socket.io connect packet and the hello, at most PROTOCOL_LIMITS.maxHelloBytes), so
+ * a peer that has not authenticated cannot make the coordinator hold or decode anything large.
+ * A larger frame closes the connection before it is decoded.
+ */
+export class CoordinatorDecoder extends Decoder {
+  private helloSeen = false;
+
+  protected override check(bytes: Uint8Array): void {
+    if (!this.helloSeen && bytes.byteLength > PROTOCOL_LIMITS.maxHelloBytes + 1) {
+      throw new SocketFrameError(`frame of ${bytes.byteLength} bytes before hello (at most ${PROTOCOL_LIMITS.maxHelloBytes} before a hello)`);
+    }
+    super.check(bytes);
+  }
+
+  protected override decoded(event: string, argument: unknown): void {
+    if (event === 'hello') this.helloSeen = true;
+    super.decoded(event, argument);
   }
 }
 
@@ -100,8 +149,11 @@ function checkPacket(value: unknown): Packet {
   return p;
 }
 
-/** The parser object for socket.io's `parser` option. */
+/** The parser object for socket.io's `parser` option (clients). */
 export const protofedParser = { protocol: 5, Encoder, Decoder };
+
+/** The coordinator's parser: the same frames, with the limits on what comes before a hello. */
+export const protofedCoordinatorParser = { protocol: 5, Encoder, Decoder: CoordinatorDecoder };
 
 /**
  * Bytes one protocol message takes on a WebSocket, beyond its encoded bytes: the parser's one

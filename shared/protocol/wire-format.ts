@@ -25,7 +25,8 @@ export function decodeMessage(frame: unknown): Record<string, unknown> {
   } catch (err) {
     throw new MalformedMessageError(`bad msgpack: ${(err as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
+  // msgpackr reads the never-used byte 0xC1 as a marker object: only a plain map is a message.
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) {
     throw new MalformedMessageError(`expected a msgpack map, got ${describe(value)}`);
   }
   return value as Record<string, unknown>;

@@ -16,6 +16,7 @@ export const fedavgHead: Strategy = {
   merge: 'round-average',
   learner: 'clients',
   keepsRows: true,
+  updateEntries: 'classes',
   syncOnly: 'averages each mission\'s heads',
   population: false,
   judgedBy: 'global table',

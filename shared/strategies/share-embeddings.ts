@@ -8,6 +8,7 @@ export const shareEmbeddings: Strategy = {
   ...statisticsStrategy,
   name: 'share-embeddings',
   keepsRows: true,
+  updateEntries: 'examples',
   checkUpdate: oneRowPerExample,
   encodeUpdate: (c) => encodeEmbeddingRows([...c.rows].sort((a, b) => a.classId - b.classId), c.delta.dim, c.uplink, c.reference),
 };

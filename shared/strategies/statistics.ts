@@ -14,6 +14,7 @@ export const statisticsStrategy = {
   merge: 'sum',
   learner: 'clients',
   keepsRows: false,
+  updateEntries: 'classes',
   population: false,
   judgedBy: 'global table',
   checkUpdate: sameClassesAndCounts,

@@ -15,6 +15,8 @@ export interface Strategy {
   readonly merge: 'sum' | 'round-average';
   /** Who learns the federation's table: the clients' updates, the coordinator from their pooled data, or nobody. */
   readonly learner: 'clients' | 'coordinator' | 'nobody';
+  /** What an update holds one entry of: each class, or each example (which bounds the size of its messages). */
+  readonly updateEntries: 'classes' | 'examples';
   /** Whether a client keeps each mission's embeddings until its update. */
   readonly keepsRows: boolean;
   /** Why it needs a barrier between missions (no asynchronous merging), or undefined when it does not. */
