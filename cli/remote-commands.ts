@@ -13,6 +13,8 @@ export interface CoordinatorCommandOptions {
   host: string;
   port: string;
   keys: string;
+  tlsCert?: string;
+  tlsKey?: string;
   out?: string;
   waitMs?: string;
   quiet?: boolean;
@@ -31,13 +33,18 @@ export async function coordinatorCommand(options: CoordinatorCommandOptions): Pr
   const port = Number.parseInt(options.port, 10);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${options.port}`);
   const waitMs = options.waitMs === undefined ? undefined : Number.parseInt(options.waitMs, 10);
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('TLS needs both --tls-cert and --tls-key');
+  const tls = options.tlsCert ? { cert: readText(options.tlsCert, 'the TLS certificate'), key: readText(options.tlsKey!, 'the TLS key') } : undefined;
+  if (!tls && !isLoopback(options.host)) {
+    process.stderr.write(`warning: listening on ${options.host} without TLS: the clients' keys and the run's traffic cross the network in clear text (give --tls-cert and --tls-key)\n`);
+  }
   await runCommand(options.scenario, {
     out: options.out,
     resume: options.resume,
     force: options.force,
     quiet: options.quiet,
     mode: 'remote',
-    remote: { host: options.host, port, keys: ClientKeys.parse(readText(options.keys, 'the keys file'), options.keys), waitMs },
+    remote: { host: options.host, port, keys: ClientKeys.parse(readText(options.keys, 'the keys file'), options.keys), tls, waitMs },
   });
 }
 
@@ -45,6 +52,7 @@ export interface ClientCommandOptions {
   connect: string;
   id: string;
   keyFile?: string;
+  ca?: string;
   data?: string;
   backend?: BackendChoice;
   cache?: boolean;
@@ -65,6 +73,7 @@ export async function clientCommand(options: ClientCommandOptions): Promise<void
     url: options.connect,
     token,
     clientId: options.id,
+    ca: options.ca === undefined ? undefined : readText(options.ca, 'the certificate authority'),
     dataDir: options.data,
     backend: options.backend,
     cacheDir: options.cache === false ? undefined : defaultCacheDir(),
@@ -73,4 +82,8 @@ export async function clientCommand(options: ClientCommandOptions): Promise<void
   });
   // The tensor backend keeps the event loop alive; the run is over.
   process.exit(0);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -20,7 +20,7 @@ export interface RunCommandOptions {
   pixels?: boolean;
   mode?: 'process' | 'virtual' | 'remote' | 'population';
   /** Remote mode: where to listen, the clients' keys, and how long to wait for the clients. */
-  remote?: { host: string; port: number; keys: ClientKeys; waitMs?: number | undefined };
+  remote?: { host: string; port: number; keys: ClientKeys; tls?: { cert: string; key: string } | undefined; waitMs?: number | undefined };
 }
 
 function defaultOutDir(name: string): string {
@@ -100,7 +100,7 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     dataDir: options.data,
     onMission,
     launchers: { virtual: (ctx) => new VirtualClients(ctx) },
-    ...(options.remote ? { listen: { host: options.remote.host, port: options.remote.port }, keys: options.remote.keys } : {}),
+    ...(options.remote ? { listen: { host: options.remote.host, port: options.remote.port }, keys: options.remote.keys, tls: options.remote.tls } : {}),
     onListening: (url) => {
       if (scenario.clients.mode === 'remote') {
         const ids = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`).join(', ');

@@ -95,7 +95,7 @@ export class SocketCoordinatorLink extends ValidatingLink {
    * delay jittered by ±50%) until `giveUpAfterMs` have passed without a connection, saying what it
    * does through `log`.
    */
-  constructor(url: string, options: { firstDelayMs?: number; maxDelayMs?: number; giveUpAfterMs?: number; log?: (line: string) => void } = {}) {
+  constructor(url: string, options: { ca?: string | undefined; firstDelayMs?: number; maxDelayMs?: number; giveUpAfterMs?: number; log?: (line: string) => void } = {}) {
     super();
     const giveUpAfterMs = options.giveUpAfterMs ?? 60_000;
     const log = options.log ?? (() => {});
@@ -107,6 +107,8 @@ export class SocketCoordinatorLink extends ValidatingLink {
       reconnectionDelayMax: options.maxDelayMs ?? 2000,
       randomizationFactor: 0.5,
       autoConnect: false,
+      // The coordinator's certificate authority, for a coordinator with its own certificate (https).
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
     });
     this.socket.on('disconnect', (reason) => {
       if (reason === 'io client disconnect') return;

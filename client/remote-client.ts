@@ -3,6 +3,7 @@ import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { MODEL_PATH, parseRunSetup, SETUP_PATH } from '../shared/protocol/run-setup.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
+import { trustingFetch } from '../shared/protocol/trusting-fetch.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 
@@ -15,6 +16,8 @@ export interface RemoteClientOptions {
   dataDir?: string | undefined;
   backend?: BackendChoice | undefined;
   cacheDir?: string | undefined;
+  /** The certificate authority (PEM) that signed the coordinator's certificate, for an https URL; the system's when absent. */
+  ca?: string | undefined;
   /** How long to keep reconnecting to a coordinator that went away (default 10 minutes). */
   giveUpAfterMs?: number | undefined;
   log?: (line: string) => void;
@@ -31,9 +34,10 @@ export interface RemoteClientOptions {
 export async function runRemoteClient(o: RemoteClientOptions): Promise<void> {
   const base = o.url.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${o.token}`, 'x-protofed-client': o.clientId };
+  const get = trustingFetch(o.ca);
   let response: Response;
   try {
-    response = await fetch(`${base}${SETUP_PATH}`, { headers, signal: AbortSignal.timeout(15_000) });
+    response = await get(`${base}${SETUP_PATH}`, { headers, signal: AbortSignal.timeout(15_000) });
   } catch (err) {
     throw new Error(`cannot reach the coordinator at ${base}: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`);
   }
@@ -45,12 +49,12 @@ export async function runRemoteClient(o: RemoteClientOptions): Promise<void> {
     ? { ...setup.backbone, url: `${base}${setup.backbone.url}` }
     : setup.backbone;
   const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
-  const { backbone, tensorBackend } = await createBackbone(spec, shape, o.backend ?? setup.backend, headers);
+  const { backbone, tensorBackend } = await createBackbone(spec, shape, o.backend ?? setup.backend, headers, get);
   o.log?.(`[${o.clientId}] ${data.name} from ${data.source}; backbone ${backbone.name} (${backbone.dim}-d) on ${tensorBackend}`);
   const store = new EmbeddingStore(backbone, data, { cacheDir: o.cacheDir });
   const node = new ClientNode({
     clientId: o.clientId, token: o.token, store, link: new SocketCoordinatorLink(base, {
-      firstDelayMs: 500, maxDelayMs: 10_000, giveUpAfterMs: o.giveUpAfterMs ?? 600_000, log: (line) => o.log?.(`[${o.clientId}] ${line}`),
+      ca: o.ca, firstDelayMs: 500, maxDelayMs: 10_000, giveUpAfterMs: o.giveUpAfterMs ?? 600_000, log: (line) => o.log?.(`[${o.clientId}] ${line}`),
     }), testPerClass: setup.testPerClass, log: o.log,
   });
   try {

@@ -59,6 +59,8 @@ export interface RunOptions {
   launchers?: Partial<Record<Scenario['clients']['mode'], ClientLauncherFactory>>;
   /** Where the socket.io server listens; a free loopback port when absent. */
   listen?: { host: string; port: number };
+  /** Serve the clients over TLS (remote mode): the coordinator's certificate and key, PEM. */
+  tls?: { cert: string; key: string } | undefined;
   /** Each client's key; fresh random ones when absent (process and virtual clients are handed theirs). */
   keys?: ClientKeys;
   /** Called with the coordinator's URL once it listens. */
@@ -194,7 +196,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
   const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec);
   const server: CoordinatorServer = new CoordinatorServer({
-    host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, keys, dim: backbone.dim, modelHash: backbone.modelHash,
+    host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, keys, tls: options.tls, dim: backbone.dim, modelHash: backbone.modelHash,
     uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
     headTraining: strategy.train ? scenario.fedavgHead : undefined,
     lastAppliedSeq: (id) => state.lastAppliedSeq(id),
@@ -218,7 +220,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   }
 
   const { host, port } = await server.listen();
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = server.url({ host, port });
   options.onListening?.(url);
   options.onCoordinator?.(server, state);
   const runner = new MissionRunner({

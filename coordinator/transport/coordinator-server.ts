@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Server } from 'socket.io';
@@ -48,6 +49,8 @@ export interface CoordinatorServerOptions {
   headTraining?: HeadTrainingOptions | undefined;
   /** The run's pq codebook, sent after the welcome to every client that does not hold it yet. */
   codebook?: Uint8Array | undefined;
+  /** Serve socket.io and the HTTP endpoints over TLS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** Plain HTTP requests (not socket.io), e.g. the remote clients' setup endpoint. */
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -66,7 +69,7 @@ export type CoordinatorServerEvents = ClientLinksEvents<ClientSession>;
  * server.on('update', (session, update) => { ... });
  */
 export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
-  private http: HttpServer | undefined;
+  private http: HttpServer | HttpsServer | undefined;
   private io: Server<SocketEvents<ClientToCoordinator>, SocketEvents<CoordinatorToClient>> | undefined;
   private readonly live = new Map<string, ClientSession>();
   private readonly meters = new Map<string, ByteMeter>();
@@ -94,9 +97,16 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return this.options.helloTimeoutMs ?? 10_000;
   }
 
+  /** The URL clients connect to (https with TLS). */
+  url(address: { host: string; port: number }): string {
+    const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+    return `${this.options.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  }
+
   async listen(): Promise<{ host: string; port: number }> {
     // socket.io takes its own path and passes every other request on to this handler.
-    this.http = createServer(this.options.httpHandler ?? ((_req, res) => res.writeHead(404).end()));
+    const handler = this.options.httpHandler ?? ((_req: IncomingMessage, res: ServerResponse) => res.writeHead(404).end());
+    this.http = this.options.tls ? createHttpsServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler) : createServer(handler);
     // A TCP connection that never finishes its HTTP request is not held for long.
     this.http.headersTimeout = this.helloTimeoutMs;
     this.http.requestTimeout = 2 * this.helloTimeoutMs;

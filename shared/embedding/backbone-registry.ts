@@ -32,6 +32,8 @@ export async function createBackbone(
   backend: BackendChoice = 'auto',
   /** HTTP headers for fetching a remote model (a remote client authenticating to its coordinator). */
   headers: Record<string, string> = {},
+  /** How to fetch a remote model (one that trusts the coordinator's certificate authority). */
+  get: typeof fetch = fetch,
 ): Promise<CreatedBackbone> {
   // Even pixels needs a tensor backend: nearest-prototype evaluation runs as matrix products.
   const tensorBackend = await selectBackend(backend);
@@ -49,7 +51,7 @@ export async function createBackbone(
     });
     return { backbone, tensorBackend };
   }
-  const model = await loadAnyModel(spec.url, headers);
+  const model = await loadAnyModel(spec.url, headers, get);
   const backbone = await TfjsBackbone.create({
     name: `tfjs-model:${spec.url}`, model, input: spec.input, normalization: spec.normalization, output: spec.output, batchSize: spec.batchSize,
   });
@@ -65,14 +67,14 @@ function modelInput(model: tf.LayersModel, name: string): ImageShape {
 }
 
 /** Loads a LayersModel or a GraphModel, telling them apart by model.json's `format`. */
-async function loadAnyModel(url: string, headers: Record<string, string>): Promise<tf.LayersModel | tf.GraphModel> {
+async function loadAnyModel(url: string, headers: Record<string, string>, get: typeof fetch): Promise<tf.LayersModel | tf.GraphModel> {
   const isRemote = /^https?:\/\//.test(url);
   const location = isRemote || url.startsWith('file://') ? url : `file://${url}`;
   let format: unknown;
   try {
     let text: string;
     if (isRemote) {
-      const response = await fetch(url, { headers });
+      const response = await get(url, { headers });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       text = await response.text();
     } else {
@@ -82,7 +84,7 @@ async function loadAnyModel(url: string, headers: Record<string, string>): Promi
   } catch (err) {
     throw new Error(`cannot read the model at ${url}: ${(err as Error).message}`);
   }
-  const source = isRemote ? tf.io.http(url, { requestInit: { headers } }) : location;
+  const source = isRemote ? tf.io.http(url, { requestInit: { headers }, fetchFunc: get }) : location;
   if (format === 'graph-model') return tf.loadGraphModel(source);
   if (format === 'layers-model' || format === undefined) return tf.loadLayersModel(source);
   throw new Error(`the model at ${url} has format "${String(format)}"; expected "layers-model" or "graph-model"`);

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { generate } from 'selfsigned';
+import { runRemoteClient } from '../client/remote-client.js';
+import { runScenario } from '../coordinator/run-scenario.js';
+import { ClientKeys } from '../shared/protocol/client-keys.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
+import { VirtualClients } from '../simulation/virtual-clients.js';
+
+function scenario(mode: 'remote' | 'virtual') {
+  return parseScenario({
+    name: 'tls-fashion-mnist',
+    seed: 5,
+    dataset: { name: 'fashion-mnist', dir: 'embedded' },
+    backbone: { name: 'pixels' },
+    clients: { count: 2, mode, maxRestarts: 0 },
+    missions: { count: 4, classesPerClient: 2, shotsPerClass: 8 },
+    codec: { uplink: 'int8', downlink: 'int8' },
+    evaluation: { testPerClass: 50 },
+    timeouts: { phaseMs: 60_000, connectMs: 60_000 },
+  });
+}
+
+/** A certificate for the loopback address, made by a library (selfsigned), as a user would make one. */
+async function loopbackCertificate(): Promise<{ cert: string; key: string }> {
+  const pems = await generate([{ name: 'commonName', value: 'protofed test coordinator' }], {
+    keyType: 'ec', algorithm: 'sha256',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] }],
+  });
+  return { cert: pems.cert, key: pems.private };
+}
+
+describe('a remote run over TLS', () => {
+  it('clients that trust the coordinator\'s certificate run over https/wss and end with the table of the plain run; one that does not is stopped', async () => {
+    const tls = await loopbackCertificate();
+    const keys = ClientKeys.generate(['c0', 'c1']);
+    const quiet = { log: () => {} };
+    let untrusting: Promise<unknown> | undefined;
+    const clients: Promise<void>[] = [];
+    const secure = await runScenario(scenario('remote'), {
+      keys, tls,
+      onListening: (url) => {
+        expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+        untrusting = runRemoteClient({ url, token: keys.secretOf('c0'), clientId: 'c0', dataDir: 'embedded', ...quiet }).then(
+          () => 'joined', (err: Error) => err.message);
+        for (const id of ['c0', 'c1']) clients.push(runRemoteClient({ url, token: keys.secretOf(id), clientId: id, ca: tls.cert, dataDir: 'embedded', ...quiet }));
+      },
+    });
+    await Promise.all(clients);
+    expect(await untrusting).toMatch(/cannot reach the coordinator at https:.*(self-signed|certificate)/i);
+
+    const plain = await runScenario(scenario('virtual'), { launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
+    expect(secure.summary.tableChecksum).toBe(plain.summary.tableChecksum);
+    expect(secure.summary.missions).toBe(4);
+    // The TLS records are on the wire: more bytes than the frames they carry.
+    expect(secure.summary.wireBytesUp!).toBeGreaterThan(secure.summary.frameBytesUp);
+  }, 120_000);
+});
