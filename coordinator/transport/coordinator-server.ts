@@ -242,6 +242,10 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       return;
     }
     session.meter?.count('up', type, payloadBytes(message), size);
+    if (type === 'report' && (message as ClientToCoordinator['report']).clientId !== session.clientId) {
+      this.reject(session, new ProtocolError('invalid', `a report as "${(message as ClientToCoordinator['report']).clientId}" from client "${session.clientId}": a client reports only as itself`));
+      return;
+    }
     if (type === 'update') this.emit('update', session, message as ClientToCoordinator['update']);
     else this.emit('report', session, message as ClientToCoordinator['report']);
   }

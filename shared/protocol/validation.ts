@@ -146,6 +146,11 @@ export const validateClientMessage: Validators<ClientToCoordinator> = {
     if (msg.correct.byteLength !== msg.classIds.byteLength || msg.total.byteLength !== msg.classIds.byteLength) {
       fail('correct/total', `as many entries as classIds (${msg.classIds.byteLength / 4})`, `${msg.correct.byteLength / 4} and ${msg.total.byteLength / 4}`);
     }
+    const correct = new DataView(msg.correct.buffer, msg.correct.byteOffset, msg.correct.byteLength);
+    const total = new DataView(msg.total.buffer, msg.total.byteOffset, msg.total.byteLength);
+    for (let i = 0; i < msg.correct.byteLength; i += 4) {
+      if (correct.getUint32(i, true) > total.getUint32(i, true)) fail(`correct[${i / 4}]`, 'at most total', correct.getUint32(i, true));
+    }
     return msg;
   },
 };
