@@ -10,6 +10,9 @@ import { SeededRng } from '../shared/learning/rng.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 import { runPopulation, type PopulationRunOptions } from '../simulation/population/population-run.js';
 import { PopulationSchedule } from '../simulation/population/population-schedule.js';
+import { checkPopulationFits, estimatePopulationBytes } from '../simulation/population/memory-estimate.js';
+import { runPopulationScenario } from '../simulation/population/population-scenario.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
 
 const DIM = 8;
 const CLASSES = 30;
@@ -137,5 +140,22 @@ describe('a large virtual population', () => {
     await expect(runPopulation(options({ perMission: 501 }))).rejects.toThrow(/clients per mission must be an integer in 1..500/);
     await expect(runPopulation(options({ shotsPerClass: 21 }))).rejects.toThrow(/fewer than 21 train images/);
     await expect(runPopulation(options({ uplink: 'zip' }))).rejects.toThrow(/Unknown codec "zip"/);
+  });
+
+  it('refuses a population whose memory estimate exceeds the machine, before it starts', async () => {
+    const shape = { population: 1e6, perMission: 1e4, missions: 50, workers: 2, trainImages: 40_000, dim: 64, classes: 750 };
+    // population-1m (one worker here) peaked at 1.76 GiB (maxRSS); the estimate is an upper one, within 2×.
+    expect(estimatePopulationBytes({ ...shape, workers: 1 }) / 2 ** 30).toBeGreaterThan(1.76);
+    expect(estimatePopulationBytes({ ...shape, workers: 1 }) / 2 ** 30).toBeLessThan(3.5);
+    expect(() => checkPopulationFits({ ...shape, missions: 1e9 }, 24 * 2 ** 30)).toThrow(/needs about \d+(\.\d)? GiB of memory, but the machine has 24.0 GiB .*1,000,000,000 missions/);
+    expect(() => checkPopulationFits({ ...shape, population: 1e10 }, 24 * 2 ** 30)).toThrow(/10,000,000,000 clients/);
+    expect(checkPopulationFits(shape, 24 * 2 ** 30)).toBe(estimatePopulationBytes(shape));
+    const scenario = parseScenario({
+      name: 'too-long', seed: 1, dataset: { name: 'fashion-mnist', dir: 'embedded' }, backbone: { name: 'pixels' },
+      clients: { mode: 'population', count: 1000, perMission: 10 }, missions: { count: 1e9, classesPerClient: 1, shotsPerClass: 2 },
+    });
+    const started = Date.now();
+    await expect(runPopulationScenario(scenario)).rejects.toThrow(/population mode: this scenario needs about .* GiB .*lower clients.count, clients.perMission or missions.count/);
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 });

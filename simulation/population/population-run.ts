@@ -89,7 +89,7 @@ export interface PopulationResult {
   bytesUp: Float64Array;
   bytesDown: Float64Array;
   seconds: number;
-  /** The highest resident set size sampled after each mission (worker threads included). */
+  /** The process's peak resident set size so far (getrusage's maxRSS: worker threads included). */
   peakRssBytes: number;
 }
 
@@ -293,6 +293,8 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   } finally {
     await Promise.all(shards.map((s) => s.close()));
   }
+  // The process's real peak (getrusage: worker threads included, and moments between samples).
+  peakRssBytes = Math.max(peakRssBytes, process.resourceUsage().maxRSS * 1024);
   return { missions, state, meter, bytesUp, bytesDown, seconds: (performance.now() - started) / 1000, peakRssBytes };
 }
 

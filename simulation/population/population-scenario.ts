@@ -6,6 +6,7 @@ import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
 import type { Scenario } from '../../shared/scenario/scenario-config.js';
 import { tableChecksum } from '../../shared/learning/table-checksum.js';
 import { runPopulation, type PopulationMission, type PopulationRecord, type PopulationResult } from './population-run.js';
+import { checkPopulationFits } from './memory-estimate.js';
 import { defaultWorkerCount } from './shard-handle.js';
 
 export interface PopulationSummary {
@@ -28,6 +29,7 @@ export interface PopulationSummary {
   /** Encoded bytes per client that took part at least once (the others sent and received nothing). */
   perClient: { clientsReached: number; up: Distribution; down: Distribution };
   secondsPerMission: { mean: number; max: number };
+  /** The process's real peak resident set size (getrusage maxRSS: worker threads included). */
   peakRssBytes: number;
   wallSeconds: number;
   dataset: RunSummary['dataset'];
@@ -60,7 +62,14 @@ export async function runPopulationScenario(
   const prepared = await prepareRun(scenario, options);
   const { data, fieldClasses, backbone, evaluator, evaluationMemo } = prepared;
   const dim = backbone.dim;
+  const workers = scenario.clients.workers ?? defaultWorkerCount();
+  const perMission = scenario.clients.perMission ?? scenario.clients.count;
   try {
+    const estimate = checkPopulationFits({
+      population: scenario.clients.count, perMission, missions: scenario.missions.count, workers,
+      trainImages: data.train.count, dim, classes: fieldClasses.length,
+    });
+    options.log?.(`memory estimate for this population: ${(estimate / 2 ** 30).toFixed(2)} GiB`);
     const field = new Set(fieldClasses);
     const indices: number[] = [];
     for (let i = 0; i < data.train.count; i++) if (field.has(data.train.labels[i]!)) indices.push(i);
@@ -74,8 +83,6 @@ export async function runPopulationScenario(
     const uplinkSpec = parseCodecSpec(scenario.codec.uplink);
     const downlinkSpec = parseCodecSpec(scenario.codec.downlink);
     const codebook = await trainRunCodebook(prepared, uplinkSpec, downlinkSpec, scenario.seed);
-    const workers = scenario.clients.workers ?? defaultWorkerCount();
-    const perMission = scenario.clients.perMission ?? scenario.clients.count;
     if (!saved) {
       out?.writeConfig({ runId, scenario, source: options.source, dataset: prepared.datasetInfo, backbone: prepared.backboneInfo, fieldClasses,
         protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
@@ -97,7 +104,9 @@ export async function runPopulationScenario(
       },
     }).finally(() => journal.close());
     const last = result.missions.at(-1);
-    const reached = Array.from(result.bytesDown.keys()).filter((c) => result.bytesDown[c]! > 0);
+    // Only the clients reached, never an array as long as the population.
+    const reached: number[] = [];
+    for (let c = 0; c < result.bytesDown.length; c++) if (result.bytesDown[c]! > 0) reached.push(c);
     const summary: PopulationSummary = {
       scenario: scenario.name, runId, tableChecksum: tableChecksum(result.state.global), resumedAfterMission,
       mode: 'population', population: scenario.clients.count, perMission, workers,
@@ -115,7 +124,8 @@ export async function runPopulationScenario(
         mean: result.missions.reduce((s, m) => s + m.seconds, 0) / Math.max(1, result.missions.length),
         max: Math.max(0, ...result.missions.map((m) => m.seconds)),
       },
-      peakRssBytes: result.peakRssBytes,
+      // The real peak of the whole process, this summary included.
+      peakRssBytes: Math.max(result.peakRssBytes, process.resourceUsage().maxRSS * 1024),
       wallSeconds: (performance.now() - started) / 1000,
       dataset: prepared.datasetInfo,
       backbone: prepared.backboneInfo,
