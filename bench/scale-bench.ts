@@ -74,7 +74,7 @@ async function processVersusVirtual(): Promise<void> {
       wallSeconds: round((performance.now() - started) / 1000, 1),
       secondsPerMission: round(missionMs.reduce((a, b) => a + b, 0) / missionMs.length / 1000),
       finalGlobalAccuracy: summary.finalGlobalAccuracy,
-      messageBytes: { up: summary.bytesUp + summary.evaluationBytesUp, down: summary.bytesDown + summary.evaluationBytesDown },
+      messageBytes: { up: summary.bytesUp + summary.simulationControlBytesUp, down: summary.bytesDown + summary.simulationControlBytesDown },
       frameBytes: summary.frameBytesUp + summary.frameBytesDown,
       wireBytes: summary.wireBytesUp === null ? null : summary.wireBytesUp + summary.wireBytesDown!,
     };

@@ -118,7 +118,7 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     `average incremental accuracy ${formatAccuracy(summary.averageIncrementalAccuracy)}; forgetting (Chaudhry, max) ${formatAccuracy(summary.forgetting.value)}`);
   say(`bytes up ${formatBytes(summary.bytesUp)} (payload ${formatBytes(summary.payloadBytesUp)}), ` +
     `down ${formatBytes(summary.bytesDown)} (payload ${formatBytes(summary.payloadBytesDown)}); ` +
-    `evaluation reports ${formatBytes(summary.evaluationBytesUp)} up, ${formatBytes(summary.evaluationBytesDown)} down, counted apart`);
+    `simulation control (sample assignments, evaluations) ${formatBytes(summary.simulationControlBytesUp)} up, ${formatBytes(summary.simulationControlBytesDown)} down, counted apart`);
   if (summary.wireBytesUp !== null && summary.wireBytesDown !== null) {
     say(`on the wire (TCP, all traffic and framing): ${formatBytes(summary.wireBytesUp)} up, ${formatBytes(summary.wireBytesDown)} down`);
   }

@@ -90,7 +90,7 @@ export interface RunSummary {
   simulatedTransferSeconds: number | null;
   /** Each client's link as drawn from the scenario's `link` (null without one). */
   links: Record<string, LinkModel> | null;
-  /** Encoded msgpack bytes of the learning traffic (everything but evaluation reports), all clients, whole run. */
+  /** Encoded msgpack bytes of the learning traffic (what a deployment would send; simulation control apart), all clients, whole run. */
   bytesUp: number;
   bytesDown: number;
   /**
@@ -104,9 +104,13 @@ export interface RunSummary {
    * key): measured on their sockets and HTTP answers, never counted against a client.
    */
   unauthenticatedBytes: { up: number; down: number; setupDown: number };
-  /** Encoded bytes of the simulation's evaluation requests and reports, counted apart. */
-  evaluationBytesUp: number;
-  evaluationBytesDown: number;
+  /**
+   * Encoded bytes of simulation control, counted apart from what a deployment would send:
+   * evaluation requests and reports, and the sample assignments and evaluation class lists inside
+   * mission messages (`mission-control` in bytesByType; the mission signal itself is learning traffic).
+   */
+  simulationControlBytesUp: number;
+  simulationControlBytesDown: number;
   /** Codec payload bytes (the encoded vectors), all clients, whole run. */
   payloadBytesUp: number;
   payloadBytesDown: number;
@@ -301,7 +305,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     bytesByClient[id] = { up: up.encodedBytes, down: down.encodedBytes, payloadUp: up.payloadBytes, payloadDown: down.payloadBytes };
   }
   const all = ByteMeter.combine(clientIds.map((id) => server.meter(id)));
-  const evaluationTraffic = (type: string): boolean => !isLearningTraffic(type);
+  const simulationControl = (type: string): boolean => !isLearningTraffic(type);
   const lastMission = outcome.missions.length - 1;
   const summary: RunSummary = {
     scenario: scenario.name,
@@ -319,8 +323,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     payloadBytesDown: all.totals('down', isLearningTraffic).payloadBytes,
     frameBytesUp: all.totals('up', isLearningTraffic).frameBytes,
     frameBytesDown: all.totals('down', isLearningTraffic).frameBytes,
-    evaluationBytesUp: all.totals('up', evaluationTraffic).encodedBytes,
-    evaluationBytesDown: all.totals('down', evaluationTraffic).encodedBytes,
+    simulationControlBytesUp: all.totals('up', simulationControl).encodedBytes,
+    simulationControlBytesDown: all.totals('down', simulationControl).encodedBytes,
     wireBytesUp: wire.measured ? wire.up : null,
     wireBytesDown: wire.measured ? wire.down : null,
     unauthenticatedBytes: { ...server.unauthenticatedWireBytes(), setupDown: strangers.setupBytes },

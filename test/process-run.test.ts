@@ -96,13 +96,19 @@ describe('a federated run with real client processes over socket.io', () => {
     expect(updates.payloadBytes).toBe(3 * 8 * 2 * 784 * 4);
     expect(updates.encodedBytes).toBeGreaterThan(updates.payloadBytes);
     const all = Object.values(summary.bytesByType.up).reduce((s, t) => s + t.encodedBytes, 0);
-    expect(summary.bytesUp + summary.evaluationBytesUp).toBe(all);
-    expect(summary.evaluationBytesUp).toBe(summary.bytesByType.up.report!.encodedBytes);
+    expect(summary.bytesUp + summary.simulationControlBytesUp).toBe(all);
+    expect(summary.simulationControlBytesUp).toBe(summary.bytesByType.up.report!.encodedBytes);
     // Bytes on the wire, measured on the TCP sockets: every encoded message plus the socket.io,
     // engine.io and WebSocket framing, the HTTP upgrade and the pings.
     expect(summary.wireBytesUp!).toBeGreaterThan(all);
     expect(summary.wireBytesUp!).toBeLessThan(all * 2 + 3 * 4096);
     const allDown = Object.values(summary.bytesByType.down).reduce((s, t) => s + t.encodedBytes, 0);
+    // Down, a mission's sample assignment and evaluation classes are simulation control; its signal
+    // ({v, mission}: a few bytes) is what a deployment would send.
+    expect(summary.bytesDown + summary.simulationControlBytesDown).toBe(allDown);
+    const missions = summary.bytesByType.down.mission!;
+    expect(missions.encodedBytes / missions.messages).toBeLessThan(16);
+    expect(summary.bytesByType.down['mission-control']!.encodedBytes).toBeGreaterThan(missions.messages * 2 * 10 * 4);
     expect(summary.wireBytesDown!).toBeGreaterThan(allDown);
     expect(summary.wireBytesDown!).toBeLessThan(allDown * 2 + 3 * 4096);
   }, 120_000);

@@ -24,7 +24,7 @@ export interface MissionResult {
   meanClientAccuracyBefore: number;
   meanClientAccuracyAfter: number;
   tableVersion: number;
-  /** All clients together, this mission: the learning traffic (evaluation reports are counted apart, in the summary). */
+  /** All clients together, this mission: the learning traffic (simulation control is counted apart, in the summary). */
   bytes: MissionBytes;
   clients: ClientMissionResult[];
   /** Taking-part clients whose update missed the deadline (merged later). */

@@ -1,4 +1,4 @@
-import type { ByteMeter } from '../../shared/protocol/byte-accounting.js';
+import { controlBytesOf, type ByteMeter } from '../../shared/protocol/byte-accounting.js';
 import {
   PROTOCOL_VERSION, payloadBytes,
   type CoordinatorMessageType, type CoordinatorToClient, type ErrorCode, type Outgoing,
@@ -30,7 +30,7 @@ export class ClientSession {
   send<K extends CoordinatorMessageType>(type: K, body: Outgoing<CoordinatorToClient[K]>): void {
     const message = { v: PROTOCOL_VERSION, ...body };
     const frame = encodeMessage(message);
-    this.meter?.count('down', type, payloadBytes(message), frame.byteLength);
+    this.meter?.countWithControl('down', type, payloadBytes(message), frame.byteLength, 'mission-control', controlBytesOf(type, message, frame.byteLength));
     this.connection.emit(type, frame);
   }
 

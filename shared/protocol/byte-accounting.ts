@@ -1,4 +1,6 @@
+import { PROTOCOL_VERSION } from './messages.js';
 import { framingBytes } from './socket-parser.js';
+import { encodeMessage } from './wire-format.js';
 
 export type Direction = 'up' | 'down';
 
@@ -55,6 +57,26 @@ export class ByteMeter {
     t.frameBytes += encodedBytes + framingBytes(encodedBytes, direction);
   }
 
+  /**
+   * Counts one message of which `controlBytes` are simulation control, counted as `controlType`
+   * (bytes only: no message, no framing of their own).
+   */
+  countWithControl(direction: Direction, type: string, payloadBytes: number, encodedBytes: number, controlType: string, controlBytes: number): void {
+    if (controlBytes <= 0) {
+      this.count(direction, type, payloadBytes, encodedBytes);
+      return;
+    }
+    this.count(direction, type, payloadBytes, encodedBytes);
+    const main = this.tallies.get(`${direction}:${type}`)!;
+    main.encodedBytes -= controlBytes;
+    main.frameBytes -= controlBytes;
+    const key = `${direction}:${controlType}`;
+    let t = this.tallies.get(key);
+    if (!t) this.tallies.set(key, (t = zeroTally()));
+    t.encodedBytes += controlBytes;
+    t.frameBytes += controlBytes;
+  }
+
   /** Sum over the message types of one direction, all of them or only those `which` accepts. */
   totals(direction: Direction, which: (type: string) => boolean = () => true): ByteTally {
     let sum = zeroTally();
@@ -94,4 +116,17 @@ export class ByteMeter {
     }
     return out;
   }
+}
+
+/**
+ * The simulation-control bytes inside a message: for a mission, all but the signal a deployment
+ * would send (`{v, mission}`); 0 for every other message.
+ */
+export function controlBytesOf(type: string, message: object, encodedBytes: number): number {
+  if (type !== 'mission') return 0;
+  return encodedBytes - encodeMissionSignal((message as { mission: number }).mission).byteLength;
+}
+
+function encodeMissionSignal(mission: number): Uint8Array {
+  return encodeMessage({ v: PROTOCOL_VERSION, mission });
 }

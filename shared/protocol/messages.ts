@@ -202,14 +202,17 @@ export const COORDINATOR_MESSAGE_TYPES: readonly CoordinatorMessageType[] = [
 ];
 
 /**
- * Messages that exist only to measure a simulation (evaluation requests and reports). They are
- * counted apart from the learning traffic, which is what a deployment would pay.
+ * Traffic that exists only to run and measure a simulation, counted apart from the learning
+ * traffic, which is what a real deployment would send (hello and welcome, updates, acks, tables,
+ * codebooks, a mission signal): evaluation requests and reports, and `mission-control`, the part
+ * of each mission message that tells a simulated client which samples to learn and which classes
+ * to evaluate (a deployed client has its own data; its mission is a signal).
  */
-export const EVALUATION_MESSAGE_TYPES: ReadonlySet<string> = new Set(['evaluate', 'report']);
+export const SIMULATION_CONTROL_TYPES: ReadonlySet<string> = new Set(['evaluate', 'report', 'mission-control']);
 
-/** True for the messages of federated learning itself (everything but evaluation traffic). */
+/** True for the messages of federated learning itself: what a deployment would send. */
 export function isLearningTraffic(type: string): boolean {
-  return !EVALUATION_MESSAGE_TYPES.has(type);
+  return !SIMULATION_CONTROL_TYPES.has(type);
 }
 
 /** socket.io event maps: every event carries one encoded message. */

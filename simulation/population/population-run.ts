@@ -4,11 +4,11 @@ import { RunJournal } from '../../coordinator/federation/run-journal.js';
 import { runRounds } from '../../coordinator/federation/round-loop.js';
 import { UpdateIntake } from '../../coordinator/federation/update-intake.js';
 import { tableMessage } from '../../coordinator/federation/table-message.js';
-import { ByteMeter, addTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
+import { ByteMeter, addTally, controlBytesOf, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { decodePqCodebook } from '../../shared/protocol/codecs/index.js';
 import { accuracyOf } from '../../shared/learning/metrics/class-accuracy.js';
-import { PROTOCOL_VERSION, packU32, payloadBytes } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, isLearningTraffic, packU32, payloadBytes } from '../../shared/protocol/messages.js';
 import { validateClientMessage } from '../../shared/protocol/validation.js';
 import type { PrototypeTable } from '../../shared/learning/prototype-table.js';
 import { SeededRng } from '../../shared/learning/rng.js';
@@ -147,9 +147,10 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   for (const { mission: r } of journal.missions) if (o.evaluator && r.classesKnown > 0) sampleRng.sample(r.participants, Math.min(o.clientSample ?? 0, r.participants));
   let peakRssBytes = process.memoryUsage().rss;
 
-  const down = (client: number, type: string, frame: Uint8Array, payload = 0): void => {
-    meter.count('down', type, payload, frame.byteLength);
-    bytesDown[client]! += frame.byteLength;
+  // A client's bytes are its learning traffic; a mission's sample assignment is simulation control.
+  const down = (client: number, type: string, frame: Uint8Array, payload = 0, control = 0): void => {
+    meter.countWithControl('down', type, payload, frame.byteLength, 'mission-control', control);
+    bytesDown[client]! += frame.byteLength - control;
   };
 
   interface Round {
@@ -172,7 +173,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       next: async (m) => {
         if (m >= o.missions) return undefined;
         const round: Round = {
-          m, started: performance.now(), before: { up: meter.totals('up'), down: meter.totals('down') },
+          m, started: performance.now(), before: { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) },
           upBefore: new Map(), downBefore: new Map(), planned: schedule.next(m), participants: [], batches: [], acks: new Map(),
         };
         const { planned, batches, acks } = round;
@@ -194,7 +195,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
             assignment: assignments[k]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
             evalClasses: packU32([]),
           });
-          down(client, 'mission', frame);
+          down(client, 'mission', frame, 0, controlBytesOf('mission', { mission: m }, frame.byteLength));
           const shard = shardOf(client);
           let batch = batches.at(-1);
           if (!batch || batch.shard !== shard || batch.clients.length >= batchSize) batches.push((batch = { shard, clients: [], frames: [], codebookOf: [] }));
@@ -276,7 +277,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
         const mission: PopulationMission = {
           mission: m, participants: planned.participants.length, classesKnown: classes.length, globalAccuracy, sampledClientAccuracy,
           seconds: (performance.now() - round.started) / 1000,
-          bytes: { up: addTally(meter.totals('up'), round.before.up, -1), down: addTally(meter.totals('down'), round.before.down, -1) },
+          bytes: { up: addTally(meter.totals('up', isLearningTraffic), round.before.up, -1), down: addTally(meter.totals('down', isLearningTraffic), round.before.down, -1) },
           rssBytes,
         };
         return {

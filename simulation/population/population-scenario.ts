@@ -2,7 +2,7 @@ import { prepareRun, trainRunCodebook, type RunOptions, type RunSummary } from '
 import { openRunFolder, openRunJournal } from '../../coordinator/saved-run.js';
 import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import type { ByteTally } from '../../shared/protocol/byte-accounting.js';
-import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, isLearningTraffic } from '../../shared/protocol/messages.js';
 import type { Scenario } from '../../shared/scenario/scenario-config.js';
 import { tableChecksum } from '../../shared/learning/table-checksum.js';
 import { runPopulation, type PopulationMission, type PopulationRecord, type PopulationResult } from './population-run.js';
@@ -24,7 +24,10 @@ export interface PopulationSummary {
   finalGlobalAccuracy: number | null;
   classesKnown: number;
   /** Learning traffic of the whole run, all clients. */
+  /** The learning traffic: what a deployment would send. */
   bytes: { up: ByteTally; down: ByteTally };
+  /** Simulation control, counted apart: the missions' sample assignments. */
+  simulationControlBytesDown: number;
   bytesByType: ReturnType<PopulationResult['meter']['byType']>;
   /** Encoded bytes per client that took part at least once (the others sent and received nothing). */
   perClient: { clientsReached: number; up: Distribution; down: Distribution };
@@ -113,7 +116,8 @@ export async function runPopulationScenario(
       missions: result.missions.length,
       finalGlobalAccuracy: last?.globalAccuracy ?? null,
       classesKnown: last?.classesKnown ?? 0,
-      bytes: { up: result.meter.totals('up'), down: result.meter.totals('down') },
+      bytes: { up: result.meter.totals('up', isLearningTraffic), down: result.meter.totals('down', isLearningTraffic) },
+      simulationControlBytesDown: result.meter.totals('down', (type) => !isLearningTraffic(type)).encodedBytes,
       bytesByType: result.meter.byType(),
       perClient: {
         clientsReached: reached.length,
