@@ -3,7 +3,7 @@ import { applyTableMessage } from '../client/apply-table.js';
 import { tableMessage } from '../coordinator/federation/table-message.js';
 import { parseCodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import { encodePqCodebook, trainPqCodebook } from '../shared/protocol/codecs/index.js';
-import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, isLearningTraffic } from '../shared/protocol/messages.js';
 import { validateCoordinatorMessage } from '../shared/protocol/validation.js';
 import { PrototypeTable } from '../shared/learning/prototype-table.js';
 import { SeededRng } from '../shared/learning/rng.js';
@@ -78,7 +78,9 @@ describe('a large virtual population', () => {
     expect(byType.down.table!.messages).toBe(6 * 40);
     const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
     expect(sum(result.bytesUp)).toBe(result.meter.totals('up').encodedBytes);
-    expect(sum(result.bytesDown)).toBe(result.meter.totals('down').encodedBytes);
+    // Per client, the learning traffic: the missions' sample assignments are simulation control.
+    expect(sum(result.bytesDown)).toBe(result.meter.totals('down', isLearningTraffic).encodedBytes);
+    expect(byType.down['mission-control']!.encodedBytes).toBe(result.meter.totals('down').encodedBytes - sum(result.bytesDown));
     const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
     const everSampled = new Set(Array.from({ length: 6 }, (_, m) => schedule.next(m).participants).flat());
     for (let c = 0; c < o.population; c++) expect(result.bytesDown[c]! > 0, `client ${c}`).toBe(everSampled.has(c));
