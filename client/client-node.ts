@@ -31,6 +31,8 @@ export interface ClientNodeOptions {
   dropsMission?: ((mission: number) => boolean) | undefined;
   /** Simulated straggling: how long to hold back this mission's update (0 or absent: none). */
   holdUpdateMs?: ((mission: number) => number) | undefined;
+  /** Simulated adversary: what it sends instead of its honest statistics (`known`: the mission's classes). */
+  poison?: ((stats: PrototypeTable, known: readonly number[]) => PrototypeTable) | undefined;
   log?: ((line: string) => void) | undefined;
 }
 
@@ -226,7 +228,8 @@ export class ClientNode {
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     const delta = ledger.takeDelta();
     if (delta) {
-      const update = { seq: delta.seq, base: this.heldVersion, mission: m.mission, classes: this.encodeDelta(delta.stats) };
+      const stats = this.o.poison ? this.o.poison(delta.stats, [...unpackU32(m.evalClasses)]) : delta.stats;
+      const update = { seq: delta.seq, base: this.heldVersion, mission: m.mission, classes: this.encodeDelta(stats) };
       this.outbox.set(delta.seq, update);
       this.o.link.send('update', update);
     }

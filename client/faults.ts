@@ -1,5 +1,6 @@
 import { SeededRng } from '../shared/learning/rng.js';
-import type { StragglerConfig } from '../shared/scenario/client-config.js';
+import { PrototypeTable } from '../shared/learning/prototype-table.js';
+import type { ByzantineConfig, StragglerConfig } from '../shared/scenario/client-config.js';
 
 /**
  * Which client straggles in which mission, drawn from the run's seed, the client's id and the
@@ -25,4 +26,35 @@ export function stragglerDelay(config: StragglerConfig | undefined, seed: number
 export function dropsMission(probability: number | undefined, seed: number, clientId: string): (mission: number) => boolean {
   if (!probability || probability <= 0) return () => false;
   return (mission) => new SeededRng(`${seed}/dropout/${clientId}/${mission}`).next() < probability;
+}
+
+/** Counts an adversary claims: far more examples than any client has. */
+const HUGE_COUNT = 2 ** 40;
+
+/**
+ * How a simulated adversarial client poisons the statistics of its update, before they are
+ * encoded (`known`: the classes of the mission); undefined for an honest client.
+ *
+ * @example
+ * const poison = poisonUpdate({ attack: 'scale', factor: 100 });
+ * poison!(delta); // every mean × 100, the counts as they were
+ */
+export function poisonUpdate(config: ByzantineConfig | undefined): ((stats: PrototypeTable, known: readonly number[]) => PrototypeTable) | undefined {
+  if (!config) return undefined;
+  return (stats, known) => {
+    const out = new PrototypeTable(stats.dim);
+    for (const id of stats.classIds()) {
+      const s = stats.get(id)!;
+      const mean = stats.prototype(id)!;
+      if (config.attack === 'scale') out.setMean(id, s.count, mean.map((v) => v * config.factor));
+      else if (config.attack === 'inflate-counts') out.setMean(id, HUGE_COUNT, mean);
+      else out.setMean(id, s.count, mean);
+    }
+    if (config.attack === 'unassigned-classes') {
+      const fake = new Float64Array(stats.dim).fill(config.factor);
+      const others = [...known.filter((c) => !stats.has(c)), 1_000_000, 1_000_001, 1_000_002, 1_000_003, 1_000_004];
+      for (const id of others.slice(0, 5)) out.setMean(id, HUGE_COUNT, fake);
+    }
+    return out;
+  };
 }

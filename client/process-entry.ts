@@ -5,7 +5,7 @@
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { createBackbone } from '../shared/embedding/backbone-registry.js';
 import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
-import { dropsMission, stragglerDelay } from './faults.js';
+import { dropsMission, stragglerDelay, poisonUpdate } from './faults.js';
 import type { ProcessClientConfig } from '../shared/scenario/client-config.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     testPerClass: config.testPerClass,
     holdUpdateMs: stragglerDelay(config.stragglers, config.seed ?? 0, clientId),
     dropsMission: dropsMission(config.dropoutProbability, config.seed ?? 0, clientId),
+    poison: poisonUpdate(config.byzantine),
     onMission: (mission) => {
       if (mission === config.crashAtMission) {
         process.stderr.write(`[${clientId}] fault injection: crashing at mission ${mission}\n`);

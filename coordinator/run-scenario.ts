@@ -104,6 +104,8 @@ export interface RunSummary {
    * key): measured on their sockets and HTTP answers, never counted against a client.
    */
   unauthenticatedBytes: { up: number; down: number; setupDown: number };
+  /** The robust merge's bounds and the class means it clipped, by client (since the run last started); null without one. */
+  robust: { maxNorm?: number | undefined; maxDeviation?: number | undefined; clippedByClient: Record<string, number> } | null;
   /**
    * Encoded bytes of simulation control, counted apart from what a deployment would send:
    * evaluation requests and reports, and the sample assignments and evaluation class lists inside
@@ -187,6 +189,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     merge: strategy.merge,
     // Averaged rounds replace classes: there is no contribution of one client to subtract.
     keepContributions: strategy.merge === 'sum',
+    clip: scenario.robust,
   }, uplink.codec, uplink.delta ? downlink.codec : undefined);
   const schedules = {
     'fed-recon': () => new FedReconSchedule(data.train.labels, fieldClasses, clientIds.length, scenario.missions, scenario.seed, scenario.missions.fixedClassOrder),
@@ -244,6 +247,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     log,
   });
   const crashAt = new Map(scenario.faults.crash.map((f) => [`c${f.client}`, f.mission]));
+  const byzantineOf = new Map(scenario.faults.byzantine.map((f) => [`c${f.client}`, { attack: f.attack, factor: f.factor }]));
   const launch = { process: (ctx: LaunchContext) => new ProcessSpawner(ctx), remote: () => new RemoteClients(() => server.connectedCount, () => runner.shutdownPending()), ...options.launchers }[scenario.clients.mode];
   if (!launch) throw new Error(`clients.mode "${scenario.clients.mode}" needs a client launcher; run it with the protofed command`);
   const spawner = launch({
@@ -263,6 +267,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       config: {
         dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass,
         crashAtMission: crashAt.get(clientId), stragglers: scenario.faults.stragglers, dropoutProbability: scenario.faults.dropouts?.probability,
+        byzantine: byzantineOf.get(clientId),
         seed: scenario.seed,
       },
     })),
@@ -328,6 +333,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     wireBytesUp: wire.measured ? wire.up : null,
     wireBytesDown: wire.measured ? wire.down : null,
     unauthenticatedBytes: { ...server.unauthenticatedWireBytes(), setupDown: strangers.setupBytes },
+    robust: scenario.robust ? { ...scenario.robust, clippedByClient: Object.fromEntries(state.clippedByClient) } : null,
     missions: outcome.missions.length,
     endReason: outcome.endReason,
     classesKnown: last?.classesKnown ?? 0,

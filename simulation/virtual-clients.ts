@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ClientNode } from '../client/client-node.js';
 import { InMemoryCoordinatorLink } from '../client/coordinator-link.js';
 import type { ClientLauncher, ClientLauncherEvents, LaunchContext } from '../coordinator/client-launcher.js';
-import { dropsMission, stragglerDelay } from '../client/faults.js';
+import { dropsMission, stragglerDelay, poisonUpdate } from '../client/faults.js';
 
 /**
  * `clients.mode: virtual`: every client is a ClientNode in this process, talking to the
@@ -36,6 +36,7 @@ export class VirtualClients extends EventEmitter<ClientLauncherEvents> implement
         evaluationMemo,
         holdUpdateMs: stragglerDelay(spec.config.stragglers, spec.config.seed ?? 0, spec.clientId),
         dropsMission: dropsMission(spec.config.dropoutProbability, spec.config.seed ?? 0, spec.clientId),
+        poison: poisonUpdate(spec.config.byzantine),
         log: (line) => this.context.stderr?.write(`${line}\n`),
       });
       this.running.push(node.run().catch((err: Error) => {

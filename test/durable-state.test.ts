@@ -202,6 +202,30 @@ describe('the run journal', () => {
     expect(tableChecksum(back.global)).toBe(tableChecksum(state.global));
   });
 
+  it('a robust merge clips on replay exactly as it clipped live: the journal keeps the updates as received', async () => {
+    const dim = 4;
+    const clip = { maxNorm: 10, maxDeviation: 3 };
+    const store = new MemoryStore();
+    const { journal, state } = RunJournal.open(store, dim, { clip }, getCodec('f32'));
+    state.applyUpdate('c0', 1, { classIds: [1, 2], counts: [5, 5], means: Float64Array.of(1, 2, 3, 4, 0, 0, 1, 0) });
+    state.applyUpdate('c1', 1, { classIds: [1, 2], counts: [5, 5], means: Float64Array.of(100, 0, 0, 0, 0, 0, 0, -50) });
+    state.applyUpdate('c1', 2, { classIds: [3], counts: [2], means: Float64Array.of(30, 40, 0, 0) });
+    expect(state.clippedByClient).toEqual(new Map([['c1', 3]]));
+    // Clipped means went in: class 3's is cut to norm 10, class 1's to 3 from its prototype.
+    expect(Array.from(state.global.prototype(3)!)).toEqual([6, 8, 0, 0]);
+    await journal.flush();
+    await journal.snapshot();
+    state.applyUpdate('c1', 3, { classIds: [2], counts: [1], means: Float64Array.of(0, 0, 0, 99) });
+    await journal.flush();
+    const back = RunJournal.open(store.reopen(), dim, { clip }, getCodec('f32'));
+    expect(tableChecksum(back.state.global)).toBe(tableChecksum(state.global));
+    // Unlearning takes out what was merged: the clipped means.
+    state.removeClient('c1');
+    back.state.removeClient('c1');
+    expect(tableChecksum(back.state.global)).toBe(tableChecksum(state.global));
+    Array.from(state.global.prototype(1)!).forEach((v, i) => expect(v).toBeCloseTo([1, 2, 3, 4][i]!, 12));
+  });
+
   it('records each finished mission, and a round-average state (fedavg-head) replays its closed rounds', async () => {
     const dim = 4;
     const store = new MemoryStore();

@@ -1,3 +1,4 @@
+import { clipMeans, type ClipBounds } from './robust-clip.js';
 import type { VectorCodec } from '../../shared/protocol/codecs/vector-codec.js';
 import { PrototypeTable } from '../../shared/learning/prototype-table.js';
 
@@ -65,6 +66,8 @@ export interface FederationStateOptions {
    * A simulation of a million clients that never unlearns can save that memory.
    */
   keepContributions?: boolean;
+  /** A robust merge: each class mean of an update is clipped to these bounds before it is added. */
+  clip?: ClipBounds | undefined;
 }
 
 interface Contribution {
@@ -99,11 +102,16 @@ export class FederationState {
   private readonly round: PrototypeTable | undefined;
   /** Told of every change; none while a journal is being replayed. */
   journal: StateJournal | undefined;
+  private readonly clip: ClipBounds | undefined;
+  /** Class means the robust merge clipped, by client (since this process started or replayed). */
+  readonly clippedByClient = new Map<string, number>();
 
   constructor(readonly dim: number, options: FederationStateOptions = {}) {
     this.global = new PrototypeTable(dim);
     this.keepContributions = options.keepContributions ?? true;
     this.round = options.merge === 'round-average' ? new PrototypeTable(dim) : undefined;
+    if (options.clip && this.round) throw new Error('a robust merge clips class means that are added up; it does not apply to averaged rounds (fedavg-head)');
+    this.clip = options.clip;
   }
 
   /**
@@ -128,8 +136,8 @@ export class FederationState {
   }
 
   /** The state a snapshot describes; `codec` is the codec of contributions kept as bytes. */
-  static restore(s: FederationSnapshot, codec: VectorCodec): FederationState {
-    const state = new FederationState(s.dim, { merge: s.merge, keepContributions: s.keepContributions });
+  static restore(s: FederationSnapshot, codec: VectorCodec, options: Pick<FederationStateOptions, 'clip'> = {}): FederationState {
+    const state = new FederationState(s.dim, { merge: s.merge, keepContributions: s.keepContributions, clip: options.clip });
     state.tableVersion = s.version;
     restoreColumns(state.global, s.global);
     if (state.round && s.round) restoreColumns(state.round, s.round);
@@ -157,9 +165,11 @@ export class FederationState {
    * Applies a client's delta at most once: seqs at or below the last applied one are duplicates
    * (a resend after reconnect) and change nothing. The caller has validated the classes.
    */
-  applyUpdate(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
+  applyUpdate(clientId: string, seq: number, received: DecodedUpdate): ApplyResult {
     const last = this.seqs.get(clientId);
     if (last && seq <= last.seq) return { applied: false, version: last.version };
+    // The journal keeps the update as received; a replay clips it again against the same state.
+    const update = this.clip ? this.clipped(clientId, received) : received;
     const { classIds, counts, means, encoded } = update;
     const dim = this.dim;
     const fused = means === undefined && encoded?.codec.accumulateInto !== undefined;
@@ -182,8 +192,19 @@ export class FederationState {
       if (this.removedAt.size > 0) this.removedAt.delete(classId);
     }
     if (this.keepContributions) this.keep(clientId, update);
-    this.journal?.updateApplied(clientId, seq, update);
+    this.journal?.updateApplied(clientId, seq, received);
     return this.applied(clientId, seq, version);
+  }
+
+  /** The update with its class means clipped to the robust merge's bounds (a copy; the received one is kept). */
+  private clipped(clientId: string, update: DecodedUpdate): DecodedUpdate {
+    if (update.counts.length !== update.classIds.length) return update;
+    const means = Float64Array.from(meansOf({ classIds: update.classIds, counts: update.counts, means: update.means, encoded: update.encoded }, this.dim));
+    const n = clipMeans(update.classIds, means, this.dim, this.global, this.clip!);
+    // Nothing clipped: the update goes in exactly as it would without the robust merge.
+    if (n === 0) return update;
+    this.clippedByClient.set(clientId, (this.clippedByClient.get(clientId) ?? 0) + n);
+    return { classIds: update.classIds, counts: update.counts, means, mission: update.mission };
   }
 
   /**

@@ -84,7 +84,7 @@ export class RunJournal<M = unknown> implements StateJournal {
       };
       if (s.format !== SNAPSHOT_FORMAT) throw new Error(`the state snapshot has format ${s.format}; this protofed reads format ${SNAPSHOT_FORMAT}`);
       if (s.state.dim !== dim) throw new Error(`the saved state is ${s.state.dim}-d, but this run's embeddings are ${dim}-d`);
-      state = FederationState.restore(s.state, codec);
+      state = FederationState.restore(s.state, codec, { clip: options.clip });
       missions = s.missions;
       for (const entry of s.delivered) delivered.push(entry);
       if (history && s.history) history.import(s.history);

@@ -8,6 +8,12 @@ export interface StragglerConfig {
   delayMs: number;
 }
 
+/** A simulated adversarial client's attack (scenario faults.byzantine). */
+export interface ByzantineConfig {
+  attack: 'scale' | 'inflate-counts' | 'unassigned-classes';
+  factor: number;
+}
+
 /**
  * What the coordinator hands each client it starts (process or virtual): where its data is, which
  * backbone to build, and the simulated faults it should act out.
@@ -24,5 +30,7 @@ export interface ProcessClientConfig {
   /** Simulated stragglers, drawn with the run's seed. */
   stragglers?: StragglerConfig | undefined;
   dropoutProbability?: number | undefined;
+  /** Simulated adversary: how this client poisons its updates. */
+  byzantine?: ByzantineConfig | undefined;
   seed?: number | undefined;
 }

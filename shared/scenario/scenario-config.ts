@@ -205,7 +205,27 @@ const scenarioSchema = z.strictObject({
     stragglers: z.strictObject({ probability: z.number().min(0).max(1), delayMs: positiveInt }).optional(),
     /** Simulated dropouts: each client, in each mission, with this probability (seeded) ignores the mission. Needs timeouts.deadlineMs. */
     dropouts: z.strictObject({ probability: z.number().min(0).max(1) }).optional(),
-  }).default({ crash: [] }),
+    /**
+     * Simulated adversarial clients, each sending poisoned updates: `scale` multiplies every mean by
+     * `factor`; `inflate-counts` claims 2^40 examples per class; `unassigned-classes` adds classes it
+     * was never assigned, with 2^40 examples each. The coordinator refuses the last two (they are
+     * not the work assigned); `scale` passes those checks, and `robust` bounds its damage.
+     */
+    byzantine: z.array(z.strictObject({
+      client: z.number().int().min(0),
+      attack: z.enum(['scale', 'inflate-counts', 'unassigned-classes']),
+      factor: z.number().finite().default(100),
+    })).default([]),
+  }).default({ crash: [], byzantine: [] }),
+  /**
+   * A robust merge, for runs where an update's vectors cannot be trusted: each class mean of an
+   * update is clipped to at most `maxNorm` (L2), and to at most `maxDeviation` from the class's
+   * global prototype when the class is known. The clipped mean is what is merged (and unlearned).
+   */
+  robust: z.strictObject({
+    maxNorm: z.number().positive().optional(),
+    maxDeviation: z.number().positive().optional(),
+  }).optional(),
 });
 
 export type Scenario = z.infer<typeof scenarioSchema>;
@@ -243,6 +263,18 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   }
   if (strategy.syncOnly && s.missions.merge !== 'sync') {
     throw new ScenarioError(`${source} is invalid:\n  strategy: ${s.strategy} ${strategy.syncOnly}, so it needs missions.merge: sync`);
+  }
+  if (s.robust && strategy.merge !== 'sum') {
+    throw new ScenarioError(`${source} is invalid:\n  robust: the robust merge clips class means that are added up; strategy ${s.strategy} averages rounds instead`);
+  }
+  if (s.robust && population) {
+    throw new ScenarioError(`${source} is invalid:\n  robust: population mode's clients are simulated honestly; a robust merge is for client processes (process, virtual or remote)`);
+  }
+  for (const fault of s.faults.byzantine) {
+    if (fault.client >= s.clients.count) throw new ScenarioError(`${source} is invalid:\n  faults.byzantine: client ${fault.client} does not exist (clients.count is ${s.clients.count})`);
+  }
+  if (s.faults.byzantine.length > 0 && (s.clients.mode === 'remote' || s.clients.mode === 'population')) {
+    throw new ScenarioError(`${source} is invalid:\n  faults.byzantine: simulated adversaries need clients the coordinator starts (clients.mode process or virtual)`);
   }
   if (s.faults.crash.length > 0 && s.clients.mode !== 'process') {
     throw new ScenarioError(`${source} is invalid:\n  faults.crash: crashing a client process needs clients.mode: process`);
