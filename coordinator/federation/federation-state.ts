@@ -38,7 +38,9 @@ export interface FederationSnapshot {
   classVersion: [number, number][];
   removedAt: [number, number][];
   seqs: [string, number, number][];
-  contributions: [string, { classIds: number[]; counts: number[]; means?: Float64Array | undefined; vectors?: Uint8Array | undefined }[]][];
+  contributions: [string, { classIds: number[]; counts: number[]; means?: Float64Array | undefined; vectors?: Uint8Array | undefined; order?: number; fused?: boolean }[]][];
+  /** Clients unlearned (they left the run); absent in snapshots of older runs. */
+  left?: string[];
 }
 
 export interface TableColumns {
@@ -75,6 +77,10 @@ interface Contribution {
   counts: ArrayLike<number>;
   means?: Float64Array;
   encoded?: { codec: VectorCodec; vectors: Uint8Array };
+  /** When it was applied, among all clients' contributions: unlearning re-adds the others in this order. */
+  order: number;
+  /** Added straight from its codec bytes (accumulateInto), not from decoded means. */
+  fused: boolean;
 }
 
 /**
@@ -93,6 +99,10 @@ interface Contribution {
 export class FederationState {
   readonly global: PrototypeTable;
   private readonly contributions = new Map<string, Contribution[]>();
+  /** Contributions kept so far, to number them in the order they were applied. */
+  private contributionsKept = 0;
+  /** Clients whose statistics were unlearned: they left the run. */
+  private readonly leftClients = new Set<string>();
   private readonly seqs = new Map<string, { seq: number; version: number }>();
   private readonly classVersion = new Map<number, number>();
   private readonly removedAt = new Map<number, number>();
@@ -130,8 +140,9 @@ export class FederationState {
       removedAt: [...this.removedAt],
       seqs: [...this.seqs].map(([id, s]) => [id, s.seq, s.version]),
       contributions: [...this.contributions].map(([id, list]) => [id, list.map((c) => ({
-        classIds: Array.from(c.classIds), counts: Array.from(c.counts), means: c.means, vectors: c.encoded?.vectors,
+        classIds: Array.from(c.classIds), counts: Array.from(c.counts), means: c.means, vectors: c.encoded?.vectors, order: c.order, fused: c.fused,
       }))]),
+      left: [...this.leftClients],
     };
   }
 
@@ -144,11 +155,18 @@ export class FederationState {
     for (const [id, v] of s.classVersion) state.classVersion.set(id, v);
     for (const [id, v] of s.removedAt) state.removedAt.set(id, v);
     for (const [id, seq, version] of s.seqs) state.seqs.set(id, { seq, version });
+    let position = 0;
     for (const [id, list] of s.contributions) {
-      state.contributions.set(id, list.map((c) => (c.vectors
-        ? { classIds: c.classIds, counts: c.counts, encoded: { codec, vectors: c.vectors } }
-        : { classIds: c.classIds, counts: c.counts, means: c.means! })));
+      state.contributions.set(id, list.map((c) => {
+        const order = c.order ?? ++position;
+        state.contributionsKept = Math.max(state.contributionsKept, order);
+        const fused = c.fused ?? (c.vectors !== undefined && codec.accumulateInto !== undefined);
+        return c.vectors
+          ? { classIds: c.classIds, counts: c.counts, encoded: { codec, vectors: c.vectors }, order, fused }
+          : { classIds: c.classIds, counts: c.counts, means: c.means!, order, fused };
+      }));
     }
+    for (const id of s.left ?? []) state.leftClients.add(id);
     return state;
   }
 
@@ -261,12 +279,23 @@ export class FederationState {
    */
   removeClient(clientId: string): ApplyResult {
     if (!this.keepContributions) throw new Error('this federation state keeps no per-client contributions, so it cannot unlearn a client');
-    const own = this.contribution(clientId);
-    if (!own || own.size === 0) return { applied: false, version: this.tableVersion };
+    const own = this.contributions.get(clientId);
+    this.leftClients.add(clientId);
+    if (!own || own.length === 0) {
+      this.journal?.clientRemoved(clientId);
+      return { applied: false, version: this.tableVersion };
+    }
     const version = ++this.tableVersion;
-    for (const id of own.classIds()) {
-      const s = own.get(id)!;
-      this.global.subtractSum(id, s.count, s.sum);
+    const affected = new Set<number>();
+    for (const c of own) for (let i = 0; i < c.classIds.length; i++) affected.add(c.classIds[i]!);
+    this.contributions.delete(clientId);
+    // Not subtracted (floating point would leave a trace): every affected class is added up again
+    // from the other clients' contributions, in the order they were applied, as in a run without this client.
+    for (const id of affected) this.global.delete(id);
+    const rest = [...this.contributions.values()].flat().filter((c) => Array.prototype.some.call(c.classIds, (id: number) => affected.has(id)));
+    rest.sort((a, b) => a.order - b.order);
+    for (const c of rest) this.addContribution(c, affected);
+    for (const id of affected) {
       if (this.global.has(id)) {
         this.classVersion.set(id, version);
       } else {
@@ -274,9 +303,31 @@ export class FederationState {
         this.removedAt.set(id, version);
       }
     }
-    this.contributions.delete(clientId);
     this.journal?.clientRemoved(clientId);
     return { applied: true, version };
+  }
+
+  /** Whether a client's statistics were unlearned (it left the run). */
+  hasLeft(clientId: string): boolean {
+    return this.leftClients.has(clientId);
+  }
+
+  /** Adds a kept contribution's rows of the `only` classes, the way applyUpdate added them. */
+  private addContribution(c: Contribution, only: ReadonlySet<number>): void {
+    const dim = this.dim;
+    const means = c.fused ? undefined : meansOf(c, dim);
+    const stride = c.fused ? c.encoded!.codec.encodedLength(dim) : 0;
+    for (let i = 0; i < c.classIds.length; i++) {
+      const classId = c.classIds[i]!;
+      if (!only.has(classId)) continue;
+      if (c.fused) {
+        const s = this.global.statsFor(classId);
+        c.encoded!.codec.accumulateInto!(c.encoded!.vectors, i * stride, dim, c.counts[i]!, s.sum, 0);
+        s.count += c.counts[i]!;
+      } else {
+        this.global.addScaledRow(classId, c.counts[i]!, means!, i * dim);
+      }
+    }
   }
 
   private addToRound(clientId: string, seq: number, update: DecodedUpdate): ApplyResult {
@@ -302,13 +353,15 @@ export class FederationState {
   private keep(clientId: string, update: DecodedUpdate): void {
     let list = this.contributions.get(clientId);
     if (!list) this.contributions.set(clientId, (list = []));
+    const order = ++this.contributionsKept;
+    const fused = update.means === undefined;
     list.push(update.encoded
-      ? { classIds: update.classIds, counts: update.counts, encoded: update.encoded }
-      : { classIds: Array.from(update.classIds), counts: Array.from(update.counts), means: Float64Array.from(update.means!) });
+      ? { classIds: update.classIds, counts: update.counts, encoded: update.encoded, order, fused }
+      : { classIds: Array.from(update.classIds), counts: Array.from(update.counts), means: Float64Array.from(update.means!), order, fused: false });
   }
 }
 
-function meansOf(c: Contribution, dim: number): Float64Array {
+function meansOf(c: Pick<Contribution, 'classIds' | 'counts' | 'means' | 'encoded'>, dim: number): Float64Array {
   if (c.means) return c.means;
   const { codec, vectors } = c.encoded!;
   const stride = codec.encodedLength(dim);
