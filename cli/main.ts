@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../shared/datasets/data-home.js';
 import { BACKEND_CHOICES } from '../shared/tensor/tensor-backend.js';
 import { registerDataCommands } from './data-command.js';
+import { forgetCommand } from './forget-command.js';
 import { keysCommand } from './keys-command.js';
 import { clientCommand, coordinatorCommand } from './remote-commands.js';
 import { reportCommand, sweepCommand } from './sweep-command.js';
@@ -70,6 +71,14 @@ program
   .option('--no-cache', 'do not cache embeddings on disk')
   .option('--give-up-after <seconds>', 'how long to keep reconnecting to a coordinator that went away', '600')
   .action(clientCommand);
+
+program
+  .command('forget')
+  .description('unlearn one client exactly: everything it contributed leaves the table, in a running coordinator or in a saved run')
+  .argument('<dir>', 'the run\'s results folder')
+  .requiredOption('--client <id>', 'the client to forget, e.g. c3')
+  .option('--ca <file>', 'trust this certificate authority (PEM) to reach a coordinator served over TLS')
+  .action(forgetCommand);
 
 program
   .command('keys')

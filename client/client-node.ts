@@ -31,6 +31,8 @@ export interface ClientNodeOptions {
   dropsMission?: ((mission: number) => boolean) | undefined;
   /** Simulated straggling: how long to hold back this mission's update (0 or absent: none). */
   holdUpdateMs?: ((mission: number) => number) | undefined;
+  /** Simulated departure: leave the run with its data when this mission arrives. */
+  leaveAtMission?: number | undefined;
   /** Simulated adversary: what it sends instead of its honest statistics (`known`: the mission's classes). */
   poison?: ((stats: PrototypeTable, known: readonly number[]) => PrototypeTable) | undefined;
   log?: ((line: string) => void) | undefined;
@@ -192,6 +194,10 @@ export class ClientNode {
 
   private async mission(m: CoordinatorToClient['mission']): Promise<void> {
     this.o.onMission?.(m.mission);
+    if (m.mission === this.o.leaveAtMission) {
+      this.leave();
+      return;
+    }
     if (this.o.dropsMission?.(m.mission)) return;
     const ledger = this.requireLedger();
     // The coordinator repeats a mission to a client that rejoins before its update arrived. This
@@ -233,6 +239,15 @@ export class ClientNode {
       this.outbox.set(delta.seq, update);
       this.o.link.send('update', update);
     }
+  }
+
+  /**
+   * Leaves the run with this client's data: the coordinator unlearns everything it contributed and
+   * answers `shutdown`, which ends run().
+   */
+  leave(): void {
+    this.log('leaving the run: asking the coordinator to unlearn everything this client contributed');
+    this.o.link.send('leave', {});
   }
 
   /** The class block of a new delta, as the strategy builds it (a change against the held table for `delta+`). */

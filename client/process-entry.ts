@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     holdUpdateMs: stragglerDelay(config.stragglers, config.seed ?? 0, clientId),
     dropsMission: dropsMission(config.dropoutProbability, config.seed ?? 0, clientId),
     poison: poisonUpdate(config.byzantine),
+    leaveAtMission: config.leaveAtMission,
     onMission: (mission) => {
       if (mission === config.crashAtMission) {
         process.stderr.write(`[${clientId}] fault injection: crashing at mission ${mission}\n`);

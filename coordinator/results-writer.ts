@@ -4,6 +4,14 @@ import type { MissionResult } from './federation/mission-runner.js';
 
 /** The files of a results folder that a run writes (and that --force replaces). */
 const RUN_FILES = ['config.json', 'metrics.jsonl', 'summary.json', 'state'];
+const ADMIN_FILE = 'admin.json';
+
+/** How the operator reaches a running coordinator. */
+export interface AdminAccess {
+  url: string;
+  key: string;
+  pid: number;
+}
 
 /**
  * A results folder: `config.json` (the resolved scenario, the run's id and where everything came
@@ -41,6 +49,21 @@ export class ResultsWriter {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'metrics.jsonl'), '');
     return new ResultsWriter(dir);
+  }
+
+  /** Where a running coordinator can be reached by its operator (`protofed forget`): admin.json, readable by this user only. */
+  writeAdminAccess(access: AdminAccess): void {
+    writeFileSync(join(this.dir, ADMIN_FILE), `${JSON.stringify(access)}\n`, { mode: 0o600 });
+  }
+
+  removeAdminAccess(): void {
+    rmSync(join(this.dir, ADMIN_FILE), { force: true });
+  }
+
+  /** The running coordinator of a results folder, if one says it is running. */
+  static readAdminAccess(dir: string): AdminAccess | undefined {
+    if (!existsSync(join(dir, ADMIN_FILE))) return undefined;
+    return JSON.parse(readFileSync(join(dir, ADMIN_FILE), 'utf8')) as AdminAccess;
   }
 
   /** The saved run's config.json (for resuming it). */

@@ -33,6 +33,8 @@ import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import { ClientKeys } from '../shared/protocol/client-keys.js';
+import { randomBytes } from 'node:crypto';
+import { adminHandler } from './transport/admin-endpoint.js';
 import { runMessageLimit } from '../shared/protocol/message-limits.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
 import { openRunFolder, openRunJournal } from './saved-run.js';
@@ -104,6 +106,8 @@ export interface RunSummary {
    * key): measured on their sockets and HTTP answers, never counted against a client.
    */
   unauthenticatedBytes: { up: number; down: number; setupDown: number };
+  /** Clients that left the run with their data (leave message, or protofed forget): their statistics are unlearned. */
+  leftClients: string[];
   /** The robust merge's bounds and the class means it clipped, by client (since the run last started); null without one. */
   robust: { maxNorm?: number | undefined; maxDeviation?: number | undefined; clippedByClient: Record<string, number> } | null;
   /**
@@ -202,6 +206,18 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const links = scenario.link ? Object.fromEntries(clientIds.map((id) => [id, linkFor(scenario.link!, scenario.seed, id)])) : null;
 
   const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec);
+  const setupEndpoint = runSetupHandler(() => setup, keys, modelDir, (id, bytes) => {
+    if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
+    else strangers.setupBytes += bytes;
+  });
+  // The operator's key: `protofed forget` on this results folder reaches the running coordinator with it.
+  const adminKey = randomBytes(32).toString('base64url');
+  let runner: MissionRunner | undefined;
+  const admin = adminHandler(adminKey, {
+    forget: (id) => runner?.forget(id, 'was forgotten by the operator').then((r) => ({
+      tableVersion: r.version, tableChecksum: tableChecksum(state.global), alreadyGone: r.alreadyGone,
+    })),
+  });
   const server: CoordinatorServer = new CoordinatorServer({
     host: options.listen?.host ?? '127.0.0.1', port: options.listen?.port ?? 0, keys, tls: options.tls, dim: backbone.dim, modelHash: backbone.modelHash,
     uplinkCodec: uplink.spec, downlinkCodec: downlink.spec, strategy: scenario.strategy, codebook: codebook?.bytes,
@@ -213,10 +229,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     }),
     runId,
     tableVersion: () => state.version,
-    httpHandler: runSetupHandler(() => setup, keys, modelDir, (id, bytes) => {
-      if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
-      else strangers.setupBytes += bytes;
-    }),
+    hasLeft: (id) => state.hasLeft(id),
+    httpHandler: (req, res) => admin(req, res) || setupEndpoint(req, res),
   });
   for (const [id, entries] of Object.entries(journal.missions.at(-1)?.meters ?? {})) server.meter(id).load(entries);
   if (saved) {
@@ -228,9 +242,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
   const { host, port } = await server.listen();
   const url = server.url({ host, port });
+  out?.writeAdminAccess({ url, key: adminKey, pid: process.pid });
   options.onListening?.(url);
   options.onCoordinator?.(server, state);
-  const runner = new MissionRunner({
+  runner = new MissionRunner({
     links: server, state, journal, schedule, evaluator, clientIds, uplink, downlink, strategy,
     centralize: { embed: (indices) => store.embed('train', indices), bytesPerImage: data.train.rows * data.train.cols * data.train.channels },
     missionLimit: scenario.missions.count, participation: scenario.clients.participation, seed: scenario.seed,
@@ -247,6 +262,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     log,
   });
   const crashAt = new Map(scenario.faults.crash.map((f) => [`c${f.client}`, f.mission]));
+  const leaveAt = new Map(scenario.faults.leave.map((f) => [`c${f.client}`, f.mission]));
   const byzantineOf = new Map(scenario.faults.byzantine.map((f) => [`c${f.client}`, { attack: f.attack, factor: f.factor }]));
   const launch = { process: (ctx: LaunchContext) => new ProcessSpawner(ctx), remote: () => new RemoteClients(() => server.connectedCount, () => runner.shutdownPending()), ...options.launchers }[scenario.clients.mode];
   if (!launch) throw new Error(`clients.mode "${scenario.clients.mode}" needs a client launcher; run it with the protofed command`);
@@ -268,6 +284,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
         dataset: datasetSpec, backbone: scenario.backbone, backend: scenario.backend, cacheDir, testPerClass: scenario.evaluation.testPerClass,
         crashAtMission: crashAt.get(clientId), stragglers: scenario.faults.stragglers, dropoutProbability: scenario.faults.dropouts?.probability,
         byzantine: byzantineOf.get(clientId),
+        leaveAtMission: leaveAt.get(clientId),
         seed: scenario.seed,
       },
     })),
@@ -296,6 +313,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     spawner.killAll();
     throw err;
   } finally {
+    out?.removeAdminAccess();
     await server.close();
     await journal.close();
     store.close();
@@ -333,6 +351,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     wireBytesUp: wire.measured ? wire.up : null,
     wireBytesDown: wire.measured ? wire.down : null,
     unauthenticatedBytes: { ...server.unauthenticatedWireBytes(), setupDown: strangers.setupBytes },
+    leftClients: clientIds.filter((id) => state.hasLeft(id)),
     robust: scenario.robust ? { ...scenario.robust, clippedByClient: Object.fromEntries(state.clippedByClient) } : null,
     missions: outcome.missions.length,
     endReason: outcome.endReason,

@@ -37,6 +37,7 @@ export class VirtualClients extends EventEmitter<ClientLauncherEvents> implement
         holdUpdateMs: stragglerDelay(spec.config.stragglers, spec.config.seed ?? 0, spec.clientId),
         dropsMission: dropsMission(spec.config.dropoutProbability, spec.config.seed ?? 0, spec.clientId),
         poison: poisonUpdate(spec.config.byzantine),
+        leaveAtMission: spec.config.leaveAtMission,
         log: (line) => this.context.stderr?.write(`${line}\n`),
       });
       this.running.push(node.run().catch((err: Error) => {

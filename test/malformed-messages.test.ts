@@ -124,7 +124,7 @@ describe('the coordinator under malformed messages', () => {
     const raw = (socket as unknown as { io: { engine: { write(data: Uint8Array): void } } }).io.engine;
     const answers: [string, () => void, string, RegExp][] = [
       ['an unknown event name', () => socket.emit('delete-everything', encodeMessage({ v: 1 })), 'unexpected', /unknown message type "delete-everything"/],
-      ['an event byte of no protocol event', () => raw.write(Uint8Array.from([0xec, 0x80])), 'unexpected', /unknown event byte 0xec/],
+      ['an event byte of no protocol event', () => raw.write(Uint8Array.from([0xed, 0x80])), 'unexpected', /unknown event byte 0xed/],
       ['a protocol event in the generic 0x00 form', () => socket.emit('update', 'hello there'), 'malformed', /"update" sent as a generic 0x00 packet/],
     ];
     for (const [what, send, code, reason] of answers) {

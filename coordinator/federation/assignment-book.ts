@@ -33,6 +33,11 @@ export class AssignmentBook {
     return this.open.get(clientId)?.get(mission);
   }
 
+  /** The client left the run: it owes nothing. */
+  forgetClient(clientId: string): void {
+    this.open.delete(clientId);
+  }
+
   /** The mission's update is applied: nothing more is owed for it. */
   settle(clientId: string, mission: number): void {
     const missions = this.open.get(clientId);

@@ -60,7 +60,7 @@ export class AsyncMerging implements Pace {
       this.started = true;
       for (const id of o.clientIds) this.sendNext(id);
     }
-    const finished = (id: string): boolean => o.journal.latestMission(id) >= this.rounds.length - 1;
+    const finished = (id: string): boolean => o.journal.latestMission(id) >= this.rounds.length - 1 || !runner.active(id);
     if (this.learning) {
       let due = false;
       const timer = this.cadence.everyMs === undefined ? undefined : setTimeout(() => {
@@ -110,9 +110,10 @@ export class AsyncMerging implements Pace {
     const evalClasses = this.knownBy.at(-1) ?? [];
     runner.reportsOf = this.rounds.length;
     reports['after-merge'].clear();
-    for (const id of o.clientIds) this.sendTableAndEvaluate(id);
-    await runner.waitFor(() => o.clientIds.every((id) => reports['after-merge'].has(id)), o.phaseMs, 'to evaluate the final table', (id) => !reports['after-merge'].has(id));
-    const finalClients = o.clientIds.map((id) => ({
+    const active = o.clientIds.filter((id) => runner.active(id));
+    for (const id of active) this.sendTableAndEvaluate(id);
+    await runner.waitFor(() => active.every((id) => reports['after-merge'].has(id)), o.phaseMs, 'to evaluate the final table', (id) => active.includes(id) && !reports['after-merge'].has(id));
+    const finalClients = active.map((id) => ({
       clientId: id, accuracyBefore: NaN, accuracyAfter: accuracyOf(reports['after-merge'].get(id)!), bytes: { up: zeroTally(), down: zeroTally() },
     }));
     return {
@@ -137,7 +138,7 @@ export class AsyncMerging implements Pace {
   /** A client's next mission: the one after the last it has a merged update of. */
   private sendNext(id: string): void {
     const k = this.runner.o.journal.latestMission(id) + 1;
-    if (k >= this.rounds.length) return;
+    if (k >= this.rounds.length || !this.runner.active(id)) return;
     this.assign(id, k);
     this.runner.o.links.session(id)?.send('mission', {
       mission: k,
@@ -149,7 +150,7 @@ export class AsyncMerging implements Pace {
   /** Books mission k's work for a client (once): its update is checked against it. */
   private assign(id: string, k: number): void {
     const { runner } = this;
-    if (k >= this.rounds.length || runner.o.strategy.learner !== 'clients' || runner.assignments.expected(id, k)) return;
+    if (k >= this.rounds.length || runner.o.strategy.learner !== 'clients' || !runner.active(id) || runner.assignments.expected(id, k)) return;
     this.knownSets[k] ??= new Set(this.knownBy[k]);
     runner.assignments.assign(id, k, this.rounds[k]![this.index.get(id)!]!, this.knownSets[k]);
   }

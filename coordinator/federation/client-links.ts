@@ -22,6 +22,8 @@ export interface ClientLinksEvents<L extends ClientLink = ClientLink> {
   left: [link: L, reason: string];
   update: [link: L, message: ClientToCoordinator['update']];
   report: [link: L, message: ClientToCoordinator['report']];
+  /** The client leaves the run with its data (exact unlearning). */
+  leave: [link: L];
 }
 
 /**

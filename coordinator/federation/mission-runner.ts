@@ -109,6 +109,9 @@ export class MissionRunner {
     this.intake.on('failed', (err) => this.fail(new Error(`cannot make the state durable: ${err.message}`)));
     o.links.on('update', (link, update) => this.intake.take(link.clientId!, update, link));
     o.links.on('report', (link, report) => this.onReport(link, report));
+    o.links.on('leave', (link) => {
+      this.forget(link.clientId!, 'left the run').catch((err: Error) => link.sendError('invalid', err.message));
+    });
     o.links.on('joined', (link) => this.onJoined(link));
     o.links.on('left', (link, reason) => {
       if (!this.finished) this.log(`client ${link.clientId} disconnected (${reason})`);
@@ -221,6 +224,31 @@ export class MissionRunner {
     };
   }
 
+  /**
+   * Exact unlearning of one client, in the middle of a run or after it: everything it contributed
+   * leaves the global table (durably, before this resolves), it is told to stop, and the run goes
+   * on without it. The other clients get the changed classes with their next table.
+   */
+  async forget(clientId: string, why: string): Promise<{ version: number; alreadyGone: boolean }> {
+    const { state, journal, links } = this.o;
+    if (!this.o.clientIds.includes(clientId)) throw new Error(`there is no client "${clientId}" in this run`);
+    if (state.hasLeft(clientId)) return { version: state.version, alreadyGone: true };
+    const { version } = state.removeClient(clientId);
+    this.assignments.forgetClient(clientId);
+    await journal.flush();
+    this.log(`client ${clientId} ${why}: everything it contributed is unlearned (table version ${version})`);
+    const link = links.session(clientId);
+    if (link?.connected) link.send('shutdown', { reason: `${why}: everything this client contributed is unlearned` });
+    this.toldShutdown.add(clientId);
+    this.changed();
+    return { version, alreadyGone: false };
+  }
+
+  /** Whether a client takes part still (it has not left the run). */
+  active(clientId: string): boolean {
+    return !this.o.state.hasLeft(clientId);
+  }
+
   /** Clients not yet told that the run is over (they were cut off when it ended). */
   shutdownPending(): number {
     return this.finished ? this.o.clientIds.filter((id) => !this.toldShutdown.has(id)).length : this.o.clientIds.length;
@@ -275,7 +303,7 @@ export class MissionRunner {
 
   private allConnected(): Promise<void> {
     const { clientIds, links, connectMs } = this.o;
-    const connected = (id: string): boolean => links.session(id)?.connected === true;
+    const connected = (id: string): boolean => links.session(id)?.connected === true || !this.active(id);
     return this.waitFor(() => clientIds.every(connected), connectMs, 'to connect', (id) => !connected(id));
   }
 

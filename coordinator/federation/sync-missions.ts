@@ -96,7 +96,8 @@ export class SyncMissions implements Pace {
 
     this.phase = 'learning';
     for (const id of participants) this.sendMission(id);
-    const onTime = (id: string): boolean => this.contributed(id, m) && runner.reports['before-merge'].has(id);
+    // A client that left the run is waited for no more.
+    const onTime = (id: string): boolean => !runner.active(id) || (this.contributed(id, m) && runner.reports['before-merge'].has(id));
     const needed = Math.ceil(o.quorum * participants.length);
     let pastDeadline = false;
     const deadline = o.deadlineMs === undefined ? undefined : setTimeout(() => {
@@ -113,7 +114,7 @@ export class SyncMissions implements Pace {
       clearTimeout(deadline);
     }
     // Clients past the deadline are merged when their updates arrive; this mission goes on without them.
-    this.merged = participants.filter(onTime);
+    this.merged = participants.filter((id) => onTime(id) && runner.active(id));
     if (o.strategy.learner === 'coordinator') await this.poolCentrally(m);
     const late = participants.filter((id) => !onTime(id));
     for (const id of late) this.owedUpdates.push({ clientId: id, mission: m });
@@ -188,14 +189,14 @@ export class SyncMissions implements Pace {
   async finish(): ReturnType<Pace['finish']> {
     const { runner } = this;
     const o = runner.o;
-    const came = (x: { clientId: string; mission: number }): boolean => o.journal.delivered(x.clientId, x.mission);
+    const came = (x: { clientId: string; mission: number }): boolean => o.journal.delivered(x.clientId, x.mission) || !runner.active(x.clientId);
     try {
       await runner.waitFor(() => this.owedUpdates.every(came), o.drainMs ?? o.phaseMs, 'to deliver late updates', (id) => this.owedUpdates.some((x) => x.clientId === id && !came(x)));
     } catch (err) {
       // A timeout only means that some updates never came; a failure of the run stops it.
       if (runner.failed) throw err;
     }
-    const lostUpdates = this.owedUpdates.filter((x) => !came(x));
+    const lostUpdates = this.owedUpdates.filter((x) => !came(x) && runner.active(x.clientId));
     const lateMerged = this.owedUpdates.length > 0 ? accuracyOf(await o.evaluator.evaluate(o.state.global, this.evalClasses)) : undefined;
     return { endReason: this.endReason, assignments: this.assignments, finalEvalClasses: this.evalClasses, globalAccuracyAfterLateUpdates: lateMerged, lostUpdates };
   }
@@ -232,6 +233,7 @@ export class SyncMissions implements Pace {
   }
 
   private sendMission(clientId: string): void {
+    if (!this.runner.active(clientId)) return;
     const i = this.participants.indexOf(clientId);
     this.runner.o.links.session(clientId)?.send('mission', {
       mission: this.mission,

@@ -128,6 +128,7 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
   take(clientId: string, update: UpdateMessage, replies: IntakeReplies): void {
     let decoded: DecodedUpdate;
     try {
+      if (this.state.hasLeft(clientId)) throw new ProtocolError('unexpected', `client ${clientId} left the run: its updates are no longer taken`);
       if (update.base > this.state.version) throw new ProtocolError('invalid', `update says it was made on table version ${update.base}, but the table is at version ${this.state.version}`);
       const next = this.state.lastAppliedSeq(clientId) + 1;
       // Applied strictly in seq order: an update after a gap would make the missing one look like a resend.

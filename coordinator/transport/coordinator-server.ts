@@ -34,6 +34,8 @@ export interface CoordinatorServerOptions {
   lastAppliedSeq(clientId: string): number;
   /** The run's id: a client that names another run in its hello is refused. */
   runId: string;
+  /** Whether a client left the run (its statistics unlearned): it may not rejoin. */
+  hasLeft?: (clientId: string) => boolean;
   /** The global table version now (a client cannot hold a later one). */
   tableVersion(): number;
   /** How long a new connection has to say a valid hello (default 10 s). */
@@ -247,6 +249,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       return;
     }
     if (type === 'update') this.emit('update', session, message as ClientToCoordinator['update']);
+    else if (type === 'leave') this.emit('leave', session);
     else this.emit('report', session, message as ClientToCoordinator['report']);
   }
 
@@ -262,7 +265,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       return;
     }
     const problem =
-      this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
+      o.hasLeft?.(hello.clientId) ? `client "${hello.clientId}" left the run: everything it contributed was unlearned, and it cannot rejoin`
+      : this.live.get(hello.clientId)?.connected ? `client id "${hello.clientId}" is already connected`
       : hello.runId && hello.runId !== o.runId
         ? `client "${hello.clientId}" belongs to run ${hello.runId}, but this coordinator runs ${o.runId} (to continue run ${hello.runId}, start its coordinator with --resume on that run's results folder)`
       : hello.tableVersion > o.tableVersion()

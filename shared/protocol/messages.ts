@@ -175,10 +175,19 @@ export interface ShutdownMessage {
   reason: string;
 }
 
+/**
+ * The client leaves the run with its data: the coordinator unlearns everything it contributed
+ * (exactly), takes nothing more from it, and answers `shutdown`.
+ */
+export interface LeaveMessage {
+  v: number;
+}
+
 export interface ClientToCoordinator {
   hello: HelloMessage;
   update: UpdateMessage;
   report: ReportMessage;
+  leave: LeaveMessage;
 }
 
 export interface CoordinatorToClient {
@@ -196,7 +205,7 @@ export interface CoordinatorToClient {
 export type ClientMessageType = keyof ClientToCoordinator;
 export type CoordinatorMessageType = keyof CoordinatorToClient;
 
-export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['hello', 'update', 'report'];
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['hello', 'update', 'report', 'leave'];
 export const COORDINATOR_MESSAGE_TYPES: readonly CoordinatorMessageType[] = [
   'welcome', 'refused', 'mission', 'ack', 'table', 'evaluate', 'error', 'shutdown', 'codebook',
 ];

@@ -14,7 +14,11 @@ import { CLIENT_MESSAGE_TYPES, COORDINATOR_MESSAGE_TYPES, PROTOCOL_LIMITS } from
  * - any other packet (connect, disconnect, errors, other events): `0x00`, then a msgpack map
  *   `{ type, nsp, data?, id? }`.
  */
-const EVENTS: readonly string[] = [...CLIENT_MESSAGE_TYPES, ...COORDINATOR_MESSAGE_TYPES];
+// An event's index here is its byte on the wire: events added later go at the end.
+const EVENTS: readonly string[] = [
+  'hello', 'update', 'report', 'welcome', 'refused', 'mission', 'ack', 'table', 'evaluate', 'error', 'shutdown', 'codebook', 'leave',
+];
+if (EVENTS.length !== CLIENT_MESSAGE_TYPES.length + COORDINATOR_MESSAGE_TYPES.length) throw new Error('socket-parser: a message type has no event byte');
 const EVENT_BASE = 0xe0;
 const GENERIC = 0x00;
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });

@@ -128,6 +128,7 @@ export const validateClientMessage: Validators<ClientToCoordinator> = {
     mission: int(o, 'mission', 0),
     classes: classBlock(o),
   }),
+  leave: (o) => ({ v: checkVersion(o) }),
   report: (o) => {
     const phase = o.phase;
     if (phase !== 'before-merge' && phase !== 'after-merge') fail('phase', '"before-merge" or "after-merge"', phase);

@@ -30,6 +30,8 @@ export interface ProcessClientConfig {
   /** Simulated stragglers, drawn with the run's seed. */
   stragglers?: StragglerConfig | undefined;
   dropoutProbability?: number | undefined;
+  /** Simulated departure: leave the run with its data when this mission arrives. */
+  leaveAtMission?: number | undefined;
   /** Simulated adversary: how this client poisons its updates. */
   byzantine?: ByzantineConfig | undefined;
   seed?: number | undefined;

@@ -211,12 +211,14 @@ const scenarioSchema = z.strictObject({
      * was never assigned, with 2^40 examples each. The coordinator refuses the last two (they are
      * not the work assigned); `scale` passes those checks, and `robust` bounds its damage.
      */
+    /** Simulated departures: the client leaves the run with its data (the `leave` message) when this mission (0-based) arrives. */
+    leave: z.array(z.strictObject({ client: z.number().int().min(0), mission: z.number().int().min(0) })).default([]),
     byzantine: z.array(z.strictObject({
       client: z.number().int().min(0),
       attack: z.enum(['scale', 'inflate-counts', 'unassigned-classes']),
       factor: z.number().finite().default(100),
     })).default([]),
-  }).default({ crash: [], byzantine: [] }),
+  }).default({ crash: [], byzantine: [], leave: [] }),
   /**
    * A robust merge, for runs where an update's vectors cannot be trusted: each class mean of an
    * update is clipped to at most `maxNorm` (L2), and to at most `maxDeviation` from the class's
@@ -269,6 +271,15 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   }
   if (s.robust && population) {
     throw new ScenarioError(`${source} is invalid:\n  robust: population mode's clients are simulated honestly; a robust merge is for client processes (process, virtual or remote)`);
+  }
+  for (const fault of s.faults.leave) {
+    if (fault.client >= s.clients.count) throw new ScenarioError(`${source} is invalid:\n  faults.leave: client ${fault.client} does not exist (clients.count is ${s.clients.count})`);
+  }
+  if (s.faults.leave.length > 0 && strategy.merge !== 'sum') {
+    throw new ScenarioError(`${source} is invalid:\n  faults.leave: a client leaves with its data by exact unlearning, which needs added-up statistics; strategy ${s.strategy} averages rounds`);
+  }
+  if (s.faults.leave.length > 0 && (s.clients.mode === 'remote' || s.clients.mode === 'population')) {
+    throw new ScenarioError(`${source} is invalid:\n  faults.leave: simulated departures need clients the coordinator starts (clients.mode process or virtual)`);
   }
   for (const fault of s.faults.byzantine) {
     if (fault.client >= s.clients.count) throw new ScenarioError(`${source} is invalid:\n  faults.byzantine: client ${fault.client} does not exist (clients.count is ${s.clients.count})`);
