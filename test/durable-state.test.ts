@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ import { tableChecksum } from '../shared/learning/table-checksum.js';
 import { parseCodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import { tableMessage } from '../coordinator/federation/table-message.js';
 import { isNumberedRecord, numberedRecord } from './support/numbered-records.js';
+import { openRunFolder } from '../coordinator/saved-run.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
 
 const fresh = (): string => mkdtempSync(join(tmpdir(), 'protofed-log-'));
 const logFile = (dir: string): string => join(dir, readdirSync(dir).find((f) => f.startsWith('log-'))!);
@@ -281,5 +283,20 @@ describe('the run journal', () => {
       }
     }
     expect(compared).toBeGreaterThan(50);
+  });
+});
+
+describe('a saved run\'s folder', () => {
+  it('resumes a run saved before a scenario key existed (read with today\'s defaults), and refuses another scenario', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-saved-'));
+    const raw = { name: 'old', seed: 1, dataset: { name: 'fashion-mnist', dir: 'embedded' }, backbone: { name: 'pixels' }, clients: { count: 2, mode: 'virtual' }, missions: { count: 3, classesPerClient: 1, shotsPerClass: 2 } };
+    // What an older protofed wrote: the scenario as it resolved it, without keys added since (faults.leave, robust, …).
+    const older = JSON.parse(JSON.stringify(parseScenario(raw))) as { faults: Record<string, unknown> };
+    delete older.faults.leave;
+    delete older.faults.byzantine;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ runId: 'run-old', scenario: older }));
+    mkdirSync(join(dir, 'state'));
+    expect(openRunFolder(parseScenario(older), { outDir: dir, resume: true }).runId).toBe('run-old');
+    expect(() => openRunFolder(parseScenario({ ...raw, seed: 2 }), { outDir: dir, resume: true })).toThrow(/cannot resume .* with another scenario/);
   });
 });

@@ -218,7 +218,7 @@ const scenarioSchema = z.strictObject({
       attack: z.enum(['scale', 'inflate-counts', 'unassigned-classes']),
       factor: z.number().finite().default(100),
     })).default([]),
-  }).default({ crash: [], byzantine: [], leave: [] }),
+  }).default({ crash: [], leave: [], byzantine: [] }),
   /**
    * A robust merge, for runs where an update's vectors cannot be trusted: each class mean of an
    * update is clipped to at most `maxNorm` (L2), and to at most `maxDeviation` from the class's
