@@ -11,7 +11,7 @@ import { protofedParser } from '../shared/protocol/socket-parser.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 
 const DIM = 4;
-const KEYS = ClientKeys.generate(['c0', 'c1', 'meter', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7']);
+const KEYS = ClientKeys.generate(['c0', 'c1', 'meter', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'gone', 'twice']);
 const f32 = getCodec('f32');
 
 let server: CoordinatorServer;
@@ -23,7 +23,7 @@ beforeAll(async () => {
   server = new CoordinatorServer({
     host: '127.0.0.1', port: 0, keys: KEYS, dim: DIM, modelHash: 'model-a',
     uplinkCodec: 'f32', downlinkCodec: 'f32', lastAppliedSeq: (id) => state.lastAppliedSeq(id),
-    runId: 'run-a', tableVersion: () => state.version,
+    runId: 'run-a', tableVersion: () => state.version, hasLeft: (id) => id === 'gone',
   });
   const intake = new UpdateIntake(state, { codec: f32 });
   server.on('update', (session, update) => intake.take(session.clientId!, update, session));
@@ -174,7 +174,12 @@ describe('the coordinator under malformed messages', () => {
       [{ clientId: 'bad id!' }, /field "clientId"/],
       [{ runId: 'run-b', clientId: 'x6' }, /belongs to run run-b, but this coordinator runs run-a .*--resume/],
       [{ tableVersion: 99, clientId: 'x7' }, /holds table version 99, but this coordinator's table is at version \d+/],
+      [{ clientId: 'gone' }, /client "gone" left the run: everything it contributed was unlearned, and it cannot rejoin/],
     ];
+    // An id that is connected already cannot connect a second time.
+    const { socket: first, first: welcomed } = await connect(hello({ clientId: 'twice' }));
+    expect((await welcomed)[0]).toBe('welcome');
+    cases.push([{ clientId: 'twice' }, /client id "twice" is already connected/]);
     for (const [overrides, reason] of cases) {
       const { socket, first } = await connect(hello(overrides));
       const [kind, message] = await first;
@@ -182,6 +187,7 @@ describe('the coordinator under malformed messages', () => {
       expect(message.reason).toMatch(reason);
       socket.disconnect();
     }
+    first.disconnect();
   });
 
   it('refuses and disconnects a connection whose first message is not its hello', async () => {
