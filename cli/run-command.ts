@@ -123,6 +123,13 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     say(`on the wire (TCP, all traffic and framing): ${formatBytes(summary.wireBytesUp)} up, ${formatBytes(summary.wireBytesDown)} down`);
   }
   say(`table checksum ${summary.tableChecksum}`);
+  const refused = Object.entries(summary.refusedUpdates);
+  if (refused.length > 0) {
+    // Not quiet: a client whose updates are refused is misbehaving or broken, and its data is missing.
+    process.stderr.write(`protofed: warning: the coordinator refused ${refused.map(([id, n]) => `${n} update(s) of ${id}`).join(', ')}; ` +
+      `nothing of them is in the table (summary.refusedUpdates)\n`);
+  }
+  if (summary.leftClients.length > 0) say(`left the run with their data (unlearned): ${summary.leftClients.join(', ')}`);
   say(`results: ${outDir}`);
 }
 

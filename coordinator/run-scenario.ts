@@ -106,6 +106,8 @@ export interface RunSummary {
    * key): measured on their sockets and HTTP answers, never counted against a client.
    */
   unauthenticatedBytes: { up: number; down: number; setupDown: number };
+  /** Updates the coordinator refused (not the work assigned, malformed, out of order), by client: a client with any is misbehaving or broken. */
+  refusedUpdates: Record<string, number>;
   /** Clients that left the run with their data (leave message, or protofed forget): their statistics are unlearned. */
   leftClients: string[];
   /** The robust merge's bounds and the class means it clipped, by client (since the run last started); null without one. */
@@ -352,6 +354,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     wireBytesDown: wire.measured ? wire.down : null,
     unauthenticatedBytes: { ...server.unauthenticatedWireBytes(), setupDown: strangers.setupBytes },
     leftClients: clientIds.filter((id) => state.hasLeft(id)),
+    refusedUpdates: Object.fromEntries(runner.refusedUpdates),
     robust: scenario.robust ? { ...scenario.robust, clippedByClient: Object.fromEntries(state.clippedByClient) } : null,
     missions: outcome.missions.length,
     endReason: outcome.endReason,

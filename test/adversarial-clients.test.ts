@@ -51,6 +51,8 @@ describe('adversarial clients', () => {
       // Every update of c1 was refused: nothing of it is in the table, and it is reported lost.
       expect(r.summary.lostUpdates.length + r.summary.lateUpdates).toBeGreaterThan(0);
       expect(r.state.lastAppliedSeq('c1')).toBe(0);
+      expect(r.summary.refusedUpdates.c1).toBeGreaterThan(0);
+      expect(Object.keys(r.summary.refusedUpdates)).toEqual(['c1']);
       for (const id of r.state.global.classIds()) {
         expect(id).toBeLessThan(1_000_000);
         expect(r.state.global.get(id)!.count).toBeLessThan(1000);

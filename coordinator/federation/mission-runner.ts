@@ -87,6 +87,8 @@ export class MissionRunner {
   readonly embeddingCounts = new Map<string, { computed: number; fromCache: number }>();
   /** The evaluation reports of the round in progress (`reportsOf`), by phase and client. */
   readonly reports = { 'before-merge': new Map<string, ClassCounts>(), 'after-merge': new Map<string, ClassCounts>() };
+  /** Updates refused (answered with an error, nothing applied), by client. */
+  readonly refusedUpdates = new Map<string, number>();
   /** The mission whose reports are collected. */
   reportsOf = -1;
   private readonly progress = new EventEmitter();
@@ -107,6 +109,11 @@ export class MissionRunner {
       this.changed();
     });
     this.intake.on('failed', (err) => this.fail(new Error(`cannot make the state durable: ${err.message}`)));
+    this.intake.on('refused', (clientId, seq, code, reason) => {
+      const n = (this.refusedUpdates.get(clientId) ?? 0) + 1;
+      this.refusedUpdates.set(clientId, n);
+      if (n <= 3) this.log(`refused update ${seq} of client ${clientId} (${code}): ${reason}${n === 3 ? ' (further refusals of this client are counted in the summary)' : ''}`);
+    });
     o.links.on('update', (link, update) => this.intake.take(link.clientId!, update, link));
     o.links.on('report', (link, report) => this.onReport(link, report));
     o.links.on('leave', (link) => {

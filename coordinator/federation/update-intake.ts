@@ -71,6 +71,8 @@ export interface UpdateIntakeEvents {
   applied: [clientId: string, update: UpdateMessage, version: number];
   /** The journal could not make an update durable: the run cannot go on safely. */
   failed: [error: Error];
+  /** An update was refused (and answered with an error): nothing of it was applied. */
+  refused: [clientId: string, seq: number, code: ErrorCode, reason: string];
 }
 
 export interface UpdateIntakeOptions {
@@ -138,6 +140,7 @@ export class UpdateIntake extends EventEmitter<UpdateIntakeEvents> {
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       replies.sendError(err.code, err.message, update.seq);
+      this.emit('refused', clientId, update.seq, err.code, err.message);
       return;
     }
     decoded.mission = update.mission;
