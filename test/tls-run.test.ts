@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate } from 'selfsigned';
 import { runRemoteClient } from '../client/remote-client.js';
@@ -6,12 +8,13 @@ import { ClientKeys } from '../shared/protocol/client-keys.js';
 import { parseScenario } from '../shared/scenario/scenario-config.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 
+/** A learned backbone: remote clients fetch the model from the coordinator, over TLS too. */
 function scenario(mode: 'remote' | 'virtual') {
   return parseScenario({
     name: 'tls-fashion-mnist',
     seed: 5,
-    dataset: { name: 'fashion-mnist', dir: 'embedded' },
-    backbone: { name: 'pixels' },
+    dataset: { name: 'fashion-mnist', dir: 'embedded', baseClasses: [0, 1, 2, 3, 4] },
+    backbone: { name: 'conv4', weights: join(process.cwd(), 'data/models/fashion-mnist-conv4') },
     clients: { count: 2, mode, maxRestarts: 0 },
     missions: { count: 4, classesPerClient: 2, shotsPerClass: 8 },
     codec: { uplink: 'int8', downlink: 'int8' },
@@ -53,5 +56,10 @@ describe('a remote run over TLS', () => {
     expect(secure.summary.missions).toBe(4);
     // The TLS records are on the wire: more bytes than the frames they carry.
     expect(secure.summary.wireBytesUp!).toBeGreaterThan(secure.summary.frameBytesUp);
+    // Both trusting clients fetched over https the setup, model.json (twice: once to read its
+    // format) and the weights; the untrusting one got nothing. All counted as setup traffic.
+    const setup = secure.summary.bytesByType.down.setup!;
+    expect(setup.messages).toBe(8);
+    expect(setup.encodedBytes).toBeGreaterThan(2 * statSync(join(process.cwd(), 'data/models/fashion-mnist-conv4/weights.bin')).size);
   }, 120_000);
 });
