@@ -1,30 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { runScenario } from '../coordinator/run-scenario.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
-import { parseScenario } from '../shared/scenario/scenario-config.js';
-import { VirtualClients } from '../simulation/virtual-clients.js';
+import { runVirtual, threeClientScenario } from './support/three-virtual-clients.js';
 
 /**
  * One adversarial client among three (scenario faults.byzantine) in a virtual Fashion-MNIST run:
  * what the coordinator refuses, and what the robust merge bounds.
  */
-function scenario(extra: Record<string, unknown> = {}) {
-  return parseScenario({
-    name: 'adversary',
-    seed: 3,
-    dataset: { name: 'fashion-mnist', dir: 'embedded' },
-    backbone: { name: 'pixels' },
-    clients: { count: 3, mode: 'virtual' },
-    missions: { count: 6, classesPerClient: 2, shotsPerClass: 10 },
-    codec: { uplink: 'f32', downlink: 'f32' },
-    evaluation: { testPerClass: 100 },
-    // A refused update never comes: each mission closes on a quorum of two at its deadline.
-    timeouts: { phaseMs: 60_000, connectMs: 60_000, deadlineMs: 400, quorum: 0.6, drainMs: 500 },
-    ...extra,
-  });
-}
-
-const run = (s: ReturnType<typeof scenario>) => runScenario(s, { launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
+const scenario = (extra: Record<string, unknown> = {}) => threeClientScenario('adversary', 3, extra);
+const run = (s: ReturnType<typeof scenario>) => runVirtual(s);
 
 /**
  * The largest norm of one train image's embedding (pixels / 255): no mean of honest examples is

@@ -4,28 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { forgetClient } from '../coordinator/forget-client.js';
 import { ADMIN_FORGET_PATH } from '../coordinator/transport/admin-endpoint.js';
-import { runScenario } from '../coordinator/run-scenario.js';
-import { parseScenario } from '../shared/scenario/scenario-config.js';
-import { VirtualClients } from '../simulation/virtual-clients.js';
+import { runVirtual, threeClientScenario } from './support/three-virtual-clients.js';
 
-/** Three virtual clients on Fashion-MNIST pixels; c1 is the one that goes. */
-function scenario(extra: Record<string, unknown> = {}) {
-  return parseScenario({
-    name: 'unlearning',
-    seed: 9,
-    dataset: { name: 'fashion-mnist', dir: 'embedded' },
-    backbone: { name: 'pixels' },
-    clients: { count: 3, mode: 'virtual' },
-    missions: { count: 6, classesPerClient: 2, shotsPerClass: 10 },
-    codec: { uplink: 'f32', downlink: 'f32' },
-    evaluation: { testPerClass: 50 },
-    timeouts: { phaseMs: 60_000, connectMs: 60_000, deadlineMs: 400, quorum: 0.6, drainMs: 300 },
-    ...extra,
-  });
-}
-
-const run = (s: ReturnType<typeof scenario>, options: Parameters<typeof runScenario>[1] = {}) =>
-  runScenario(s, { launchers: { virtual: (ctx) => new VirtualClients(ctx) }, ...options });
+/** c1 is the one that goes. */
+const scenario = (extra: Record<string, unknown> = {}) => threeClientScenario('unlearning', 9, extra);
+const run = runVirtual;
 
 /** The run in which c1 never took part: every update it sends is refused (it claims 2^40 examples). */
 const neverTookPart = () => run(scenario({ faults: { byzantine: [{ client: 1, attack: 'inflate-counts' }] } }));
