@@ -30,6 +30,7 @@ program
   .option('--pixels', 'use the pixels backbone instead of the scenario\'s (the baseline on the same classes and samples)')
   .addOption(new Option('-m, --mode <mode>', 'how clients run: forked processes over socket.io, or virtual clients in this process').choices(['process', 'virtual']))
   .option('-q, --quiet', 'print nothing but errors')
+  .option('--dashboard', 'serve a live dashboard of the run on the coordinator\'s port and print its URL')
   .action(runCommand);
 
 program
@@ -57,6 +58,7 @@ program
   .option('-o, --out <dir>', 'results folder')
   .option('--wait-ms <ms>', 'how long to wait for all clients to connect (default: the scenario\'s timeouts.connectMs)')
   .option('-q, --quiet', 'print nothing but errors')
+  .option('--dashboard', 'serve a live dashboard of the run on this port and print its URL')
   .action(coordinatorCommand);
 
 program

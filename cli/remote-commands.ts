@@ -18,6 +18,7 @@ export interface CoordinatorCommandOptions {
   out?: string;
   waitMs?: string;
   quiet?: boolean;
+  dashboard?: boolean;
 }
 
 function readText(file: string, what: string): string {
@@ -44,6 +45,7 @@ export async function coordinatorCommand(options: CoordinatorCommandOptions): Pr
     force: options.force,
     quiet: options.quiet,
     mode: 'remote',
+    dashboard: options.dashboard,
     remote: { host: options.host, port, keys: ClientKeys.parse(readText(options.keys, 'the keys file'), options.keys), tls, waitMs },
   });
 }

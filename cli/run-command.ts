@@ -19,6 +19,8 @@ export interface RunCommandOptions {
   backend?: BackendChoice;
   pixels?: boolean;
   mode?: 'process' | 'virtual' | 'remote' | 'population';
+  /** Serve a live dashboard of the run and print its URL. */
+  dashboard?: boolean;
   /** Remote mode: where to listen, the clients' keys, and how long to wait for the clients. */
   remote?: { host: string; port: number; keys: ClientKeys; tls?: { cert: string; key: string } | undefined; waitMs?: number | undefined };
 }
@@ -47,6 +49,7 @@ export async function runCommand(scenarioArg: string | undefined, options: RunCo
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
   if (scenario.clients.mode === 'population') {
+    if (options.dashboard) throw new Error('--dashboard does not show population runs yet (their clients are distributions, not rows); run without it');
     await runPopulationCommand(scenario, scenarioPath, outDir, { force: options.force }, say);
     return;
   }
@@ -68,6 +71,7 @@ async function resumeCommand(scenarioArg: string | undefined, dir: string, optio
   };
   say(`resuming ${outDir} (run ${saved.runId})`);
   if (scenario.clients.mode === 'population') {
+    if (options.dashboard) throw new Error('--dashboard does not show population runs yet (their clients are distributions, not rows); run without it');
     await runPopulationCommand(scenario, saved.source ?? 'the saved scenario', outDir, { resume: true }, say);
     return;
   }
@@ -100,6 +104,9 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     dataDir: options.data,
     onMission,
     launchers: { virtual: (ctx) => new VirtualClients(ctx) },
+    dashboard: options.dashboard,
+    // Printed even with --quiet: the URL holds the viewer key, and there is no other way to get it.
+    onDashboard: (url) => process.stderr.write(`protofed: dashboard (live; keep the link private, it holds the viewer key): ${url}\n`),
     ...(options.remote ? { listen: { host: options.remote.host, port: options.remote.port }, keys: options.remote.keys, tls: options.remote.tls } : {}),
     onListening: (url) => {
       if (scenario.clients.mode === 'remote') {

@@ -35,6 +35,8 @@ import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import { ClientKeys } from '../shared/protocol/client-keys.js';
 import { randomBytes } from 'node:crypto';
 import { adminHandler } from './transport/admin-endpoint.js';
+import { DashboardFeed } from './dashboard/dashboard-feed.js';
+import { DASHBOARD_PATH, DashboardServer } from './dashboard/dashboard-server.js';
 import { runMessageLimit } from '../shared/protocol/message-limits.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
 import { openRunFolder, openRunJournal } from './saved-run.js';
@@ -65,6 +67,9 @@ export interface RunOptions {
   tls?: { cert: string; key: string } | undefined;
   /** Each client's key; fresh random ones when absent (process and virtual clients are handed theirs). */
   keys?: ClientKeys;
+  /** Serve a live dashboard of the run on the coordinator's port; its URL, with the viewer key, goes to onDashboard. */
+  dashboard?: boolean;
+  onDashboard?: (url: string) => void;
   /** Called with the coordinator's URL once it listens. */
   onListening?: (url: string) => void;
   /** Called once the coordinator is listening, before any client starts (instrumentation and fault tests). */
@@ -212,6 +217,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
     else strangers.setupBytes += bytes;
   });
+  let dashboard: DashboardServer | undefined;
   // The operator's key: `protofed forget` on this results folder reaches the running coordinator with it.
   const adminKey = randomBytes(32).toString('base64url');
   let runner: MissionRunner | undefined;
@@ -232,7 +238,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     runId,
     tableVersion: () => state.version,
     hasLeft: (id) => state.hasLeft(id),
-    httpHandler: (req, res) => admin(req, res) || setupEndpoint(req, res),
+    httpHandler: (req, res) => admin(req, res) || dashboard?.handle(req, res) || setupEndpoint(req, res),
   });
   for (const [id, entries] of Object.entries(journal.missions.at(-1)?.meters ?? {})) server.meter(id).load(entries);
   if (saved) {
@@ -259,10 +265,48 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       : undefined,
     onMission: (r) => {
       out?.appendMission(r);
+      for (const id of r.late) late.set(id, (late.get(id) ?? 0) + 1);
+      feed?.missionDone(r);
+      showClients();
       options.onMission?.(r);
     },
     log,
   });
+  const restarts: RunSummary['restarts'] = [];
+  const feed = options.dashboard ? new DashboardFeed({
+    runId, scenario: scenario.name, mode: scenario.clients.mode, strategy: scenario.strategy, schedule: scenario.missions.schedule,
+    merge: scenario.missions.merge, codec: { uplink: uplink.spec, downlink: downlink.spec }, clients: clientIds.length, missionLimit: scenario.missions.count,
+  }) : undefined;
+  const late = new Map<string, number>();
+  let lost: { clientId: string }[] = [];
+  const showClients = (): void => {
+    if (!feed) return;
+    const owed = journal.missions.at(-1)?.owed ?? [];
+    feed.setClients(clientIds.map((id) => {
+      const session = server.session(id);
+      return {
+        clientId: id, connected: session?.connected === true, lastSeen: session?.lastSeen ?? null, tableVersion: session?.heldVersion ?? 0,
+        bytesUp: server.meter(id).totals('up', isLearningTraffic).encodedBytes, bytesDown: server.meter(id).totals('down', isLearningTraffic).encodedBytes,
+        restarts: restarts.filter((r) => r.clientId === id).length, late: late.get(id) ?? 0,
+        owed: owed.filter((x) => x.clientId === id).length, lost: lost.filter((x) => x.clientId === id).length,
+        refused: runner?.refusedUpdates.get(id) ?? 0, left: state.hasLeft(id),
+      };
+    }));
+  };
+  if (feed) {
+    for (const record of journal.missions) {
+      for (const id of record.result.late) late.set(id, (late.get(id) ?? 0) + 1);
+      feed.missionDone(record.result);
+    }
+    const viewerKey = randomBytes(24).toString('base64url');
+    dashboard = new DashboardServer(feed, viewerKey);
+    dashboard.attach(server.httpServer!);
+    server.on('joined', showClients);
+    server.on('left', showClients);
+    feed.setPhase({ mission: journal.missions.length, phase: 'running' });
+    showClients();
+    options.onDashboard?.(`${url}${DASHBOARD_PATH}#viewer=${viewerKey}`);
+  }
   const crashAt = new Map(scenario.faults.crash.map((f) => [`c${f.client}`, f.mission]));
   const leaveAt = new Map(scenario.faults.leave.map((f) => [`c${f.client}`, f.mission]));
   const byzantineOf = new Map(scenario.faults.byzantine.map((f) => [`c${f.client}`, { attack: f.attack, factor: f.factor }]));
@@ -291,7 +335,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       },
     })),
   });
-  const restarts: RunSummary['restarts'] = [];
   spawner.on('restarted', (clientId, attempt, why) => {
     restarts.push({ clientId, attempt, why });
     log(`${why}; starting replacement ${attempt}/${scenario.clients.maxRestarts}`);
@@ -311,11 +354,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       wire.up += w.up;
       wire.down += w.down;
     }
+    lost = outcome.lostUpdates;
+    showClients();
+    feed?.setPhase({ mission: outcome.missions.length, phase: 'finished' });
   } catch (err) {
     spawner.killAll();
+    feed?.setPhase({ mission: journal.missions.length, phase: 'failed', detail: (err as Error).message });
     throw err;
   } finally {
     out?.removeAdminAccess();
+    await dashboard?.close();
     await server.close();
     await journal.close();
     store.close();

@@ -16,6 +16,8 @@ export class ClientSession {
   heldVersion = 0;
   /** Set at hello, when the client's id (and so its meter) is known. */
   meter: ByteMeter | undefined;
+  /** When its last message arrived (ms since the epoch). */
+  lastSeen: number | undefined;
   /** Refused: whatever it sends until the connection closes is ignored. */
   refused = false;
 

@@ -99,6 +99,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return this.options.helloTimeoutMs ?? 10_000;
   }
 
+  /** The HTTP server socket.io runs on (after listen), for other endpoints on the same port. */
+  get httpServer(): HttpServer | HttpsServer | undefined {
+    return this.http;
+  }
+
   /** The URL clients connect to (https with TLS). */
   url(address: { host: string; port: number }): string {
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
@@ -192,6 +197,7 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     }, this.helloTimeoutMs);
     connection.onMessage((event, frame) => {
       if (session.refused) return;
+      session.lastSeen = Date.now();
       if (event === 'hello') clearTimeout(helloTimer);
       // Before a valid hello a connection may send only the hello.
       if (session.clientId === undefined && event !== 'hello') {
