@@ -51,6 +51,9 @@
     };
   }
 
+  // Missions are whole numbers: ticks at 1, 2, 5, 10, … missions apart.
+  var missionAxis = { label: 'mission', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] };
+
   function width() { return Math.max(400, Math.min(1000, document.body.clientWidth - 40)); }
 
   function drawCharts() {
@@ -58,13 +61,13 @@
     if (!accuracyPlot) {
       accuracyPlot = new uPlot({
         width: width(), height: 260, scales: { x: { time: false }, y: { range: [0, 1] } },
-        axes: [{ label: 'mission' }, { label: 'accuracy' }],
+        axes: [missionAxis, { label: 'accuracy' }],
         series: [{ label: 'mission' }, { label: 'global', stroke: '#1f77b4', width: 2 },
           { label: 'clients before merge', stroke: '#ff7f0e' }, { label: 'clients after merge', stroke: '#2ca02c' }],
       }, s.accuracy, document.getElementById('accuracy'));
       bytesPlot = new uPlot({
         width: width(), height: 260, scales: { x: { time: false } },
-        axes: [{ label: 'mission' }, { label: 'bytes', size: 70, values: function (u, vals) { return vals.map(fmtBytes); } }],
+        axes: [missionAxis, { label: 'bytes', size: 70, values: function (u, vals) { return vals.map(fmtBytes); } }],
         series: [{ label: 'mission' }, { label: 'up (messages)', stroke: '#d62728' }, { label: 'up (payload)', stroke: '#d62728', dash: [5, 5] },
           { label: 'down (messages)', stroke: '#9467bd' }, { label: 'down (payload)', stroke: '#9467bd', dash: [5, 5] }],
       }, s.bytes, document.getElementById('bytes'));
