@@ -4,6 +4,7 @@ import { EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { MODEL_PATH, parseRunSetup, SETUP_PATH } from '../shared/protocol/run-setup.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { trustingFetch } from '../shared/protocol/trusting-fetch.js';
+import { copyMismatch, datasetIdentity } from '../shared/datasets/dataset-identity.js';
 import { ClientNode } from './client-node.js';
 import { SocketCoordinatorLink } from './coordinator-link.js';
 
@@ -45,12 +46,18 @@ export async function runRemoteClient(o: RemoteClientOptions): Promise<void> {
   if (!response.ok) throw new Error(`the coordinator at ${base} answered ${response.status} for its setup`);
   const setup = parseRunSetup(await response.json(), base);
   const data = loadDataset({ ...setup.dataset, dir: o.dataDir ?? setup.dataset.dir });
+  const mismatch = copyMismatch(data.name, setup.datasetCopy, datasetIdentity(data));
+  if (mismatch) throw new Error(mismatch);
   const spec = setup.backbone.name === 'tfjs-model' && setup.backbone.url.startsWith(MODEL_PATH)
     ? { ...setup.backbone, url: `${base}${setup.backbone.url}` }
     : setup.backbone;
   const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
   const { backbone, tensorBackend } = await createBackbone(spec, shape, o.backend ?? setup.backend, headers, get);
   o.log?.(`[${o.clientId}] ${data.name} from ${data.source}; backbone ${backbone.name} (${backbone.dim}-d) on ${tensorBackend}`);
+  if (backbone.modelHash !== setup.modelHash) {
+    backbone.dispose();
+    throw new Error(`the model built here (hash ${backbone.modelHash}) is not the coordinator's (hash ${setup.modelHash}): a different model file, or a different input shape or normalisation`);
+  }
   const store = new EmbeddingStore(backbone, data, { cacheDir: o.cacheDir });
   const node = new ClientNode({
     clientId: o.clientId, token: o.token, store, link: new SocketCoordinatorLink(base, {

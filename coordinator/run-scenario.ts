@@ -38,6 +38,7 @@ import { adminHandler } from './transport/admin-endpoint.js';
 import { DashboardFeed } from './dashboard/dashboard-feed.js';
 import { DASHBOARD_PATH, DashboardServer } from './dashboard/dashboard-server.js';
 import { runMessageLimit } from '../shared/protocol/message-limits.js';
+import { datasetIdentity, type DatasetIdentity } from '../shared/datasets/dataset-identity.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
 import { openRunFolder, openRunJournal } from './saved-run.js';
 import { strategyNamed } from '../shared/strategies/registry.js';
@@ -212,7 +213,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const schedule = schedules[scenario.missions.schedule]();
   const links = scenario.link ? Object.fromEntries(clientIds.map((id) => [id, linkFor(scenario.link!, scenario.seed, id)])) : null;
 
-  const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec);
+  const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec, datasetIdentity(data));
   const setupEndpoint = runSetupHandler(() => setup, keys, modelDir, (id, bytes) => {
     if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
     else strangers.setupBytes += bytes;
@@ -524,7 +525,7 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
  * copy), and the backbone. A learned model on the coordinator's disk is served to the clients,
  * so its spec points at the coordinator's model path.
  */
-function remoteSetup(scenario: Scenario, backbone: Backbone, uplink: string, downlink: string): { setup: RunSetup; modelDir: string | undefined } {
+function remoteSetup(scenario: Scenario, backbone: Backbone, uplink: string, downlink: string, datasetCopy: DatasetIdentity): { setup: RunSetup; modelDir: string | undefined } {
   const { dir: _dir, baseClasses: _base, ...dataset } = scenario.dataset;
   const spec = scenario.backbone;
   let modelDir: string | undefined;
@@ -538,7 +539,10 @@ function remoteSetup(scenario: Scenario, backbone: Backbone, uplink: string, dow
     served = { ...spec, url: `${MODEL_PATH}model.json` };
   }
   return {
-    setup: { protocolVersion: PROTOCOL_VERSION, dataset, backbone: served, backend: scenario.backend, testPerClass: scenario.evaluation.testPerClass, uplinkCodec: uplink, downlinkCodec: downlink },
+    setup: {
+      protocolVersion: PROTOCOL_VERSION, dataset, backbone: served, backend: scenario.backend, testPerClass: scenario.evaluation.testPerClass,
+      uplinkCodec: uplink, downlinkCodec: downlink, datasetCopy, modelHash: backbone.modelHash,
+    },
     modelDir,
   };
 }

@@ -1,3 +1,4 @@
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import { CoordinatorServer, NOT_AUTHENTICATED } from '../coordinator/transport/coordinator-server.js';
@@ -107,6 +108,7 @@ describe('the coordinator under malformed messages', () => {
       ['unknown block flags', encodeMessage(update({ classes: rawBlock([3], [1], f32.encode([1, 2, 3, 4]), 0x80) })), 'invalid', /unknown class block flags/],
       ['too many classes', encodeMessage(update({ classes: Uint8Array.from([0, 0xc0, 0x9a, 0x0c]) })), 'limit', /200000 classes exceed the limit of 100000/],
       ['an empty class block', encodeMessage(update({ classes: Uint8Array.from([0]) })), 'invalid', /class block needs at least 2 bytes/],
+      ['a deflate bomb (64 MiB and more of zeros)', encodeMessage(update({ classes: rawBlock([3], [1], deflateRawSync(new Uint8Array(65 * 1024 * 1024)), 1) })), 'limit', /inflate to more than the limit of \d+ bytes/],
       ['a deflated block that does not inflate', encodeMessage(update({ classes: rawBlock([3], [1], Uint8Array.from([1, 2, 3]), 1) })), 'invalid', /do not inflate/],
       ['classes as a list of maps', encodeMessage(update({ classes: [{ classId: 1, count: 1, vector: f32.encode([1, 2, 3, 4]) }] })), 'invalid', /field "classes": expected binary/],
     ];

@@ -1,4 +1,6 @@
-import { statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate } from 'selfsigned';
@@ -23,6 +25,17 @@ function scenario(mode: 'remote' | 'virtual') {
   });
 }
 
+/** The shipped Fashion-MNIST subset with one test pixel changed. */
+function alteredCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'protofed-copy-'));
+  for (const f of readdirSync('data/fashion-mnist-subset')) copyFileSync(join('data/fashion-mnist-subset', f), join(dir, f));
+  const file = join(dir, 't10k-images-idx3-ubyte.gz');
+  const images = gunzipSync(readFileSync(file));
+  images[16 + 500]! ^= 0xff;
+  writeFileSync(file, gzipSync(images));
+  return dir;
+}
+
 /** A certificate for the loopback address, made by a library (selfsigned), as a user would make one. */
 async function loopbackCertificate(): Promise<{ cert: string; key: string }> {
   const pems = await generate([{ name: 'commonName', value: 'protofed test coordinator' }], {
@@ -38,6 +51,7 @@ describe('a remote run over TLS', () => {
     const keys = ClientKeys.generate(['c0', 'c1']);
     const quiet = { log: () => {} };
     let untrusting: Promise<unknown> | undefined;
+    let otherCopy: Promise<unknown> | undefined;
     const clients: Promise<void>[] = [];
     const secure = await runScenario(scenario('remote'), {
       keys, tls,
@@ -45,11 +59,15 @@ describe('a remote run over TLS', () => {
         expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
         untrusting = runRemoteClient({ url, token: keys.secretOf('c0'), clientId: 'c0', dataDir: 'embedded', ...quiet }).then(
           () => 'joined', (err: Error) => err.message);
+        // A client whose copy of the dataset differs in one pixel is stopped before it joins.
+        otherCopy = runRemoteClient({ url, token: keys.secretOf('c1'), clientId: 'c1', ca: tls.cert, dataDir: alteredCopy(), ...quiet }).then(
+          () => 'joined', (err: Error) => err.message);
         for (const id of ['c0', 'c1']) clients.push(runRemoteClient({ url, token: keys.secretOf(id), clientId: id, ca: tls.cert, dataDir: 'embedded', ...quiet }));
       },
     });
     await Promise.all(clients);
     expect(await untrusting).toMatch(/cannot reach the coordinator at https:.*(self-signed|certificate)/i);
+    expect(await otherCopy).toMatch(/this host's fashion-mnist is not the coordinator's copy: the coordinator has 5,000 train \/ 1,000 test images \(sha256 [0-9a-f]{16}…\), this host 5,000 train \/ 1,000 test images/);
 
     const plain = await runScenario(scenario('virtual'), { launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
     expect(secure.summary.tableChecksum).toBe(plain.summary.tableChecksum);
@@ -57,9 +75,10 @@ describe('a remote run over TLS', () => {
     // The TLS records are on the wire: more bytes than the frames they carry.
     expect(secure.summary.wireBytesUp!).toBeGreaterThan(secure.summary.frameBytesUp);
     // Both trusting clients fetched over https the setup, model.json (twice: once to read its
-    // format) and the weights; the untrusting one got nothing. All counted as setup traffic.
+    // format) and the weights; the one with another copy only the setup; the untrusting one
+    // nothing. All counted as setup traffic.
     const setup = secure.summary.bytesByType.down.setup!;
-    expect(setup.messages).toBe(8);
+    expect(setup.messages).toBe(9);
     expect(setup.encodedBytes).toBeGreaterThan(2 * statSync(join(process.cwd(), 'data/models/fashion-mnist-conv4/weights.bin')).size);
   }, 120_000);
 });

@@ -17,6 +17,9 @@ export interface ClassBlock {
 /** A class block that cannot be read; the reason names the first problem. */
 export class ClassBlockError extends Error {}
 
+/** A class block above a limit (classes, class ids, inflated bytes): the protocol's `limit` error. */
+export class ClassBlockLimitError extends ClassBlockError {}
+
 const FLAG_DEFLATED = 1;
 /** Rows, not classes: one entry per example (share-embeddings), so ids may repeat (gap 0). */
 const FLAG_ROWS = 2;
@@ -85,7 +88,7 @@ export function decodeClassBlock(bytes: Uint8Array, limits: ClassBlockLimits): C
   if ((flags & ~KNOWN_FLAGS) !== 0) throw new ClassBlockError(`unknown class block flags 0x${flags.toString(16)}`);
   const reader = { bytes, at: 1 };
   const n = readVarint(reader, 'the class count');
-  if (n > limits.maxClasses) throw new ClassBlockError(`${n} classes exceed the limit of ${limits.maxClasses}`);
+  if (n > limits.maxClasses) throw new ClassBlockLimitError(`${n} classes exceed the limit of ${limits.maxClasses}`);
   if (n > bytes.byteLength) throw new ClassBlockError(`${n} classes cannot fit in ${bytes.byteLength} bytes`);
   // Plain arrays: for the ~10 classes of an update they are cheaper to make than typed arrays.
   const classIds: number[] = new Array<number>(n);
@@ -94,7 +97,7 @@ export function decodeClassBlock(bytes: Uint8Array, limits: ClassBlockLimits): C
     const gap = readVarint(reader, 'a class id');
     if (i > 0 && gap === 0 && !(flags & FLAG_ROWS)) throw new ClassBlockError(`class ids must ascend strictly: class ${i} repeats id ${id}`);
     id = i === 0 ? gap : id + gap;
-    if (id > limits.maxClassId) throw new ClassBlockError(`class id ${id} exceeds the limit of ${limits.maxClassId}`);
+    if (id > limits.maxClassId) throw new ClassBlockLimitError(`class id ${id} exceeds the limit of ${limits.maxClassId}`);
     classIds[i] = id;
   }
   const counts: number[] = new Array<number>(n);
@@ -109,6 +112,10 @@ export function decodeClassBlock(bytes: Uint8Array, limits: ClassBlockLimits): C
     try {
       vectors = new Uint8Array(inflateRawSync(section, { maxOutputLength: limits.maxVectorBytes }));
     } catch (err) {
+      // A deflate bomb: the stream would inflate past the limit.
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new ClassBlockLimitError(`the deflated vectors inflate to more than the limit of ${limits.maxVectorBytes} bytes`);
+      }
       throw new ClassBlockError(`the deflated vectors do not inflate: ${(err as Error).message}`);
     }
   }

@@ -14,6 +14,10 @@ const runSetupSchema = z.strictObject({
   testPerClass: z.number().int().min(1).optional(),
   uplinkCodec: z.string(),
   downlinkCodec: z.string(),
+  /** Which copy of the dataset the coordinator loaded (shared/datasets/dataset-identity.ts): a client must hold the same. */
+  datasetCopy: z.strictObject({ train: z.number().int().min(0), test: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  /** The coordinator's model hash: the one a client's hello must name. */
+  modelHash: z.string().min(1),
 });
 
 /**

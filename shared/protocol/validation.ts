@@ -1,4 +1,4 @@
-import { ClassBlockError, decodeClassBlock, type ClassBlock } from './class-block.js';
+import { ClassBlockError, ClassBlockLimitError, decodeClassBlock, type ClassBlock } from './class-block.js';
 import {
   PROTOCOL_LIMITS, PROTOCOL_VERSION, STRATEGIES,
   type ClientToCoordinator, type CoordinatorToClient, type ErrorCode,
@@ -98,7 +98,7 @@ function classBlock(o: Obj): ClassBlock {
     return decodeClassBlock(bytes, BLOCK_LIMITS);
   } catch (err) {
     if (!(err instanceof ClassBlockError)) throw err;
-    const code = /exceed/.test(err.message) ? 'limit' : 'invalid';
+    const code = err instanceof ClassBlockLimitError ? 'limit' : 'invalid';
     throw new ProtocolError(code, `field "classes": ${err.message}`);
   }
 }
