@@ -6,12 +6,16 @@ const FAILED = 2;
 const CONTROL_BYTES = 16;
 
 /**
- * Shared memory for the threads that split one batch: a barrier and one slot of `slotLength`
- * float64s per thread. Made by the main thread and passed to every worker.
+ * Shared memory for the threads that split one batch: a barrier and two slots of `slotLength`
+ * float64s per thread (sums alternate between the two sets, so one barrier per sum suffices).
+ * Made by the main thread and passed to every worker.
  */
 export function shardSumMemory(threads: number, slotLength: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(CONTROL_BYTES + threads * slotLength * 8);
+  return new SharedArrayBuffer(CONTROL_BYTES + 2 * threads * slotLength * 8);
 }
+
+/** Polls before sleeping: waking a thread from Atomics.wait takes longer than most waits here. */
+const SPINS = 2000;
 
 /** Raised in every thread of a group when one of them failed, instead of waiting forever. */
 export class ShardGroupFailed extends Error {}
@@ -27,7 +31,8 @@ export class ShardGroupFailed extends Error {}
  */
 export function shardSum(memory: SharedArrayBuffer, rank: number, threads: number, slotLength: number, timeoutMs = 120_000): ShardSum & { fail(): void } {
   const control = new Int32Array(memory, 0, CONTROL_BYTES / 4);
-  const slots = new Float64Array(memory, CONTROL_BYTES, threads * slotLength);
+  const sets = [0, 1].map((i) => new Float64Array(memory, CONTROL_BYTES + i * threads * slotLength * 8, threads * slotLength));
+  let phase = 0;
   const barrier = (): void => {
     const generation = Atomics.load(control, GENERATION);
     if (Atomics.add(control, COUNT, 1) === threads - 1) {
@@ -35,6 +40,7 @@ export function shardSum(memory: SharedArrayBuffer, rank: number, threads: numbe
       Atomics.add(control, GENERATION, 1);
       Atomics.notify(control, GENERATION);
     } else {
+      for (let i = 0; i < SPINS && Atomics.load(control, GENERATION) === generation; i++);
       while (Atomics.load(control, GENERATION) === generation) {
         if (Atomics.load(control, FAILED)) throw new ShardGroupFailed('another training thread failed');
         if (Atomics.wait(control, GENERATION, generation, timeoutMs) === 'timed-out') {
@@ -48,6 +54,10 @@ export function shardSum(memory: SharedArrayBuffer, rank: number, threads: numbe
     if (threads === 1) return;
     const n = values.length;
     if (n > slotLength) throw new RangeError(`a shard sum of ${n} values does not fit slots of ${slotLength}`);
+    // Slots alternate between two sets: a thread that writes the next sum's set cannot overwrite
+    // a slot another thread is still reading, since that thread has not reached this barrier.
+    const slots = sets[phase]!;
+    phase ^= 1;
     slots.set(values, rank * slotLength);
     barrier();
     values.set(slots.subarray(0, n));
@@ -55,7 +65,6 @@ export function shardSum(memory: SharedArrayBuffer, rank: number, threads: numbe
       const base = t * slotLength;
       for (let i = 0; i < n; i++) values[i]! += slots[base + i]!;
     }
-    barrier();
   }) as ShardSum & { fail(): void };
   sum.fail = () => {
     Atomics.store(control, FAILED, 1);

@@ -5,7 +5,8 @@ import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 import { prototypicalLoss } from '../pretrain/prototypical-loss.js';
 import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
-import { adamUpdate, cloneParams, freshAdam, fusedConv4Gradients, fusedConv4Step } from '../pretrain/fused-conv4-step.js';
+import { adamUpdate, cloneParams, freshAdam, fusedConv4Gradients, fusedConv4Step, trainableArrays } from '../pretrain/fused-conv4-step.js';
+import { ParallelConv4Trainer } from '../pretrain/parallel-trainer.js';
 
 const input = { rows: 20, cols: 20, channels: 1 };
 const layout = { ways: 3, shots: 2, queries: 2 };
@@ -108,5 +109,42 @@ describe('fused conv4 training step', () => {
     values.forEach((v, i) => expect(relativeError(v, variables[i]!.dataSync() as Float32Array)).toBeLessThan(1e-5));
     optimizer.dispose();
     tf.dispose(variables);
+  });
+
+  it('takes the same steps on two worker threads that split each episode as on one thread', async () => {
+    await tf.setBackend('wasm');
+    const model = buildConv4(input, 8);
+    const net = TrainableConv4.fromModel(model, input);
+    const start = net.params();
+    const params = cloneParams(start);
+    const adam = freshAdam(params);
+    const pool = await ParallelConv4Trainer.start({ params: cloneParams(start), adam: freshAdam(start), input, layout, backend: 'wasm', threads: 2 });
+    try {
+      for (let step = 0; step < 3; step++) {
+        const pixels = images(40 + step);
+        const one = fusedConv4Step(params, adam, pixels, count, { layout, offset: 0, total: count }, input, 2e-3);
+        const two = await pool.step(pixels, 2e-3);
+        if (step === 0) {
+          // Same weights, and the forward pass sums the shards' statistics in float64: the same loss.
+          expect(two.loss).toBe(one.loss);
+          expect(two.accuracy).toBe(one.accuracy);
+        } else {
+          expect(two.loss).toBeCloseTo(one.loss, 3);
+        }
+      }
+      const { params: pooled, adam: pooledAdam } = await pool.state();
+      expect(pooledAdam.iterations).toBe(3);
+      trainableArrays(pooled).forEach((a, i) => {
+        let worst = 0;
+        a.forEach((v, j) => { worst = Math.max(worst, Math.abs(v - trainableArrays(params)[i]![j]!)); });
+        // Sums in another order; Adam turns float noise in near-zero gradients into steps of up to lr.
+        expect(worst, `variable ${i}`).toBeLessThan(i === 11 ? 3 * 2e-3 : 2e-4);
+      });
+      for (let b = 0; b < 4; b++) expect(relativeError(pooled.movingVariance[b]!, params.movingVariance[b]!)).toBeLessThan(1e-4);
+    } finally {
+      await pool.close();
+      net.dispose();
+      model.dispose();
+    }
   });
 });
