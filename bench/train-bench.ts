@@ -13,7 +13,7 @@
  *   npm run bench:train            (BENCH_SECONDS=… per path and shape on wasm; cpu gets a fifth)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { withinPackage } from '../shared/datasets/data-home.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
@@ -104,9 +104,12 @@ interface Result {
   imagesPerSecond: number;
   stepsTimed: number;
   ratioToLayers: number | null;
+  /** CPU time of this process (all threads) per 1,000 images: unlike images/s, not inflated by other processes' load. */
+  cpuSecondsPer1000Images: number;
 }
 
 const results: Result[] = [];
+const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));
 const available: BackendName[] = [];
 for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
   try {
@@ -127,7 +130,7 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
     const paths: PathName[] = ['layers', 'trainable', 'fused', 'fused-pool'];
     const trainers = new Map<PathName, Trainer>();
     for (const p of paths) trainers.set(p, await makeTrainer(p, shape, backend));
-    const timed = new Map<PathName, { steps: number; ms: number }>(paths.map((p) => [p, { steps: 0, ms: 0 }]));
+    const timed = new Map<PathName, { steps: number; ms: number; cpuMicros: number }>(paths.map((p) => [p, { steps: 0, ms: 0, cpuMicros: 0 }]));
     let next = 0;
     // Warm-up: two steps each (kernel setup, XNNPACK operator caches, worker start).
     for (const p of paths) {
@@ -140,6 +143,7 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
       for (const p of paths) {
         const t = timed.get(p)!;
         const started = performance.now();
+        const cpuStart = process.cpuUsage();
         let steps = 0;
         while (steps === 0 || performance.now() - started < (budget / rounds) * 1000) {
           const loss = await trainers.get(p)!.step(episodes[next++ % episodes.length]!);
@@ -147,6 +151,8 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
           steps++;
         }
         t.ms += performance.now() - started;
+        const cpu = process.cpuUsage(cpuStart);
+        t.cpuMicros += cpu.user + cpu.system;
         t.steps += steps;
       }
     }
@@ -158,9 +164,10 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
         threads: p === 'fused-pool' ? cpus().length : 1,
         imagesPerSecond: Number(perSecond(p).toPrecision(perSecond(p) < 100 ? 2 : 3)), stepsTimed: timed.get(p)!.steps,
         ratioToLayers: Number((perSecond(p) / perSecond('layers')).toFixed(2)),
+        cpuSecondsPer1000Images: Number((timed.get(p)!.cpuMicros / 1e6 / (timed.get(p)!.steps * n) * 1000).toFixed(2)),
       };
       results.push(r);
-      process.stdout.write(`${backend.padEnd(6)} ${r.episode.padEnd(22)} ${p.padEnd(10)} ${String(r.imagesPerSecond).padStart(5)} images/s  ×${r.ratioToLayers} (${r.stepsTimed} steps)\n`);
+      process.stdout.write(`${backend.padEnd(6)} ${r.episode.padEnd(22)} ${p.padEnd(10)} ${String(r.imagesPerSecond).padStart(5)} images/s  ×${r.ratioToLayers} (${r.stepsTimed} steps, ${r.cpuSecondsPer1000Images} cpu-s/1000 images)\n`);
     }
   }
 }
@@ -172,8 +179,9 @@ writeFileSync('bench/results/train.json', `${JSON.stringify({
   node: process.version,
   cpus: cpus().length,
   unavailableBackends: Object.fromEntries(Object.entries(backendFailures()).map(([name, why]) => [name, withinPackage(why)])),
+  loadAverage: { start: loadAtStart, end: loadavg().map((l) => Number(l.toFixed(2))) },
   secondsPerPathAndShape: Object.fromEntries(available.map((b) => [b, b === 'cpu' ? BUDGET_S / 5 : BUDGET_S])),
   results,
-  note: 'images/s through forward, loss, backward and Adam; paths timed in interleaved rounds in one process; ratioToLayers is against the tf.layers + optimizer.minimize baseline on the same backend in the same run. fused-pool runs one worker thread per core.',
+  note: 'images/s through forward, loss, backward and Adam; paths timed in interleaved rounds in one process; ratioToLayers is against the tf.layers + optimizer.minimize baseline on the same backend in the same run. fused-pool runs one worker thread per core; on a machine whose cores other processes keep busy (see loadAverage) it cannot get both, and cpuSecondsPer1000Images shows what it costs in CPU time.',
 }, null, 2)}\n`);
 process.stdout.write('wrote bench/results/train.json\n');

@@ -90,7 +90,7 @@ export class ParallelConv4Trainer {
   }
 
   /** One training step on an episode (its images in EpisodeSampler's order); the loss and accuracy of the episode. */
-  async step(images: Uint8Array, learningRate: number, layout: EpisodeLayout = this.options.layout): Promise<{ loss: number; accuracy: number }> {
+  async step(images: Uint8Array, learningRate: number, layout: EpisodeLayout = this.options.layout): Promise<{ loss: number; accuracy: number; workers: { ms: number; waitedMs: number }[] }> {
     if (this.failure) throw this.failure;
     const total = layout.ways * (layout.shots + layout.queries);
     const per = images.length / total;
@@ -101,8 +101,8 @@ export class ParallelConv4Trainer {
       const shard = images.slice(offset * per, (offset + count) * per);
       return this.request(w, { kind: 'step', id: 0, images: shard, count, offset, total, layout, learningRate }, [shard.buffer as ArrayBuffer]);
     }));
-    const first = replies[0] as Extract<TrainWorkerReply, { kind: 'stepped' }>;
-    return { loss: first.loss, accuracy: first.accuracy };
+    const stepped = replies as Extract<TrainWorkerReply, { kind: 'stepped' }>[];
+    return { loss: stepped[0]!.loss, accuracy: stepped[0]!.accuracy, workers: stepped.map((r) => ({ ms: r.ms, waitedMs: r.waitedMs })) };
   }
 
   /** The weights and optimizer state (every worker holds the same). */

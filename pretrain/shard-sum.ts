@@ -29,7 +29,7 @@ export class ShardGroupFailed extends Error {}
  * const sum = shardSum(memory, rank, threads, slotLength);
  * sum(channelSums); // now the sums over every thread's shard
  */
-export function shardSum(memory: SharedArrayBuffer, rank: number, threads: number, slotLength: number, timeoutMs = 120_000): ShardSum & { fail(): void } {
+export function shardSum(memory: SharedArrayBuffer, rank: number, threads: number, slotLength: number, timeoutMs = 120_000): ShardSum & { fail(): void; waitedMs: number } {
   const control = new Int32Array(memory, 0, CONTROL_BYTES / 4);
   const sets = [0, 1].map((i) => new Float64Array(memory, CONTROL_BYTES + i * threads * slotLength * 8, threads * slotLength));
   let phase = 0;
@@ -40,6 +40,7 @@ export function shardSum(memory: SharedArrayBuffer, rank: number, threads: numbe
       Atomics.add(control, GENERATION, 1);
       Atomics.notify(control, GENERATION);
     } else {
+      const started = performance.now();
       for (let i = 0; i < SPINS && Atomics.load(control, GENERATION) === generation; i++);
       while (Atomics.load(control, GENERATION) === generation) {
         if (Atomics.load(control, FAILED)) throw new ShardGroupFailed('another training thread failed');
@@ -47,6 +48,7 @@ export function shardSum(memory: SharedArrayBuffer, rank: number, threads: numbe
           throw new ShardGroupFailed(`training threads did not meet within ${timeoutMs} ms`);
         }
       }
+      sum.waitedMs += performance.now() - started;
     }
     if (Atomics.load(control, FAILED)) throw new ShardGroupFailed('another training thread failed');
   };
@@ -65,7 +67,9 @@ export function shardSum(memory: SharedArrayBuffer, rank: number, threads: numbe
       const base = t * slotLength;
       for (let i = 0; i < n; i++) values[i]! += slots[base + i]!;
     }
-  }) as ShardSum & { fail(): void };
+  }) as ShardSum & { fail(): void; waitedMs: number };
+  /** Milliseconds this thread has spent waiting for the others (load imbalance and wake-ups). */
+  sum.waitedMs = 0;
   sum.fail = () => {
     Atomics.store(control, FAILED, 1);
     Atomics.add(control, GENERATION, 1);

@@ -28,7 +28,7 @@ export type TrainWorkerRequest =
 
 export type TrainWorkerReply =
   | { kind: 'ready'; backend: string }
-  | { kind: 'stepped'; id: number; loss: number; accuracy: number }
+  | { kind: 'stepped'; id: number; loss: number; accuracy: number; ms: number; waitedMs: number }
   | { kind: 'state'; id: number; params: Conv4Params; adam: AdamState }
   | { kind: 'failed'; id: number; error: string };
 
@@ -46,8 +46,11 @@ try {
         return;
       }
       const { images, count, offset, total, layout, learningRate } = request;
+      const started = performance.now();
+      const waited = sum.waitedMs;
       const { loss, accuracy } = fusedConv4Step(params, adam, images, count, { layout, offset, total }, input, learningRate, sum);
-      port.postMessage({ kind: 'stepped', id: request.id, loss, accuracy } satisfies TrainWorkerReply);
+      const ms = performance.now() - started;
+      port.postMessage({ kind: 'stepped', id: request.id, loss, accuracy, ms, waitedMs: sum.waitedMs - waited } satisfies TrainWorkerReply);
     } catch (err) {
       if (!(err instanceof ShardGroupFailed)) sum.fail();
       port.postMessage({ kind: 'failed', id: request.id, error: (err as Error).message } satisfies TrainWorkerReply);
