@@ -1,5 +1,4 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { withinPackage } from '../shared/datasets/data-home.js';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -41,7 +40,7 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
   };
   say(`pretraining conv4 on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
     `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} halved every ${config.halveEvery}; backend ${backend}, ${engine} engine` +
-    (engine === 'fused' ? ` on ${threads ?? cpus().length} thread(s)` : ''));
+    (engine === 'fused' ? ` on ${threads ?? 1} thread(s)` : ''));
   if (existsSync(join(outDir, 'trainer-state.json'))) say(`resuming from the checkpoint in ${outDir}`);
 
   // A progress bar on a terminal; plain lines every 50 episodes in a log.
@@ -88,6 +87,7 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     config,
     backend,
     engine,
+    threads: engine === 'fused' ? threads ?? 1 : undefined,
     episodes: state.episode,
     finalValidationAccuracy: last?.validationAccuracy ?? null,
     validation: `${config.validationEpisodes} episodes of ${config.ways}-way ${config.shots}-shot ${config.queries}-query on held-out base classes`,

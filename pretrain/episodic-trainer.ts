@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ImageShape } from '../shared/embedding/backbone.js';
@@ -59,13 +58,14 @@ export interface PretrainHooks {
 
 /**
  * How the training steps are computed; none of it changes what is learned (test/fused-train-step.test.ts).
- * - `fused` (default on wasm and cpu): pretrain/fused-conv4-step.ts, on `threads` worker threads
- *   that split each episode (synchronised BatchNorm), or on the calling thread when `threads` is 1;
+ * - `fused` (default on wasm and cpu): pretrain/fused-conv4-step.ts, on the calling thread, or on
+ *   `threads` worker threads that split each episode (synchronised BatchNorm). The threads work in
+ *   lock step, so they pay off only when the machine's cores are otherwise idle;
  * - `autodiff`: TrainableConv4 + tf.train.adam's minimize (the default on tfjs-node).
  */
 export interface PretrainEngine {
   engine?: 'fused' | 'autodiff';
-  /** Worker threads for the fused engine (default: one per core). */
+  /** Worker threads for the fused engine (default 1: the calling thread). */
   threads?: number;
 }
 
@@ -93,7 +93,7 @@ export async function pretrainConv4(
   registerFileModelIO();
   const backend = activeBackend() ?? (tf.getBackend() as 'wasm' | 'cpu' | 'tensorflow');
   const engine = engineOptions.engine ?? (backend === 'tensorflow' ? 'autodiff' : 'fused');
-  const threads = Math.max(1, engineOptions.threads ?? cpus().length);
+  const threads = Math.max(1, engineOptions.threads ?? 1);
   const input: ImageShape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
   const datasetId = `${data.name}:${data.classNames.length} classes:${data.train.count}+${data.test.count} images`;
   const classes = new SeededRng(config.seed).fork('validation-split').shuffle([...baseClasses]);
