@@ -41,6 +41,8 @@ program
   .option('-d, --data <dir>', 'dataset folder to use instead of the scenario\'s')
   .option('-e, --episodes <n>', 'number of episodes (default: the scenario\'s pretrain.episodes, else 2000)')
   .addOption(new Option('-b, --backend <name>', 'tensor backend').choices([...BACKEND_CHOICES]))
+  .addOption(new Option('--engine <name>', 'how steps are computed: fused (hand-written BatchNorm/pool/loss passes; default on wasm and cpu) or autodiff (tfjs gradients; default on tfjs-node); both learn the same').choices(['fused', 'autodiff']))
+  .option('-t, --threads <n>', 'worker threads that split each episode, for the fused engine (default 1; more pays off only on otherwise idle cores)')
   .option('-q, --quiet', 'print nothing but errors')
   .action(pretrainCommand);
 

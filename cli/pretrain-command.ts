@@ -13,6 +13,8 @@ export interface PretrainCommandOptions {
   data?: string;
   backend?: BackendChoice;
   episodes?: string;
+  engine?: 'fused' | 'autodiff';
+  threads?: string;
   quiet?: boolean;
 }
 
@@ -30,11 +32,15 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
   if (options.episodes) config.episodes = Number.parseInt(options.episodes, 10);
   if (!Number.isInteger(config.episodes) || config.episodes < 1) throw new Error(`--episodes must be a positive integer, got ${options.episodes}`);
   const backend = await selectBackend(options.backend ?? scenario.backend);
+  const threads = options.threads === undefined ? undefined : Number.parseInt(options.threads, 10);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new Error(`--threads must be a positive integer, got ${options.threads}`);
+  const engine = options.engine ?? (backend === 'tensorflow' ? 'autodiff' : 'fused');
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
   say(`pretraining conv4 on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
-    `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} halved every ${config.halveEvery}; backend ${backend}`);
+    `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} halved every ${config.halveEvery}; backend ${backend}, ${engine} engine` +
+    (engine === 'fused' ? ` on ${threads ?? 1} thread(s)` : ''));
   if (existsSync(join(outDir, 'trainer-state.json'))) say(`resuming from the checkpoint in ${outDir}`);
 
   // A progress bar on a terminal; plain lines every 50 episodes in a log.
@@ -64,7 +70,7 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     onValidation: (_episode, acc) => {
       lastVal = acc.toFixed(4);
     },
-  });
+  }, { engine, ...(threads === undefined ? {} : { threads }) });
   bar?.stop();
   function fields(): Record<string, string> {
     return { loss: emaLoss.toFixed(3), acc: emaAcc.toFixed(3), lr: config.learningRate.toExponential(1), val: lastVal };
@@ -80,6 +86,8 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     validationClasses: state.validationClasses.length,
     config,
     backend,
+    engine,
+    threads: engine === 'fused' ? threads ?? 1 : undefined,
     episodes: state.episode,
     finalValidationAccuracy: last?.validationAccuracy ?? null,
     validation: `${config.validationEpisodes} episodes of ${config.ways}-way ${config.shots}-shot ${config.queries}-query on held-out base classes`,

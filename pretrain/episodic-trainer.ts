@@ -6,6 +6,9 @@ import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 import { SeededRng } from '../shared/learning/rng.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
+import { activeBackend } from '../shared/tensor/tensor-backend.js';
+import { freshAdam, fusedConv4Step, type AdamState, type Conv4Params } from './fused-conv4-step.js';
+import { ParallelConv4Trainer } from './parallel-trainer.js';
 import { EpisodeSampler, type EpisodeShape } from './episode-sampler.js';
 import { prototypicalLoss } from './prototypical-loss.js';
 import { TrainableConv4 } from './trainable-conv4.js';
@@ -53,6 +56,19 @@ export interface PretrainHooks {
   onCheckpoint?: (episode: number) => void;
 }
 
+/**
+ * How the training steps are computed; none of it changes what is learned (test/fused-train-step.test.ts).
+ * - `fused` (default on wasm and cpu): pretrain/fused-conv4-step.ts, on the calling thread, or on
+ *   `threads` worker threads that split each episode (synchronised BatchNorm). The threads work in
+ *   lock step, so they pay off only when the machine's cores are otherwise idle;
+ * - `autodiff`: TrainableConv4 + tf.train.adam's minimize (the default on tfjs-node).
+ */
+export interface PretrainEngine {
+  engine?: 'fused' | 'autodiff';
+  /** Worker threads for the fused engine (default 1: the calling thread). */
+  threads?: number;
+}
+
 const STATE_FILE = 'trainer-state.json';
 const OPTIMIZER_FILE = 'optimizer.bin';
 
@@ -72,8 +88,12 @@ export async function pretrainConv4(
   config: PretrainConfig,
   outDir: string,
   hooks: PretrainHooks = {},
+  engineOptions: PretrainEngine = {},
 ): Promise<{ state: TrainerState; resumedFrom: number }> {
   registerFileModelIO();
+  const backend = activeBackend() ?? (tf.getBackend() as 'wasm' | 'cpu' | 'tensorflow');
+  const engine = engineOptions.engine ?? (backend === 'tensorflow' ? 'autodiff' : 'fused');
+  const threads = Math.max(1, engineOptions.threads ?? 1);
   const input: ImageShape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
   const datasetId = `${data.name}:${data.classNames.length} classes:${data.train.count}+${data.test.count} images`;
   const classes = new SeededRng(config.seed).fork('validation-split').shuffle([...baseClasses]);
@@ -159,37 +179,94 @@ export async function pretrainConv4(
     return accuracy;
   };
 
+  // The fused engine keeps the weights and Adam's state as arrays (in worker threads with the
+  // pool); they go back into `net` and `optimizer` for validation and checkpoints.
+  let fused: { params: Conv4Params; adam: AdamState; pool?: ParallelConv4Trainer } | undefined;
+  if (engine === 'fused') {
+    const params = net.params();
+    const adam = await adamStateOf(optimizer, params);
+    fused = { params, adam };
+    if (threads > 1) fused.pool = await ParallelConv4Trainer.start({ params, adam, input, layout: config, backend, threads });
+  }
+  const syncBack = async (): Promise<void> => {
+    if (!fused) return;
+    if (fused.pool) Object.assign(fused, await fused.pool.state());
+    net.assign(fused.params);
+    await setAdamState(optimizer, net.trainable(), fused.adam);
+  };
+
   let lossSum = 0;
   let accSum = 0;
   let count = 0;
-  for (let episode = state.episode + 1; episode <= config.episodes; episode++) {
-    const learningRate = config.learningRate * 0.5 ** Math.floor((episode - 1) / config.halveEvery);
-    (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-    const ep = sampler.next(rngFor('train', episode));
-    const x = toBatch(ep.images, perEpisode);
-    let accuracy: tf.Scalar | undefined;
-    const loss = optimizer.minimize(() => {
-      const result = prototypicalLoss(net.forward(x, true), config);
-      accuracy = tf.keep(result.accuracy);
-      return result.loss;
-    }, true, net.trainable())!;
-    const [l, a] = [(await loss.data())[0]!, (await accuracy!.data())[0]!];
-    tf.dispose([x, loss, accuracy!]);
-    if (!Number.isFinite(l)) throw new Error(`training diverged at episode ${episode} (loss ${l}); lower the learning rate`);
-    lossSum += l;
-    accSum += a;
-    count++;
-    state.episode = episode;
-    hooks.onEpisode?.(episode, l, a, learningRate);
-    const validateNow = episode % config.validateEvery === 0 || episode === config.episodes;
-    if (validateNow) {
-      state.history.push({ episode, trainLoss: lossSum / count, trainAccuracy: accSum / count, validationAccuracy: await validate(episode) });
-      lossSum = accSum = count = 0;
+  try {
+    for (let episode = state.episode + 1; episode <= config.episodes; episode++) {
+      const learningRate = config.learningRate * 0.5 ** Math.floor((episode - 1) / config.halveEvery);
+      (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+      const ep = sampler.next(rngFor('train', episode));
+      let l: number;
+      let a: number;
+      if (fused?.pool) {
+        ({ loss: l, accuracy: a } = await fused.pool.step(ep.images, learningRate));
+      } else if (fused) {
+        ({ loss: l, accuracy: a } = fusedConv4Step(fused.params, fused.adam, ep.images, perEpisode, { layout: config, offset: 0, total: perEpisode }, input, learningRate));
+      } else {
+        const x = toBatch(ep.images, perEpisode);
+        let accuracy: tf.Scalar | undefined;
+        const loss = optimizer.minimize(() => {
+          const result = prototypicalLoss(net.forward(x, true), config);
+          accuracy = tf.keep(result.accuracy);
+          return result.loss;
+        }, true, net.trainable())!;
+        [l, a] = [(await loss.data())[0]!, (await accuracy!.data())[0]!];
+        tf.dispose([x, loss, accuracy!]);
+      }
+      if (!Number.isFinite(l)) throw new Error(`training diverged at episode ${episode} (loss ${l}); lower the learning rate`);
+      lossSum += l;
+      accSum += a;
+      count++;
+      state.episode = episode;
+      hooks.onEpisode?.(episode, l, a, learningRate);
+      const validateNow = episode % config.validateEvery === 0 || episode === config.episodes;
+      const checkpointNow = episode % config.checkpointEvery === 0 || episode === config.episodes;
+      if (validateNow || checkpointNow) await syncBack();
+      if (validateNow) {
+        state.history.push({ episode, trainLoss: lossSum / count, trainAccuracy: accSum / count, validationAccuracy: await validate(episode) });
+        lossSum = accSum = count = 0;
+      }
+      if (checkpointNow) await saveCheckpoint();
     }
-    if (episode % config.checkpointEvery === 0 || episode === config.episodes) await saveCheckpoint();
+  } finally {
+    await fused?.pool?.close();
   }
   if (resumedFrom >= config.episodes) await saveCheckpoint();
   net.dispose();
   optimizer.dispose();
   return { state, resumedFrom };
+}
+
+/** Adam's state as arrays, from a tf.train.adam that may hold a resumed checkpoint's moments. */
+async function adamStateOf(optimizer: tf.Optimizer, params: Conv4Params): Promise<AdamState> {
+  const weights = await optimizer.getWeights();
+  if (weights.length <= 1) return freshAdam(params);
+  const moments = weights.slice(1);
+  const half = moments.length / 2;
+  const read = async (t: tf.Tensor): Promise<Float32Array> => Float32Array.from(await t.data());
+  return {
+    iterations: (await weights[0]!.tensor.data())[0]!,
+    m: await Promise.all(moments.slice(0, half).map((w) => read(w.tensor))),
+    v: await Promise.all(moments.slice(half).map((w) => read(w.tensor))),
+  };
+}
+
+/** Puts Adam's state into a tf.train.adam, so that it saves (and resumes) as the autodiff engine's does. */
+async function setAdamState(optimizer: tf.Optimizer, variables: tf.Variable[], adam: AdamState): Promise<void> {
+  const named = [
+    { name: 'iter', tensor: tf.scalar(adam.iterations, 'int32') },
+    ...variables.map((v, i) => ({ name: `${v.name}/m`, tensor: tf.tensor(adam.m[i]!, v.shape) })),
+    ...variables.map((v, i) => ({ name: `${v.name}/v`, tensor: tf.tensor(adam.v[i]!, v.shape) })),
+  ];
+  const old = await optimizer.getWeights();
+  await optimizer.setWeights(named);
+  // setWeights keeps copies (as variables) of the moments; the old ones and the inputs can go.
+  tf.dispose([...named.map((w) => w.tensor), ...old.map((w) => w.tensor)]);
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ImageShape } from '../shared/embedding/backbone.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
+import type { Conv4Params } from './fused-conv4-step.js';
 
 const EPSILON = 1e-5;
 const MOMENTUM = 0.9;
@@ -113,6 +114,30 @@ export class TrainableConv4 {
       t = tf.maxPool(tf.relu(t) as tf.Tensor4D, 2, 2, 'valid');
     }
     return t.reshape([x.shape[0], -1]);
+  }
+
+  /** A copy of every variable as plain arrays (for pretrain/fused-conv4-step.ts). */
+  params(): Conv4Params {
+    const read = (v: tf.Variable): Float32Array => (v.dataSync() as Float32Array).slice();
+    return {
+      kernels: this.blocks.map((b) => read(b.kernel)),
+      kernelShapes: this.blocks.map((b) => [...b.kernel.shape] as [number, number, number, number]),
+      gamma: this.blocks.map((b) => read(b.gamma)),
+      beta: this.blocks.map((b) => read(b.beta)),
+      movingMean: this.blocks.map((b) => read(b.movingMean)),
+      movingVariance: this.blocks.map((b) => read(b.movingVariance)),
+    };
+  }
+
+  /** Sets every variable from plain arrays of the same shapes. */
+  assign(p: Conv4Params): void {
+    tf.tidy(() => this.blocks.forEach((b, i) => {
+      b.kernel.assign(tf.tensor4d(p.kernels[i]!, b.kernel.shape));
+      b.gamma.assign(tf.tensor1d(p.gamma[i]!));
+      b.beta.assign(tf.tensor1d(p.beta[i]!));
+      b.movingMean.assign(tf.tensor1d(p.movingMean[i]!));
+      b.movingVariance.assign(tf.tensor1d(p.movingVariance[i]!));
+    }));
   }
 
   /** A tf.layers conv4 holding these weights (for saving and for inference). */

@@ -71,16 +71,22 @@ export function convFilterGradient(
     const [kh, kw, cin, cout] = filterShape;
     const [n] = x.shape;
     const { outHeight, outWidth, strideHeight, strideWidth } = info;
+    if (strideHeight === 1 && strideWidth === 1) {
+      // Rows and columns the filter actually reaches; 'same' padding can reach one fewer at the
+      // bottom or right than it pads. The padding goes to the convolution (no padded copy).
+      const reachH = outHeight + kh - 1 - top - x.shape[1];
+      const reachW = outWidth + kw - 1 - left - x.shape[2];
+      const seen = reachH < 0 || reachW < 0
+        ? tf.slice(x, [0, 0, 0, 0], [n, x.shape[1] + Math.min(reachH, 0), x.shape[2] + Math.min(reachW, 0), cin])
+        : x;
+      const asBatch = seen.transpose([3, 1, 2, 0]) as tf.Tensor4D; // [cin, H, W, n]
+      const asFilter = dy.transpose([1, 2, 0, 3]) as tf.Tensor4D; // [outH, outW, n, cout]
+      const padding: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [top, Math.max(reachH, 0)], [left, Math.max(reachW, 0)], [0, 0]];
+      return tf.conv2d(asBatch, asFilter, 1, padding).transpose([1, 2, 0, 3]) as tf.Tensor4D; // [kh, kw, cin, cout]
+    }
     const padded = top || bottom || left || right
       ? tf.pad(x, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]])
       : x;
-    if (strideHeight === 1 && strideWidth === 1) {
-      // Rows and columns the filter actually reaches; 'same' padding can add one more.
-      const seen = tf.slice(padded, [0, 0, 0, 0], [n, outHeight + kh - 1, outWidth + kw - 1, cin]);
-      const asBatch = seen.transpose([3, 1, 2, 0]) as tf.Tensor4D; // [cin, H, W, n]
-      const asFilter = dy.transpose([1, 2, 0, 3]) as tf.Tensor4D; // [outH, outW, n, cout]
-      return tf.conv2d(asBatch, asFilter, 1, 'valid').transpose([1, 2, 0, 3]) as tf.Tensor4D; // [kh, kw, cin, cout]
-    }
     const dyRows = dy.reshape([n * outHeight * outWidth, cout]);
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kh; i++) {
@@ -116,9 +122,12 @@ export function convInputGradient(
     const padLeft = kw - 1 - left;
     const padBottom = inH + kh - 1 - padTop - dy.shape[1];
     const padRight = inW + kw - 1 - padLeft - dy.shape[2];
-    const padded = cropOrPad(dy, padTop, padBottom, padLeft, padRight);
     const rotated = tf.reverse(filter, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
-    return tf.conv2d(padded, rotated, 1, 'valid');
+    if (padTop >= 0 && padBottom >= 0 && padLeft >= 0 && padRight >= 0) {
+      // The padding goes to the convolution (no padded copy of dY).
+      return tf.conv2d(dy, rotated, 1, [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]]);
+    }
+    return tf.conv2d(cropOrPad(dy, padTop, padBottom, padLeft, padRight), rotated, 1, 'valid');
   });
 }
 
