@@ -1,4 +1,5 @@
 import { GlobalFonts, createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import { GLYPH_DEFAULTS } from './glyph-defaults.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -636,7 +637,7 @@ export interface GlyphDataset extends LabelledDataset {
   meta: ImagePackMeta & { generator: GlyphGeneratorRecord; credits: ImagePackCredit[] };
 }
 
-export const GLYPH_DEFAULTS = Object.freeze({ seed: 1, size: 28, instances: 20, maxClassesPerScript: 60, backgroundFraction: 0.6 });
+export { GLYPH_DEFAULTS };
 
 interface Candidate {
   cp: number;
