@@ -313,3 +313,19 @@ describe('the committed glyph set data/glyphs-28', () => {
     expect(glyphs.meta.credits?.length).toBeGreaterThan(0);
   });
 });
+
+describe('a lighter install', () => {
+  it('the generator\'s rendering packages are development dependencies only, and the glyphs command names every one it needs', async () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(Object.keys(pkg.dependencies).filter((d) => d.startsWith('@fontsource/') || d === '@napi-rs/canvas')).toEqual([]);
+    const { glyphToolPackages } = await import('../cli/glyphs-command.js');
+    const named = glyphToolPackages().map((p) => p.replace(/@[^@]+$/, ''));
+    expect(named).toContain('@napi-rs/canvas');
+    // Every font package the generator's scripts use is among them.
+    const source = readFileSync('shared/datasets/glyph-generator.ts', 'utf8');
+    const used = new Set([...source.matchAll(/'(@fontsource\/[a-z-]+)'/g)].map((m) => m[1]!));
+    for (const m of source.matchAll(/(SANS|SERIF)\('([a-z-]+)'\)/g)) used.add(`@fontsource/noto-${m[1] === 'SANS' ? 'sans' : 'serif'}-${m[2]}`);
+    expect(used.size).toBeGreaterThan(40);
+    for (const id of used) expect(named, id).toContain(id);
+  });
+});

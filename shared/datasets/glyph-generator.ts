@@ -146,7 +146,7 @@ function loadFontPackage(id: string): FontPackage {
   try {
     packageJsonPath = requireFromHere.resolve(`${id}/package.json`);
   } catch {
-    throw new DataFileError(id, `font package not installed (run npm install; the glyph generator needs ${id})`);
+    throw new DataFileError(id, `font package not installed: the glyph generator needs ${id}, a development dependency of protofed (run npm install --include=dev in the protofed folder)`);
   }
   const dir = dirname(packageJsonPath);
   const metadataPath = join(dir, 'metadata.json');
