@@ -30,6 +30,7 @@ program
   .option('--pixels', 'use the pixels backbone instead of the scenario\'s (the baseline on the same classes and samples)')
   .addOption(new Option('-m, --mode <mode>', 'how clients run: forked processes over socket.io, or virtual clients in this process').choices(['process', 'virtual']))
   .option('-q, --quiet', 'print nothing but errors')
+  .option('--json', 'print one JSON object per event on stdout (start, mission, finished, error) instead of the table')
   .option('--dashboard', 'serve a live dashboard of the run on the coordinator\'s port and print its URL')
   .action(runCommand);
 
@@ -60,6 +61,7 @@ program
   .option('-o, --out <dir>', 'results folder')
   .option('--wait-ms <ms>', 'how long to wait for all clients to connect (default: the scenario\'s timeouts.connectMs)')
   .option('-q, --quiet', 'print nothing but errors')
+  .option('--json', 'print one JSON object per event on stdout (start, mission, finished, error) instead of the table')
   .option('--dashboard', 'serve a live dashboard of the run on this port and print its URL')
   .action(coordinatorCommand);
 
@@ -103,6 +105,7 @@ program
   .option('-o, --out <dir>', 'sweep folder (default: sweeps/<scenario>)')
   .option('-j, --jobs <n>', 'runs at a time (default: one per core)')
   .addOption(new Option('-m, --mode <mode>', 'how each run\'s clients run').choices(['process', 'virtual']))
+  .option('--json', 'print one JSON object per event on stdout (start, run, finished, error)')
   .action(sweepCommand);
 
 program
@@ -117,6 +120,7 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   // Expected failures (bad scenario, bad data, a client that cannot be replaced) print their message;
   // PROTOFED_DEBUG=1 adds the stack.
   const message = err instanceof Error ? err.message : String(err);
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ event: 'error', message })}\n`);
   process.stderr.write(`protofed: ${message}\n`);
   if (process.env.PROTOFED_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(1);

@@ -18,6 +18,7 @@ export interface CoordinatorCommandOptions {
   out?: string;
   waitMs?: string;
   quiet?: boolean;
+  json?: boolean;
   dashboard?: boolean;
 }
 
@@ -46,6 +47,7 @@ export async function coordinatorCommand(options: CoordinatorCommandOptions): Pr
     quiet: options.quiet,
     mode: 'remote',
     dashboard: options.dashboard,
+    json: options.json,
     remote: { host: options.host, port, keys: ClientKeys.parse(readText(options.keys, 'the keys file'), options.keys), tls, waitMs },
   });
 }

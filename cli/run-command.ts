@@ -7,6 +7,7 @@ import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 import { formatAccuracy, formatBytes } from './format.js';
+import { emitJson, JobClock } from './progress.js';
 import type { ClientKeys } from '../shared/protocol/client-keys.js';
 
 export interface RunCommandOptions {
@@ -21,6 +22,8 @@ export interface RunCommandOptions {
   mode?: 'process' | 'virtual' | 'remote' | 'population';
   /** Serve a live dashboard of the run and print its URL. */
   dashboard?: boolean;
+  /** One JSON object per event on stdout (start, mission, finished, error) instead of the table. */
+  json?: boolean;
   /** Remote mode: where to listen, the clients' keys, and how long to wait for the clients. */
   remote?: { host: string; port: number; keys: ClientKeys; tls?: { cert: string; key: string } | undefined; waitMs?: number | undefined };
 }
@@ -46,11 +49,11 @@ export async function runCommand(scenarioArg: string | undefined, options: RunCo
   };
   const outDir = resolve(options.out ?? defaultOutDir(scenario.name));
   const say = (line: string): void => {
-    if (!options.quiet) process.stdout.write(`${line}\n`);
+    if (!options.quiet && !options.json) process.stdout.write(`${line}\n`);
   };
   if (scenario.clients.mode === 'population') {
     if (options.dashboard) throw new Error('--dashboard does not show population runs yet (their clients are distributions, not rows); run without it');
-    await runPopulationCommand(scenario, scenarioPath, outDir, { force: options.force }, say);
+    await runPopulationCommand(scenario, scenarioPath, outDir, { force: options.force }, say, options.json === true);
     return;
   }
   await runAndReport(scenario, scenarioPath, outDir, options, say);
@@ -67,12 +70,12 @@ async function resumeCommand(scenarioArg: string | undefined, dir: string, optio
   if (options.remote && scenario.clients.mode !== 'remote') throw new Error(`${outDir} holds a ${scenario.clients.mode}-mode run; resume it with protofed run --resume`);
   if (!options.remote && scenario.clients.mode === 'remote') throw new Error(`${outDir} holds a remote run; resume it with protofed coordinator --resume`);
   const say = (line: string): void => {
-    if (!options.quiet) process.stdout.write(`${line}\n`);
+    if (!options.quiet && !options.json) process.stdout.write(`${line}\n`);
   };
   say(`resuming ${outDir} (run ${saved.runId})`);
   if (scenario.clients.mode === 'population') {
     if (options.dashboard) throw new Error('--dashboard does not show population runs yet (their clients are distributions, not rows); run without it');
-    await runPopulationCommand(scenario, saved.source ?? 'the saved scenario', outDir, { resume: true }, say);
+    await runPopulationCommand(scenario, saved.source ?? 'the saved scenario', outDir, { resume: true }, say, options.json === true);
     return;
   }
   await runAndReport(scenario, saved.source ?? 'the saved scenario', outDir, { ...options, resume: outDir }, say);
@@ -84,16 +87,31 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
   let header = false;
+  const clock = new JobClock(scenario.missions.count);
+  if (options.json) {
+    emitJson('start', { scenario: scenario.name, source: scenarioPath, mode: scenario.clients.mode, clients: scenario.clients.count,
+      missions: scenario.missions.count, codec: scenario.codec, strategy: scenario.strategy, out: outDir, resumed: options.resume !== undefined });
+  }
   const onMission = (r: MissionResult): void => {
+    clock.step(r.mission + 1);
+    if (options.json) {
+      emitJson('mission', {
+        mission: r.mission, of: scenario.missions.count, classesKnown: r.classesKnown, globalAccuracy: r.globalAccuracy,
+        clientsBefore: Number.isFinite(r.meanClientAccuracyBefore) ? r.meanClientAccuracyBefore : null,
+        clientsAfter: Number.isFinite(r.meanClientAccuracyAfter) ? r.meanClientAccuracyAfter : null,
+        bytes: { up: r.bytes.up, down: r.bytes.down }, elapsedSeconds: clock.elapsedSeconds, etaSeconds: clock.etaSeconds,
+      });
+      return;
+    }
     if (!header) {
-      say(`${scenario.missions.merge === 'async' ? 'bcast  ' : 'mission'}  classes  global   clients:before  after   up: message (payload)      down: message (payload)`);
+      say(`${scenario.missions.merge === 'async' ? 'bcast  ' : 'mission'}  classes  global   clients:before  after   up: message (payload)      down: message (payload)    time`);
       header = true;
     }
     say(
       `${String(r.mission + 1).padStart(7)}  ${String(r.classesKnown).padStart(7)}  ${formatAccuracy(r.globalAccuracy)}  ` +
       `${formatAccuracy(r.meanClientAccuracyBefore).padStart(14)}  ${formatAccuracy(r.meanClientAccuracyAfter)}   ` +
       `${`${formatBytes(r.bytes.up.encodedBytes)} (${formatBytes(r.bytes.up.payloadBytes)})`.padEnd(25)}  ` +
-      `${formatBytes(r.bytes.down.encodedBytes)} (${formatBytes(r.bytes.down.payloadBytes)})`,
+      `${`${formatBytes(r.bytes.down.encodedBytes)} (${formatBytes(r.bytes.down.payloadBytes)})`.padEnd(25)}  ${clock.describe()}`,
     );
   };
   const { summary } = await runScenario(scenario, {
@@ -130,6 +148,13 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     say(`on the wire (TCP, all traffic and framing): ${formatBytes(summary.wireBytesUp)} up, ${formatBytes(summary.wireBytesDown)} down`);
   }
   say(`table checksum ${summary.tableChecksum}`);
+  if (options.json) {
+    emitJson('finished', {
+      missions: summary.missions, endReason: summary.endReason, finalGlobalAccuracy: summary.finalGlobalAccuracy, classesKnown: summary.classesKnown,
+      bytesUp: summary.bytesUp, bytesDown: summary.bytesDown, tableChecksum: summary.tableChecksum, refusedUpdates: summary.refusedUpdates,
+      leftClients: summary.leftClients, wallSeconds: summary.wallSeconds, summary: `${outDir}/summary.json`,
+    });
+  }
   const refused = Object.entries(summary.refusedUpdates);
   if (refused.length > 0) {
     // Not quiet: a client whose updates are refused is misbehaving or broken, and its data is missing.
@@ -141,24 +166,37 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
 }
 
 async function runPopulationCommand(
-  scenario: Scenario, scenarioPath: string, outDir: string, how: { force?: boolean | undefined; resume?: boolean }, say: (line: string) => void,
+  scenario: Scenario, scenarioPath: string, outDir: string, how: { force?: boolean | undefined; resume?: boolean }, say: (line: string) => void, json: boolean,
 ): Promise<void> {
+  if (json) emitJson('start', { scenario: scenario.name, source: scenarioPath, mode: 'population', clients: scenario.clients.count, missions: scenario.missions.count, out: outDir });
+  const clock = new JobClock(scenario.missions.count);
   const perMission = scenario.clients.perMission ?? scenario.clients.count;
   say(`protofed run ${scenarioPath}: a population of ${scenario.clients.count.toLocaleString('en')} virtual clients, ` +
     `${perMission.toLocaleString('en')} per mission, ${scenario.missions.count} missions, ` +
     `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
-  say('mission  classes  global  clients   seconds  up: message (payload)   down: message (payload)   RSS');
+  say('mission  classes  global  clients   seconds  up: message (payload)   down: message (payload)   RSS        time');
   const { summary } = await runPopulationScenario(scenario, {
     outDir, source: scenarioPath, ...how,
     log: (line) => process.stderr.write(`protofed: ${line}\n`),
-    onMission: (m) => say(
-      `${String(m.mission + 1).padStart(7)}  ${String(m.classesKnown).padStart(7)}  ${m.globalAccuracy === null ? '   -  ' : formatAccuracy(m.globalAccuracy)}  ` +
-      `${m.sampledClientAccuracy === null ? '   -  ' : formatAccuracy(m.sampledClientAccuracy)}  ${m.seconds.toFixed(2).padStart(8)}  ` +
-      `${`${formatBytes(m.bytes.up.encodedBytes)} (${formatBytes(m.bytes.up.payloadBytes)})`.padEnd(22)}  ` +
-      `${`${formatBytes(m.bytes.down.encodedBytes)} (${formatBytes(m.bytes.down.payloadBytes)})`.padEnd(24)}  ${formatBytes(m.rssBytes)}`,
-    ),
+    onMission: (m) => {
+      clock.step(m.mission + 1);
+      if (json) {
+        emitJson('mission', { ...m, of: scenario.missions.count, elapsedSeconds: clock.elapsedSeconds, etaSeconds: clock.etaSeconds });
+        return;
+      }
+      say(
+        `${String(m.mission + 1).padStart(7)}  ${String(m.classesKnown).padStart(7)}  ${m.globalAccuracy === null ? '   -  ' : formatAccuracy(m.globalAccuracy)}  ` +
+        `${m.sampledClientAccuracy === null ? '   -  ' : formatAccuracy(m.sampledClientAccuracy)}  ${m.seconds.toFixed(2).padStart(8)}  ` +
+        `${`${formatBytes(m.bytes.up.encodedBytes)} (${formatBytes(m.bytes.up.payloadBytes)})`.padEnd(22)}  ` +
+        `${`${formatBytes(m.bytes.down.encodedBytes)} (${formatBytes(m.bytes.down.payloadBytes)})`.padEnd(24)}  ${formatBytes(m.rssBytes).padEnd(9)}  ${clock.describe()}`,
+      );
+    },
   });
+  if (json) {
+    emitJson('finished', { missions: summary.missions, finalGlobalAccuracy: summary.finalGlobalAccuracy, classesKnown: summary.classesKnown,
+      tableChecksum: summary.tableChecksum, peakRssBytes: summary.peakRssBytes, wallSeconds: summary.wallSeconds, summary: `${outDir}/summary.json` });
+  }
   say(`data: ${summary.dataset.name} (${summary.dataset.kind}); backbone: ${summary.backbone.name} (${summary.backbone.dim}-d); tensor backend: ${summary.backbone.tensorBackend}; ${summary.workers} worker thread(s)`);
   say(`finished ${summary.missions} missions in ${summary.wallSeconds.toFixed(1)} s (${summary.secondsPerMission.mean.toFixed(2)} s per mission); peak RSS ${formatBytes(summary.peakRssBytes)}`);
   say(`final global accuracy ${summary.finalGlobalAccuracy === null ? '-' : formatAccuracy(summary.finalGlobalAccuracy)} over ${summary.classesKnown} classes; ` +

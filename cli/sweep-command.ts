@@ -5,6 +5,7 @@ import { STRATEGIES } from '../shared/protocol/messages.js';
 import { loadScenarioFile } from '../shared/scenario/scenario-config.js';
 import { writeSweepReport } from '../experiments/sweep-report.js';
 import { expandGrid, parseIntegerList, runSweep } from '../experiments/sweep.js';
+import { emitJson, JobClock } from './progress.js';
 
 export interface SweepCommandOptions {
   codec?: string;
@@ -14,6 +15,7 @@ export interface SweepCommandOptions {
   out?: string;
   jobs?: string;
   mode?: 'process' | 'virtual';
+  json?: boolean;
 }
 
 function list(text: string | undefined, known: readonly string[] | ((v: string) => boolean), what: string): string[] | undefined {
@@ -40,13 +42,23 @@ export async function sweepCommand(scenarioPath: string, options: SweepCommandOp
     shots: options.shots === undefined ? undefined : parseIntegerList(options.shots, '--shots'),
   }, outDir);
   const jobs = options.jobs === undefined ? undefined : parseIntegerList(options.jobs, '--jobs')[0];
-  process.stdout.write(`sweep ${scenarioPath}: ${cells.length} runs into ${outDir}\n`);
+  const say = (line: string): void => {
+    if (!options.json) process.stdout.write(`${line}\n`);
+  };
+  if (options.json) emitJson('start', { scenario: scenario.name, source: scenarioPath, runs: cells.length, out: outDir });
+  say(`sweep ${scenarioPath}: ${cells.length} runs into ${outDir}`);
+  const clock = new JobClock(cells.length);
   await runSweep(scenario, cells, {
     jobs,
-    onCell: (cell, done, total, error) => process.stdout.write(`[${done}/${total}] ${cell.id}${error ? ` FAILED: ${error}` : ''}\n`),
+    onCell: (cell, done, total, error) => {
+      clock.step(done);
+      if (options.json) emitJson('run', { id: cell.id, done, of: total, ...(error ? { error } : {}), elapsedSeconds: clock.elapsedSeconds, etaSeconds: clock.etaSeconds });
+      else say(`[${done}/${total}] ${cell.id}${error ? ` FAILED: ${error}` : ''}  (${clock.describe()})`);
+    },
   });
   const report = await writeSweepReport(outDir, `protofed sweep: ${scenario.name}`);
-  process.stdout.write(`report: ${report.html}\ndata: ${report.csv}\n`);
+  if (options.json) emitJson('finished', { runs: cells.length, report: report.html, data: report.csv });
+  say(`report: ${report.html}\ndata: ${report.csv}`);
 }
 
 /** `protofed report DIR`: re-renders a sweep's report from its runs. */

@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/** `protofed run --json`: the events a script reads, one JSON object per line on stdout. */
+describe('protofed run --json', () => {
+  it('prints start, one event per mission with elapsed time and time to go, and finished; nothing else on stdout', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-json-'));
+    const scenario = join(dir, 'scenario.yaml');
+    writeFileSync(scenario, `name: json-events
+seed: 2
+dataset: { name: fashion-mnist, dir: embedded }
+backbone: { name: pixels }
+clients: { count: 2, mode: virtual }
+missions: { count: 4, classesPerClient: 2, shotsPerClass: 4 }
+evaluation: { testPerClass: 20 }
+`);
+    const out = join(dir, 'out');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run', scenario, '--json', '--out', out], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const events = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; [k: string]: unknown });
+    expect(events.map((e) => e.event)).toEqual(['start', 'mission', 'mission', 'mission', 'mission', 'finished']);
+    expect(events[0]).toMatchObject({ scenario: 'json-events', mode: 'virtual', clients: 2, missions: 4 });
+    const missions = events.filter((e) => e.event === 'mission');
+    missions.forEach((m, k) => {
+      expect(m).toMatchObject({ mission: k, of: 4 });
+      expect(m.elapsedSeconds as number).toBeGreaterThan(0);
+      // The pace is known from the second mission on.
+      if (k === 0) expect(m.etaSeconds).toBeNull();
+      else expect(m.etaSeconds as number).toBeGreaterThanOrEqual(0);
+    });
+    expect(missions.at(-1)!.etaSeconds).toBe(0);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { tableChecksum: string; finalGlobalAccuracy: number };
+    expect(events.at(-1)).toMatchObject({ tableChecksum: summary.tableChecksum, finalGlobalAccuracy: summary.finalGlobalAccuracy, missions: 4 });
+
+    // A failure is an event too.
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run', join(dir, 'missing.yaml'), '--json'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(JSON.parse(bad.stdout.trim())).toMatchObject({ event: 'error' });
+  }, 60_000);
+});
