@@ -53,3 +53,21 @@ export function formatSeconds(s: number): string {
 export function emitJson(event: string, fields: object): void {
   process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
 }
+
+/**
+ * Says how far bulk work has come: a JSON event per step with `--json`, else a line per step for
+ * work of more than one step.
+ */
+export function bulkProgress(say: (line: string) => void, json: boolean): (p: { phase: string; what: string; done: number; total: number }) => void {
+  const clocks = new Map<string, JobClock>();
+  return (p) => {
+    let clock = clocks.get(p.what);
+    if (!clock) clocks.set(p.what, (clock = new JobClock(p.total)));
+    clock.step(p.done);
+    if (json) emitJson('progress', { ...p, elapsedSeconds: clock.elapsedSeconds, etaSeconds: clock.etaSeconds });
+    // One step (a small job) is not worth a line.
+    else if (p.total > 4096) {
+      say(`${p.phase} ${p.done.toLocaleString('en')}/${p.total.toLocaleString('en')} ${p.what} (${clock.describe()})`);
+    }
+  };
+}

@@ -7,7 +7,7 @@ import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 import { formatAccuracy, formatBytes } from './format.js';
-import { emitJson, JobClock } from './progress.js';
+import { bulkProgress, emitJson, JobClock } from './progress.js';
 import type { ClientKeys } from '../shared/protocol/client-keys.js';
 
 export interface RunCommandOptions {
@@ -121,6 +121,7 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
     source: scenarioPath,
     dataDir: options.data,
     onMission,
+    onProgress: bulkProgress(say, options.json === true),
     launchers: { virtual: (ctx) => new VirtualClients(ctx) },
     dashboard: options.dashboard,
     // Printed even with --quiet: the URL holds the viewer key, and there is no other way to get it.
@@ -175,16 +176,19 @@ async function runPopulationCommand(
     `${perMission.toLocaleString('en')} per mission, ${scenario.missions.count} missions, ` +
     `${scenario.missions.classesPerClient} classes × ${scenario.missions.shotsPerClass} shots per client per mission, ` +
     `codec ${scenario.codec.uplink} up / ${scenario.codec.downlink} down`);
-  say('mission  classes  global  clients   seconds  up: message (payload)   down: message (payload)   RSS        time');
+  let header = false;
   const { summary } = await runPopulationScenario(scenario, {
     outDir, source: scenarioPath, ...how,
     log: (line) => process.stderr.write(`protofed: ${line}\n`),
+    onProgress: bulkProgress(say, json),
     onMission: (m) => {
       clock.step(m.mission + 1);
       if (json) {
         emitJson('mission', { ...m, of: scenario.missions.count, elapsedSeconds: clock.elapsedSeconds, etaSeconds: clock.etaSeconds });
         return;
       }
+      if (!header) say('mission  classes  global  clients   seconds  up: message (payload)   down: message (payload)   RSS        time');
+      header = true;
       say(
         `${String(m.mission + 1).padStart(7)}  ${String(m.classesKnown).padStart(7)}  ${m.globalAccuracy === null ? '   -  ' : formatAccuracy(m.globalAccuracy)}  ` +
         `${m.sampledClientAccuracy === null ? '   -  ' : formatAccuracy(m.sampledClientAccuracy)}  ${m.seconds.toFixed(2).padStart(8)}  ` +

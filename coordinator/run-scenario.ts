@@ -71,6 +71,8 @@ export interface RunOptions {
   /** Serve a live dashboard of the run on the coordinator's port; its URL, with the viewer key, goes to onDashboard. */
   dashboard?: boolean;
   onDashboard?: (url: string) => void;
+  /** Progress of long work before the clients start (embedding images in bulk, through the cache). */
+  onProgress?: (p: BulkProgress) => void;
   /** Called with the coordinator's URL once it listens. */
   onListening?: (url: string) => void;
   /** Called once the coordinator is listening, before any client starts (instrumentation and fault tests). */
@@ -443,10 +445,21 @@ export async function trainRunCodebook(prepared: PreparedRun, uplink: CodecSpec,
   if (base.length < shape.centroids) {
     throw new Error(`a pq codebook is trained on base classes (classes no client learns): this run has ${base.length} such train images, fewer than ${shape.centroids} centroids`);
   }
-  const embeddings = await prepared.embedBulk('train', base);
+  const embeddings = await prepared.embedBulk('train', base, 'base-class train images for the pq codebook');
   const book = trainPqCodebook(embeddings, base.length, backbone.dim, { ...shape, seed });
   return { book, bytes: encodePqCodebook(book) };
 }
+
+/** How far bulk work has come: `done` of `total` images of `what`. */
+export interface BulkProgress {
+  phase: 'embedding';
+  what: string;
+  done: number;
+  total: number;
+}
+
+/** Images embedded per step of bulk work (each step is split over the worker threads). */
+const BULK_CHUNK = 4096;
 
 /** What every kind of run needs before its clients start: data, backbone, embeddings, evaluator. */
 export interface PreparedRun {
@@ -463,8 +476,8 @@ export interface PreparedRun {
   embedSeconds: number;
   datasetInfo: RunSummary['dataset'];
   backboneInfo: RunSummary['backbone'];
-  /** Embeds many images of a split through the store, on `threads` worker threads. */
-  embedBulk(split: 'train' | 'test', indices: number[]): Promise<Float32Array>;
+  /** Embeds many images of a split through the store, on `threads` worker threads, saying how far it has come. */
+  embedBulk(split: 'train' | 'test', indices: number[], what: string): Promise<Float32Array>;
 }
 
 /**
@@ -472,7 +485,7 @@ export interface PreparedRun {
  * image the run will evaluate (through the cache), so that clients read them instead of
  * computing them again.
  */
-export async function prepareRun(scenario: Scenario, options: Pick<RunOptions, 'dataDir' | 'source'> = {}): Promise<PreparedRun> {
+export async function prepareRun(scenario: Scenario, options: Pick<RunOptions, 'dataDir' | 'source' | 'onProgress'> = {}): Promise<PreparedRun> {
   const datasetSpec = { ...scenario.dataset, dir: options.dataDir ?? scenario.dataset.dir };
   const data = loadDataset(datasetSpec);
   const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, list]) => [c, list.length]));
@@ -486,16 +499,22 @@ export async function prepareRun(scenario: Scenario, options: Pick<RunOptions, '
   const evaluator = new HeldOutEvaluator(store, scenario.evaluation.testPerClass, undefined, evaluationMemo, strategyNamed(scenario.strategy).classify);
   // Bulk work goes to one worker thread per core (wasm and cpu compute on one thread each).
   const threads = scenario.backbone.name === 'pixels' ? 1 : Math.min(scenario.embedding.threads ?? cpus().length, cpus().length * 2);
-  const embedBulk = async (split: 'train' | 'test', indices: number[]): Promise<Float32Array> => {
+  const embedBulk = async (split: 'train' | 'test', indices: number[], what: string): Promise<Float32Array> => {
     const pool = threads > 1 ? await EmbeddingPool.start(scenario.backbone, shape, scenario.backend, threads, backbone) : undefined;
     try {
-      return await store.embed(split, indices, pool);
+      const out = new Float32Array(indices.length * backbone.dim);
+      for (let at = 0; at < indices.length; at += BULK_CHUNK) {
+        const chunk = indices.slice(at, at + BULK_CHUNK);
+        out.set(await store.embed(split, chunk, pool), at * backbone.dim);
+        options.onProgress?.({ phase: 'embedding', what, done: at + chunk.length, total: indices.length });
+      }
+      return out;
     } finally {
       await pool?.close();
     }
   };
   const embedStarted = performance.now();
-  await embedBulk('test', fieldClasses.flatMap((c) => evaluator.testIndices(c)));
+  await embedBulk('test', fieldClasses.flatMap((c) => evaluator.testIndices(c)), 'test images of the field classes');
   const testEmbeddings = await Promise.all(fieldClasses.map((c) => evaluator.embeddings(c)));
   const embedSeconds = (performance.now() - embedStarted) / 1000;
   const rankMeRows = testEmbeddings.reduce((n, e) => n + e.length / backbone.dim, 0);

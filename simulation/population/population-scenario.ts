@@ -58,7 +58,7 @@ export interface Distribution {
  */
 export async function runPopulationScenario(
   scenario: Scenario,
-  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force' | 'resume'> & { onMission?: (m: PopulationMission) => void } = {},
+  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force' | 'resume' | 'onProgress'> & { onMission?: (m: PopulationMission) => void } = {},
 ): Promise<{ summary: PopulationSummary; result: PopulationResult }> {
   const started = performance.now();
   const { out, saved, runId } = openRunFolder(scenario, options);
@@ -77,7 +77,7 @@ export async function runPopulationScenario(
     const indices: number[] = [];
     for (let i = 0; i < data.train.count; i++) if (field.has(data.train.labels[i]!)) indices.push(i);
     options.log?.(`embedding ${indices.length} field-class train images into the shared bank`);
-    const embedded = await prepared.embedBulk('train', indices);
+    const embedded = await prepared.embedBulk('train', indices, 'field-class train images for the shared bank');
     const bank = new Float32Array(new SharedArrayBuffer(data.train.count * dim * 4));
     indices.forEach((row, k) => bank.set(embedded.subarray(k * dim, (k + 1) * dim), row * dim));
     const labels = new Int32Array(new SharedArrayBuffer(data.train.count * 4));
