@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 /** `protofed run --json`: the events a script reads, one JSON object per line on stdout. */
 describe('protofed run --json', () => {
-  it('prints start, one event per mission with elapsed time and time to go, and finished; nothing else on stdout', () => {
+  it('prints start, the bulk work\'s progress, one event per mission with elapsed time and time to go, and finished; nothing else on stdout', () => {
     const dir = mkdtempSync(join(tmpdir(), 'protofed-json-'));
     const scenario = join(dir, 'scenario.yaml');
     writeFileSync(scenario, `name: json-events
@@ -21,7 +21,11 @@ evaluation: { testPerClass: 20 }
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run', scenario, '--json', '--out', out], { encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
     const events = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; [k: string]: unknown });
-    expect(events.map((e) => e.event)).toEqual(['start', 'mission', 'mission', 'mission', 'mission', 'finished']);
+    // Bulk work before the missions reports its progress; the test images are embedded in one step here.
+    const progress = events.filter((e) => e.event === 'progress');
+    expect(progress.at(-1)).toMatchObject({ phase: 'embedding', what: 'test images of the field classes', done: 10 * 20, total: 10 * 20 });
+    expect(events.filter((e) => e.event !== 'progress').map((e) => e.event)).toEqual(['start', 'mission', 'mission', 'mission', 'mission', 'finished']);
+    expect(events.findIndex((e) => e.event === 'progress')).toBeGreaterThan(0);
     expect(events[0]).toMatchObject({ scenario: 'json-events', mode: 'virtual', clients: 2, missions: 4 });
     const missions = events.filter((e) => e.event === 'mission');
     missions.forEach((m, k) => {
