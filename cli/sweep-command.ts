@@ -57,12 +57,12 @@ export async function sweepCommand(scenarioPath: string, options: SweepCommandOp
     },
   });
   const report = await writeSweepReport(outDir, `protofed sweep: ${scenario.name}`);
-  if (options.json) emitJson('finished', { runs: cells.length, report: report.html, data: report.csv });
-  say(`report: ${report.html}\ndata: ${report.csv}`);
+  if (options.json) emitJson('finished', { runs: cells.length, report: report.html, data: report.csv, charts: report.charts });
+  say(`report: ${report.html}\ndata: ${report.csv}\ncharts (SVG and PNG): ${report.charts}`);
 }
 
 /** `protofed report DIR`: re-renders a sweep's report from its runs. */
 export async function reportCommand(dir: string): Promise<void> {
   const report = await writeSweepReport(resolve(dir));
-  process.stdout.write(`${report.runs} runs; report: ${report.html}\ndata: ${report.csv}\n`);
+  process.stdout.write(`${report.runs} runs; report: ${report.html}\ndata: ${report.csv}\ncharts (SVG and PNG): ${report.charts}\n`);
 }

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Resvg } from '@resvg/resvg-js';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -95,7 +96,7 @@ export function finalAccuracy(r: SweepRun): number {
   return last ? missionAccuracy(r, last) : NaN;
 }
 
-export async function writeSweepReport(outDir: string, title = 'protofed sweep'): Promise<{ runs: number; html: string; csv: string }> {
+export async function writeSweepReport(outDir: string, title = 'protofed sweep'): Promise<{ runs: number; html: string; csv: string; charts: string }> {
   const runs = readSweep(outDir);
   if (runs.length === 0) throw new Error(`${outDir} holds no finished run`);
   const csvPath = join(outDir, 'sweep.csv');
@@ -191,7 +192,26 @@ ${table}</table>
 `;
   const htmlPath = join(outDir, 'report.html');
   writeFileSync(htmlPath, html);
-  return { runs: runs.length, html: htmlPath, csv: csvPath };
+  const charts = writeChartFiles(join(outDir, 'charts'), {
+    'accuracy-per-mission': accuracyChart, 'accuracy-vs-bytes': bytesChart, 'bytes-per-client': histogram,
+    'accuracy-matrix': heatmap, 'forgetting-bwt': forgetting,
+  });
+  return { runs: runs.length, html: htmlPath, csv: csvPath, charts };
+}
+
+/**
+ * Every chart of the report as its own SVG, and as a PNG at twice its size (rendered by resvg
+ * with the system's fonts), for papers.
+ */
+function writeChartFiles(dir: string, charts: Record<string, string>): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, chart] of Object.entries(charts)) {
+    const svgText = chart.includes('xmlns=') ? chart : chart.replace('<svg', '<svg xmlns="http://www.w3.org/2000/svg"');
+    writeFileSync(join(dir, `${name}.svg`), svgText);
+    const png = new Resvg(svgText, { fitTo: { mode: 'zoom', value: 2 }, background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+    writeFileSync(join(dir, `${name}.png`), png);
+  }
+  return dir;
 }
 
 function escape(text: string): string {

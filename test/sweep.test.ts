@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,5 +46,16 @@ describe('sweeps', () => {
     const html = readFileSync(report.html, 'utf8');
     expect(html.match(/<svg/g)).toHaveLength(5);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+    // Each chart also as its own SVG and a PNG at twice its size, for papers.
+    const charts = readdirSync(report.charts).sort();
+    expect(charts).toHaveLength(10);
+    for (const name of charts.filter((f) => f.endsWith('.svg'))) {
+      const svgText = readFileSync(join(report.charts, name), 'utf8');
+      expect(svgText).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      const png = readFileSync(join(report.charts, name.replace(/\.svg$/, '.png')));
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+      const width = Number(/width="(\d+)"/.exec(svgText)![1]);
+      expect(png.readUInt32BE(16)).toBe(2 * width);
+    }
   }, 120_000);
 });
