@@ -52,8 +52,7 @@ export async function runCommand(scenarioArg: string | undefined, options: RunCo
     if (!options.quiet && !options.json) process.stdout.write(`${line}\n`);
   };
   if (scenario.clients.mode === 'population') {
-    if (options.dashboard) throw new Error('--dashboard does not show population runs yet (their clients are distributions, not rows); run without it');
-    await runPopulationCommand(scenario, scenarioPath, outDir, { force: options.force }, say, options.json === true);
+    await runPopulationCommand(scenario, scenarioPath, outDir, { force: options.force, dashboard: options.dashboard }, say, options.json === true);
     return;
   }
   await runAndReport(scenario, scenarioPath, outDir, options, say);
@@ -74,8 +73,7 @@ async function resumeCommand(scenarioArg: string | undefined, dir: string, optio
   };
   say(`resuming ${outDir} (run ${saved.runId})`);
   if (scenario.clients.mode === 'population') {
-    if (options.dashboard) throw new Error('--dashboard does not show population runs yet (their clients are distributions, not rows); run without it');
-    await runPopulationCommand(scenario, saved.source ?? 'the saved scenario', outDir, { resume: true }, say, options.json === true);
+    await runPopulationCommand(scenario, saved.source ?? 'the saved scenario', outDir, { resume: true, dashboard: options.dashboard }, say, options.json === true);
     return;
   }
   await runAndReport(scenario, saved.source ?? 'the saved scenario', outDir, { ...options, resume: outDir }, say);
@@ -167,7 +165,7 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
 }
 
 async function runPopulationCommand(
-  scenario: Scenario, scenarioPath: string, outDir: string, how: { force?: boolean | undefined; resume?: boolean }, say: (line: string) => void, json: boolean,
+  scenario: Scenario, scenarioPath: string, outDir: string, how: { force?: boolean | undefined; resume?: boolean; dashboard?: boolean | undefined }, say: (line: string) => void, json: boolean,
 ): Promise<void> {
   if (json) emitJson('start', { scenario: scenario.name, source: scenarioPath, mode: 'population', clients: scenario.clients.count, missions: scenario.missions.count, out: outDir });
   const clock = new JobClock(scenario.missions.count);
@@ -179,6 +177,7 @@ async function runPopulationCommand(
   let header = false;
   const { summary } = await runPopulationScenario(scenario, {
     outDir, source: scenarioPath, ...how,
+    onDashboard: (url) => process.stderr.write(`protofed: dashboard (live; keep the link private, it holds the viewer key): ${url}\n`),
     log: (line) => process.stderr.write(`protofed: ${line}\n`),
     onProgress: bulkProgress(say, json),
     onMission: (m) => {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { DASHBOARD_NAMESPACE, DASHBOARD_PATH, DASHBOARD_SOCKET_PATH } from '../coordinator/dashboard/dashboard-server.js';
-import type { DashboardClient, DashboardHistory, DashboardMission, DashboardPhase } from '../coordinator/dashboard/dashboard-feed.js';
+import type { DashboardClient, DashboardHistory, DashboardMission, DashboardPhase, DashboardPopulation } from '../coordinator/dashboard/dashboard-feed.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
+import { runPopulationScenario } from '../simulation/population/population-scenario.js';
 import type { MissionResult } from '../coordinator/federation/mission-results.js';
 import { runVirtual, threeClientScenario } from './support/three-virtual-clients.js';
 
@@ -79,4 +81,40 @@ describe('the live dashboard', () => {
     expect(lastRows.reduce((s, c) => s + c.bytesUp, 0)).toBe(result.summary.bytesUp);
     expect(seen.phases.at(-1)).toEqual({ mission: 5, phase: 'finished' });
   }, 120_000);
+});
+
+describe('the live dashboard of a population', () => {
+  it('shows the clients as distributions (reach and bytes per client), not rows, and every mission', async () => {
+    let done: Promise<{ history: DashboardHistory; missions: DashboardMission[]; population: DashboardPopulation[] }> | undefined;
+    const scenario = parseScenario({
+      name: 'dashboard-population', seed: 3, dataset: { name: 'fashion-mnist', dir: 'embedded' }, backbone: { name: 'pixels' },
+      clients: { mode: 'population', count: 2000, perMission: 50, workers: 1 }, missions: { count: 4, classesPerClient: 2, shotsPerClass: 3 },
+      evaluation: { testPerClass: 20, clientSample: 2 },
+    });
+    const { summary } = await runPopulationScenario(scenario, {
+      dashboard: true,
+      onDashboard: (url) => {
+        const page = new URL(url);
+        done = new Promise((resolve, reject) => {
+          const seen = { missions: [] as DashboardMission[], population: [] as DashboardPopulation[], history: undefined as DashboardHistory | undefined };
+          const socket = io(`${page.origin}${DASHBOARD_NAMESPACE}`, { path: DASHBOARD_SOCKET_PATH, auth: { viewer: new URLSearchParams(page.hash.slice(1)).get('viewer') }, reconnection: false, transports: ['websocket'] });
+          socket.on('connect_error', reject);
+          socket.on('history', (h: DashboardHistory) => (seen.history = h));
+          socket.on('mission', (m: DashboardMission) => seen.missions.push(m));
+          socket.on('population', (p: DashboardPopulation) => seen.population.push(p));
+          socket.on('phase', (p: DashboardPhase) => {
+            if (p.phase === 'finished') resolve({ history: seen.history!, missions: seen.missions, population: seen.population });
+          });
+        });
+      },
+    });
+    const { history, missions, population } = await done!;
+    expect(history.info).toMatchObject({ mode: 'population', clients: 2000 });
+    expect([...history.missions, ...missions].map((m) => m.mission)).toEqual([0, 1, 2, 3]);
+    const last = population.at(-1) ?? history.population!;
+    expect(last.clientsReached).toBe(summary.perClient.clientsReached);
+    expect(last.participants).toBe(50);
+    expect(last.bytesUp).toEqual(summary.perClient.up);
+    expect(last.bytesDown).toEqual(summary.perClient.down);
+  }, 60_000);
 });

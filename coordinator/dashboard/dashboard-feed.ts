@@ -18,7 +18,8 @@ export interface DashboardRunInfo {
 export interface DashboardMission {
   mission: number;
   classesKnown: number;
-  globalAccuracy: number;
+  /** Null where the global table was not evaluated (a population run without an evaluator). */
+  globalAccuracy: number | null;
   /** Mean client accuracy before and after the merge; null where no client evaluated. */
   clientsBefore: number | null;
   clientsAfter: number | null;
@@ -53,16 +54,35 @@ export interface DashboardPhase {
   detail?: string;
 }
 
+/** A population's clients as distributions, not rows. */
+export interface DashboardPopulation {
+  /** Clients that have taken part at least once, and those in the last mission. */
+  clientsReached: number;
+  participants: number;
+  /** Learning bytes per client that has taken part, so far. */
+  bytesUp: Distribution;
+  bytesDown: Distribution;
+}
+
+export interface Distribution {
+  mean: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
 export interface DashboardHistory {
   info: DashboardRunInfo;
   missions: DashboardMission[];
   clients: DashboardClient[];
+  population: DashboardPopulation | null;
   phase: DashboardPhase;
 }
 
 interface DashboardFeedEvents {
   mission: [DashboardMission];
   clients: [DashboardClient[]];
+  population: [DashboardPopulation];
   phase: [DashboardPhase];
 }
 
@@ -77,6 +97,7 @@ interface DashboardFeedEvents {
 export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
   private readonly missions: DashboardMission[] = [];
   private clients: DashboardClient[] = [];
+  private population: DashboardPopulation | null = null;
   private phase: DashboardPhase = { mission: 0, phase: 'starting' };
 
   constructor(readonly info: DashboardRunInfo) {
@@ -84,11 +105,11 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
   }
 
   history(): DashboardHistory {
-    return { info: this.info, missions: [...this.missions], clients: this.clients, phase: this.phase };
+    return { info: this.info, missions: [...this.missions], clients: this.clients, population: this.population, phase: this.phase };
   }
 
   missionDone(r: MissionResult): void {
-    const m: DashboardMission = {
+    this.addMission({
       mission: r.mission,
       classesKnown: r.classesKnown,
       globalAccuracy: r.globalAccuracy,
@@ -99,10 +120,19 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
         down: { message: r.bytes.down.encodedBytes, payload: r.bytes.down.payloadBytes },
       },
       wallMs: r.wallMs,
-    };
+    });
+  }
+
+  /** A finished mission of any kind of run. */
+  addMission(m: DashboardMission): void {
     this.missions.push(m);
     this.emit('mission', m);
-    this.setPhase({ mission: r.mission + 1, phase: 'running' });
+    this.setPhase({ mission: m.mission + 1, phase: 'running' });
+  }
+
+  setPopulation(p: DashboardPopulation): void {
+    this.population = p;
+    this.emit('population', p);
   }
 
   setClients(rows: DashboardClient[]): void {

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -70,7 +71,32 @@ export class DashboardServer {
     });
     this.feed.on('mission', (m) => nsp.emit('mission', m));
     this.feed.on('clients', (rows) => nsp.emit('clients', rows));
+    this.feed.on('population', (p) => nsp.emit('population', p));
     this.feed.on('phase', (p) => nsp.emit('phase', p));
+  }
+
+  /**
+   * A dashboard on an HTTP server of its own (a run with no coordinator server, e.g. population
+   * mode): it listens on a free loopback port; the URL carries the viewer key.
+   */
+  static async serveAlone(feed: DashboardFeed, viewerKey: string): Promise<{ url: string; close(): Promise<void> }> {
+    const dashboard = new DashboardServer(feed, viewerKey);
+    const http = createServer((req, res) => {
+      if (!dashboard.handle(req, res)) res.writeHead(404).end();
+    });
+    dashboard.attach(http);
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { port } = http.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}${DASHBOARD_PATH}#viewer=${viewerKey}`,
+      close: async () => {
+        await dashboard.close();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+      },
+    };
   }
 
   /** Serves the page and its files; false for any other request. */

@@ -53,7 +53,8 @@ export interface PopulationRunOptions {
   snapshotEveryMissions?: number | undefined;
   /** Clients per batch handed to a shard: batches overlap the shards' work with the coordinator's. */
   batchSize?: number;
-  onMission?: (record: PopulationMission) => void;
+  /** Each finished mission, with every client's bytes so far (live arrays: read, do not keep). */
+  onMission?: (record: PopulationMission, perClient: { bytesUp: Float64Array; bytesDown: Float64Array }) => void;
   /** Called after the last mission, before the shards stop, with a way to read any client's table. */
   onFinish?: (held: (client: number) => Promise<PrototypeTable>) => Promise<void>;
 }
@@ -288,7 +289,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       },
     }, (record) => {
       missions.push(record.mission);
-      o.onMission?.(record.mission);
+      o.onMission?.(record.mission, { bytesUp, bytesDown });
     });
     await o.onFinish?.((client) => shards[shardOf(client)]!.held(client));
   } finally {

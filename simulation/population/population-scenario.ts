@@ -6,6 +6,9 @@ import { PROTOCOL_VERSION, isLearningTraffic } from '../../shared/protocol/messa
 import type { Scenario } from '../../shared/scenario/scenario-config.js';
 import { tableChecksum } from '../../shared/learning/table-checksum.js';
 import { runPopulation, type PopulationMission, type PopulationRecord, type PopulationResult } from './population-run.js';
+import { randomBytes } from 'node:crypto';
+import { DashboardFeed, type DashboardMission, type DashboardPopulation } from '../../coordinator/dashboard/dashboard-feed.js';
+import { DashboardServer } from '../../coordinator/dashboard/dashboard-server.js';
 import { checkPopulationFits } from './memory-estimate.js';
 import { defaultWorkerCount } from './shard-handle.js';
 
@@ -58,7 +61,7 @@ export interface Distribution {
  */
 export async function runPopulationScenario(
   scenario: Scenario,
-  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force' | 'resume' | 'onProgress'> & { onMission?: (m: PopulationMission) => void } = {},
+  options: Pick<RunOptions, 'outDir' | 'source' | 'dataDir' | 'log' | 'force' | 'resume' | 'onProgress' | 'dashboard' | 'onDashboard'> & { onMission?: (m: PopulationMission) => void } = {},
 ): Promise<{ summary: PopulationSummary; result: PopulationResult }> {
   const started = performance.now();
   const { out, saved, runId } = openRunFolder(scenario, options);
@@ -66,6 +69,7 @@ export async function runPopulationScenario(
   const { data, fieldClasses, backbone, evaluator, evaluationMemo } = prepared;
   const dim = backbone.dim;
   const workers = scenario.clients.workers ?? defaultWorkerCount();
+  let dashboard: { url: string; close(): Promise<void> } | undefined;
   const perMission = scenario.clients.perMission ?? scenario.clients.count;
   try {
     const estimate = checkPopulationFits({
@@ -95,17 +99,31 @@ export async function runPopulationScenario(
       out, options.log ?? (() => {}), dim, {}, bound(uplinkSpec).codec, uplinkSpec.delta ? bound(downlinkSpec).codec : undefined,
     );
     if (saved) out!.rewriteRecords(journal.missions.map((r) => ({ record: 'global', ...r.mission })));
+    // The live view of a population: missions, and its clients as distributions (no rows for a million).
+    const feed = options.dashboard ? new DashboardFeed({
+      runId, scenario: scenario.name, mode: 'population', strategy: scenario.strategy, schedule: scenario.missions.schedule, merge: scenario.missions.merge,
+      codec: { uplink: scenario.codec.uplink, downlink: scenario.codec.downlink }, clients: scenario.clients.count, missionLimit: scenario.missions.count,
+    }) : undefined;
+    for (const r of journal.missions) feed?.addMission(dashboardMission(r.mission));
+    dashboard = feed ? await DashboardServer.serveAlone(feed, randomBytes(24).toString('base64url')) : undefined;
+    if (dashboard) options.onDashboard?.(dashboard.url);
+    feed?.setPhase({ mission: journal.missions.length, phase: 'running' });
     const result = await runPopulation({
       journal,
       population: scenario.clients.count, perMission, missions: scenario.missions.count,
       classesPerClient: scenario.missions.classesPerClient, shotsPerClass: scenario.missions.shotsPerClass, seed: scenario.seed,
       uplink: scenario.codec.uplink, downlink: scenario.codec.downlink, workers, bank, labels, dim, fieldClasses,
       evaluator, clientSample: scenario.evaluation.clientSample ?? 0, codebook: codebook?.bytes,
-      onMission: (m) => {
+      onMission: (m, perClient) => {
         out?.appendRecords([{ record: 'global', ...m }]);
+        if (feed) {
+          feed.addMission(dashboardMission(m));
+          feed.setPopulation(populationView(perClient, m.participants));
+        }
         options.onMission?.(m);
       },
     }).finally(() => journal.close());
+    feed?.setPhase({ mission: result.missions.length, phase: 'finished' });
     const last = result.missions.at(-1);
     // Only the clients reached, never an array as long as the population.
     const reached: number[] = [];
@@ -139,9 +157,31 @@ export async function runPopulationScenario(
     out?.writeSummary(summary);
     return { summary, result };
   } finally {
+    await dashboard?.close();
     prepared.store.close();
     backbone.dispose();
   }
+}
+
+function dashboardMission(m: PopulationMission): DashboardMission {
+  return {
+    mission: m.mission, classesKnown: m.classesKnown, globalAccuracy: m.globalAccuracy, clientsBefore: null, clientsAfter: m.sampledClientAccuracy,
+    bytes: { up: { message: m.bytes.up.encodedBytes, payload: m.bytes.up.payloadBytes }, down: { message: m.bytes.down.encodedBytes, payload: m.bytes.down.payloadBytes } },
+    wallMs: m.seconds * 1000,
+  };
+}
+
+/** The bytes of the clients reached so far, as distributions. */
+function populationView(perClient: { bytesUp: Float64Array; bytesDown: Float64Array }, participants: number): DashboardPopulation {
+  const up: number[] = [];
+  const down: number[] = [];
+  for (let c = 0; c < perClient.bytesDown.length; c++) {
+    if (perClient.bytesDown[c]! > 0) {
+      up.push(perClient.bytesUp[c]!);
+      down.push(perClient.bytesDown[c]!);
+    }
+  }
+  return { clientsReached: down.length, participants, bytesUp: distribution(up), bytesDown: distribution(down) };
 }
 
 function distribution(values: number[]): Distribution {

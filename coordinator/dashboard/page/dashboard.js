@@ -11,7 +11,7 @@
 
   function text(id, value) { document.getElementById(id).textContent = value; }
   function fmtBytes(n) {
-    if (n < 1024) return n + ' B';
+    if (n < 1024) return Math.round(n) + ' B';
     if (n < 1024 * 1024) return (n / 1024).toFixed(1) + ' KB';
     return (n / 1024 / 1024).toFixed(2) + ' MB';
   }
@@ -94,14 +94,32 @@
     });
   }
 
+  function showPopulation(p) {
+    if (!p) return;
+    document.getElementById('population-section').hidden = false;
+    document.getElementById('clients-section').hidden = true;
+    text('population-reach', p.clientsReached.toLocaleString('en') + ' of ' + info.clients.toLocaleString('en') +
+      ' clients have taken part; ' + p.participants.toLocaleString('en') + ' in the last mission');
+    var body = document.querySelector('#population tbody');
+    body.innerHTML = '';
+    [['bytes up', p.bytesUp], ['bytes down', p.bytesDown]].forEach(function (row) {
+      var tr = document.createElement('tr');
+      [row[0], fmtBytes(row[1].mean), fmtBytes(row[1].p50), fmtBytes(row[1].p99), fmtBytes(row[1].max)].forEach(function (v) {
+        var td = document.createElement('td'); td.textContent = v; tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+  }
+
   var socket = io('/dashboard', { path: '/protofed/live/', auth: { viewer: viewer } });
   socket.on('connect_error', function (err) { text('status', 'cannot connect: ' + err.message); });
   socket.on('history', function (h) {
     info = h.info; missions = h.missions; phase = h.phase;
-    showInfo(); drawCharts(); showClients(h.clients); showStatus();
+    showInfo(); drawCharts(); showClients(h.clients); showPopulation(h.population); showStatus();
     document.body.setAttribute('data-ready', 'true');
   });
   socket.on('mission', function (m) { missions.push(m); drawCharts(); showStatus(); });
   socket.on('clients', showClients);
+  socket.on('population', showPopulation);
   socket.on('phase', function (p) { phase = p; showStatus(); });
 })();
