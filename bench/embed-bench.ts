@@ -17,7 +17,7 @@ import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import * as tf from '@tensorflow/tfjs';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 import { FoldedConvNet } from '../shared/embedding/folded-inference.js';
-import { backendFailures, selectBackend, type BackendName } from '../shared/tensor/tensor-backend.js';
+import { backendFailures, eachLoadableBackend, type BackendName } from '../shared/tensor/tensor-backend.js';
 
 const BATCH = 256;
 const INPUTS = [{ rows: 28, cols: 28, channels: 1 }, { rows: 84, cols: 84, channels: 3 }];
@@ -50,13 +50,7 @@ async function timeIt(run: () => tf.Tensor): Promise<{ perSecond: number; batche
 
 const results: Result[] = [];
 const available: BackendName[] = [];
-for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
-  try {
-    await selectBackend(backend);
-  } catch {
-    continue;
-  }
-  await tf.setBackend(backend);
+for await (const backend of eachLoadableBackend()) {
   available.push(backend);
   for (const input of INPUTS) {
     const model = buildConv4(input, 1);

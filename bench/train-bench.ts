@@ -19,7 +19,7 @@ import { withinPackage } from '../shared/datasets/data-home.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { SeededRng } from '../shared/learning/rng.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
-import { backendFailures, selectBackend, type BackendName } from '../shared/tensor/tensor-backend.js';
+import { backendFailures, eachLoadableBackend, type BackendName } from '../shared/tensor/tensor-backend.js';
 import { EpisodeSampler, type EpisodeShape } from '../pretrain/episode-sampler.js';
 import { prototypicalLoss } from '../pretrain/prototypical-loss.js';
 import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
@@ -111,13 +111,7 @@ interface Result {
 const results: Result[] = [];
 const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));
 const available: BackendName[] = [];
-for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
-  try {
-    await selectBackend(backend);
-  } catch {
-    continue;
-  }
-  await tf.setBackend(backend);
+for await (const backend of eachLoadableBackend()) {
   available.push(backend);
   // The cpu backend is ~20× slower: fewer seconds, or the bench takes an hour.
   const budget = backend === 'cpu' ? BUDGET_S / 5 : BUDGET_S;

@@ -41,6 +41,25 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
 }
 
 /** The backend chosen by selectBackend, or undefined before. */
+/**
+ * Every backend that loads here (tfjs-node, wasm, cpu), each made tfjs's backend in turn while the
+ * caller works with it: the loop of a benchmark that measures each.
+ *
+ * @example
+ * for await (const backend of eachLoadableBackend()) measure(backend);
+ */
+export async function* eachLoadableBackend(): AsyncGenerator<BackendName> {
+  for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
+    try {
+      await selectBackend(backend);
+    } catch {
+      continue;
+    }
+    await tf.setBackend(backend);
+    yield backend;
+  }
+}
+
 export function activeBackend(): BackendName | undefined {
   return active;
 }
