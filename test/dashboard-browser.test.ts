@@ -20,8 +20,9 @@ describe.skipIf(!browserPath)(`the dashboard in headless chromium${browserPath ?
     const browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'], headless: true });
     try {
       const result = await runVirtual(threeClientScenario('dashboard-browser', 6, {
-        missions: { count: 6, classesPerClient: 2, shotsPerClass: 5 },
-        faults: { stragglers: { probability: 1, delayMs: 700 } },
+        // Slow enough (about 1 s per mission) that a loaded machine still opens the page mid-run.
+        missions: { count: 8, classesPerClient: 2, shotsPerClass: 5 },
+        faults: { stragglers: { probability: 1, delayMs: 900 } },
         timeouts: { phaseMs: 60_000, connectMs: 60_000 },
       }), {
         dashboard: true,
@@ -47,13 +48,13 @@ describe.skipIf(!browserPath)(`the dashboard in headless chromium${browserPath ?
       });
       const { status, rows, charts } = await seen!;
       // The page says which mission runs and the global accuracy after the ones before it.
-      expect(status).toMatch(/^mission [3-6] of 6: learning · global accuracy 0\.\d{4} over \d+ classes$/);
+      expect(status).toMatch(/^mission [3-8] of 8: learning · global accuracy 0\.\d{4} over \d+ classes$/);
       const accuracy = Number(/global accuracy (0\.\d{4})/.exec(status)![1]);
       expect(accuracy).toBeGreaterThan(0.3);
       expect(rows).toBe(3);
       expect(charts).toBe(2);
       expect(existsSync(shot)).toBe(true);
-      expect(result.summary.missions).toBe(6);
+      expect(result.summary.missions).toBe(8);
     } finally {
       await browser.close();
     }
