@@ -273,6 +273,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       showClients();
       options.onMission?.(r);
     },
+    onPhase: (mission, phase) => feed?.setPhase({ mission, phase }),
     log,
   });
   const restarts: RunSummary['restarts'] = [];

@@ -79,6 +79,9 @@ describe('the live dashboard', () => {
     expect(all.at(-1)!.globalAccuracy).toBe(result.summary.finalGlobalAccuracy);
     const lastRows = seen.clients.at(-1)!;
     expect(lastRows.reduce((s, c) => s + c.bytesUp, 0)).toBe(result.summary.bytesUp);
+    // Each live mission goes through its phases: its clients learn, then evaluate the merged table.
+    const phasesOf3 = seen.phases.filter((p) => p.mission === 3).map((p) => p.phase);
+    expect(phasesOf3).toEqual(['running', 'learning', 'evaluating']);
     expect(seen.phases.at(-1)).toEqual({ mission: 5, phase: 'finished' });
   }, 120_000);
 });

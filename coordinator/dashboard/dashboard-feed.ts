@@ -50,7 +50,8 @@ export interface DashboardClient {
 export interface DashboardPhase {
   /** The mission in progress (0-based), or the number of missions when the run is over. */
   mission: number;
-  phase: 'starting' | 'running' | 'finished' | 'failed';
+  /** running: between missions, or an asynchronous run; learning and evaluating: the phases of a sync mission. */
+  phase: 'starting' | 'running' | 'learning' | 'evaluating' | 'finished' | 'failed';
   detail?: string;
 }
 

@@ -64,6 +64,8 @@ export interface MissionRunnerOptions {
    */
   centralize?: { embed(indices: number[]): Promise<Float32Array>; bytesPerImage: number } | undefined;
   onMission?: (result: MissionResult) => void;
+  /** Sync missions: a mission's clients start learning, or (merged) evaluate the new table. */
+  onPhase?: (mission: number, phase: 'learning' | 'evaluating') => void;
   log?: (line: string) => void;
 }
 

@@ -95,6 +95,7 @@ export class SyncMissions implements Pace {
     const m = this.mission;
 
     this.phase = 'learning';
+    runner.o.onPhase?.(m, 'learning');
     for (const id of participants) this.sendMission(id);
     // A client that left the run is waited for no more.
     const onTime = (id: string): boolean => !runner.active(id) || (this.contributed(id, m) && runner.reports['before-merge'].has(id));
@@ -155,6 +156,7 @@ export class SyncMissions implements Pace {
 
   sendTables(): void {
     this.phase = 'evaluating';
+    this.runner.o.onPhase?.(this.mission, 'evaluating');
     // Clients that sat this mission out get nothing: their table catches up when they next take part.
     for (const id of this.merged) this.sendTableAndEvaluate(id);
   }

@@ -37,7 +37,8 @@
     var last = missions[missions.length - 1];
     var where = phase ? (phase.phase === 'finished' ? 'finished after ' + missions.length + ' missions'
       : phase.phase === 'failed' ? 'failed: ' + (phase.detail || '')
-      : phase.phase === 'starting' ? 'starting' : 'mission ' + (phase.mission + 1) + ' of ' + info.missionLimit + ': learning') : '';
+      : phase.phase === 'starting' ? 'starting'
+      : 'mission ' + (phase.mission + 1) + ' of ' + info.missionLimit + ': ' + (phase.phase === 'running' ? 'running' : phase.phase)) : '';
     text('status', where + (last ? ' · global accuracy ' + fmtAcc(last.globalAccuracy) + ' over ' + last.classesKnown + ' classes' : ''));
   }
 
