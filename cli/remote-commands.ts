@@ -15,6 +15,7 @@ export interface CoordinatorCommandOptions {
   keys: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsClientCa?: string;
   out?: string;
   waitMs?: string;
   quiet?: boolean;
@@ -36,7 +37,11 @@ export async function coordinatorCommand(options: CoordinatorCommandOptions): Pr
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${options.port}`);
   const waitMs = options.waitMs === undefined ? undefined : Number.parseInt(options.waitMs, 10);
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('TLS needs both --tls-cert and --tls-key');
-  const tls = options.tlsCert ? { cert: readText(options.tlsCert, 'the TLS certificate'), key: readText(options.tlsKey!, 'the TLS key') } : undefined;
+  if (options.tlsClientCa && !options.tlsCert) throw new Error('mutual TLS (--tls-client-ca) needs the coordinator\'s own --tls-cert and --tls-key');
+  const tls = options.tlsCert ? {
+    cert: readText(options.tlsCert, 'the TLS certificate'), key: readText(options.tlsKey!, 'the TLS key'),
+    clientCa: options.tlsClientCa === undefined ? undefined : readText(options.tlsClientCa, 'the client certificate authority'),
+  } : undefined;
   if (!tls && !isLoopback(options.host)) {
     process.stderr.write(`warning: listening on ${options.host} without TLS: the clients' keys and the run's traffic cross the network in clear text (give --tls-cert and --tls-key)\n`);
   }
@@ -57,6 +62,8 @@ export interface ClientCommandOptions {
   id: string;
   keyFile?: string;
   ca?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   data?: string;
   backend?: BackendChoice;
   cache?: boolean;
@@ -78,6 +85,7 @@ export async function clientCommand(options: ClientCommandOptions): Promise<void
     token,
     clientId: options.id,
     ca: options.ca === undefined ? undefined : readText(options.ca, 'the certificate authority'),
+    clientCertificate: clientCertificateOf(options),
     dataDir: options.data,
     backend: options.backend,
     cacheDir: options.cache === false ? undefined : defaultCacheDir(),
@@ -90,4 +98,10 @@ export async function clientCommand(options: ClientCommandOptions): Promise<void
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function clientCertificateOf(options: { tlsCert?: string; tlsKey?: string }): { cert: string; key: string } | undefined {
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error('a client certificate needs both --tls-cert and --tls-key');
+  if (options.tlsCert === undefined) return undefined;
+  return { cert: readText(options.tlsCert, 'the client certificate'), key: readText(options.tlsKey!, 'the client certificate\'s key') };
 }

@@ -25,7 +25,7 @@ export interface RunCommandOptions {
   /** One JSON object per event on stdout (start, mission, finished, error) instead of the table. */
   json?: boolean;
   /** Remote mode: where to listen, the clients' keys, and how long to wait for the clients. */
-  remote?: { host: string; port: number; keys: ClientKeys; tls?: { cert: string; key: string } | undefined; waitMs?: number | undefined };
+  remote?: { host: string; port: number; keys: ClientKeys; tls?: { cert: string; key: string; clientCa?: string | undefined } | undefined; waitMs?: number | undefined };
 }
 
 function defaultOutDir(name: string): string {

@@ -95,7 +95,7 @@ export class SocketCoordinatorLink extends ValidatingLink {
    * delay jittered by ±50%) until `giveUpAfterMs` have passed without a connection, saying what it
    * does through `log`.
    */
-  constructor(url: string, options: { ca?: string | undefined; firstDelayMs?: number; maxDelayMs?: number; giveUpAfterMs?: number; log?: (line: string) => void } = {}) {
+  constructor(url: string, options: { ca?: string | undefined; clientCertificate?: { cert: string; key: string } | undefined; firstDelayMs?: number; maxDelayMs?: number; giveUpAfterMs?: number; log?: (line: string) => void } = {}) {
     super();
     const giveUpAfterMs = options.giveUpAfterMs ?? 60_000;
     const log = options.log ?? (() => {});
@@ -109,6 +109,7 @@ export class SocketCoordinatorLink extends ValidatingLink {
       autoConnect: false,
       // The coordinator's certificate authority, for a coordinator with its own certificate (https).
       ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...options.clientCertificate,
     });
     this.socket.on('disconnect', (reason) => {
       if (reason === 'io client disconnect') return;

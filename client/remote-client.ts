@@ -19,6 +19,8 @@ export interface RemoteClientOptions {
   cacheDir?: string | undefined;
   /** The certificate authority (PEM) that signed the coordinator's certificate, for an https URL; the system's when absent. */
   ca?: string | undefined;
+  /** This client's certificate and key (PEM), for a coordinator that requires mutual TLS. */
+  clientCertificate?: { cert: string; key: string } | undefined;
   /** How long to keep reconnecting to a coordinator that went away (default 10 minutes). */
   giveUpAfterMs?: number | undefined;
   log?: (line: string) => void;
@@ -35,7 +37,7 @@ export interface RemoteClientOptions {
 export async function runRemoteClient(o: RemoteClientOptions): Promise<void> {
   const base = o.url.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${o.token}`, 'x-protofed-client': o.clientId };
-  const get = trustingFetch(o.ca);
+  const get = trustingFetch(o.ca, o.clientCertificate);
   let response: Response;
   try {
     response = await get(`${base}${SETUP_PATH}`, { headers, signal: AbortSignal.timeout(15_000) });
@@ -61,7 +63,7 @@ export async function runRemoteClient(o: RemoteClientOptions): Promise<void> {
   const store = new EmbeddingStore(backbone, data, { cacheDir: o.cacheDir });
   const node = new ClientNode({
     clientId: o.clientId, token: o.token, store, link: new SocketCoordinatorLink(base, {
-      ca: o.ca, firstDelayMs: 500, maxDelayMs: 10_000, giveUpAfterMs: o.giveUpAfterMs ?? 600_000, log: (line) => o.log?.(`[${o.clientId}] ${line}`),
+      ca: o.ca, clientCertificate: o.clientCertificate, firstDelayMs: 500, maxDelayMs: 10_000, giveUpAfterMs: o.giveUpAfterMs ?? 600_000, log: (line) => o.log?.(`[${o.clientId}] ${line}`),
     }), testPerClass: setup.testPerClass, log: o.log,
   });
   try {

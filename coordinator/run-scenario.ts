@@ -64,8 +64,8 @@ export interface RunOptions {
   launchers?: Partial<Record<Scenario['clients']['mode'], ClientLauncherFactory>>;
   /** Where the socket.io server listens; a free loopback port when absent. */
   listen?: { host: string; port: number };
-  /** Serve the clients over TLS (remote mode): the coordinator's certificate and key, PEM. */
-  tls?: { cert: string; key: string } | undefined;
+  /** Serve the clients over TLS (remote mode): the coordinator's certificate and key, PEM; with clientCa, mutual TLS. */
+  tls?: { cert: string; key: string; clientCa?: string | undefined } | undefined;
   /** Each client's key; fresh random ones when absent (process and virtual clients are handed theirs). */
   keys?: ClientKeys;
   /** Serve a live dashboard of the run on the coordinator's port; its URL, with the viewer key, goes to onDashboard. */
@@ -219,7 +219,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const setupEndpoint = runSetupHandler(() => setup, keys, modelDir, (id, bytes) => {
     if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
     else strangers.setupBytes += bytes;
-  });
+  }, options.tls?.clientCa !== undefined);
   let dashboard: DashboardServer | undefined;
   // The operator's key: `protofed forget` on this results folder reaches the running coordinator with it.
   const adminKey = randomBytes(32).toString('base64url');

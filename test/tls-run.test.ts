@@ -2,7 +2,12 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFi
 import { tmpdir } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
+import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
+import { NOT_AUTHENTICATED } from '../coordinator/transport/coordinator-server.js';
+import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { protofedParser } from '../shared/protocol/socket-parser.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 import { generate } from 'selfsigned';
 import { runRemoteClient } from '../client/remote-client.js';
 import { runScenario } from '../coordinator/run-scenario.js';
@@ -80,5 +85,57 @@ describe('a remote run over TLS', () => {
     const setup = secure.summary.bytesByType.down.setup!;
     expect(setup.messages).toBe(9);
     expect(setup.encodedBytes).toBeGreaterThan(2 * statSync(join(process.cwd(), 'data/models/fashion-mnist-conv4/weights.bin')).size);
+  }, 120_000);
+});
+
+describe('mutual TLS', () => {
+  it('clients present certificates of the run\'s authority whose name is their id; one with another\'s certificate, or none, is refused', async () => {
+    // An authority of the run, and certificates it signs: the coordinator's and one per client.
+    const ca = await generate([{ name: 'commonName', value: 'protofed test CA' }], {
+      keyType: 'ec', algorithm: 'sha256', extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, digitalSignature: true, critical: true }],
+    });
+    const signer = { key: ca.private, cert: ca.cert };
+    const server = await generate([{ name: 'commonName', value: 'coordinator' }], {
+      keyType: 'ec', algorithm: 'sha256', ca: signer, extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+    });
+    const client = async (id: string) => {
+      const pems = await generate([{ name: 'commonName', value: id }], { keyType: 'ec', algorithm: 'sha256', ca: signer });
+      return { cert: pems.cert, key: pems.private };
+    };
+    const certs = { c0: await client('c0'), c1: await client('c1') };
+    const keys = ClientKeys.generate(['c0', 'c1']);
+    const quiet = { log: () => {} };
+    let impostor: Promise<string> | undefined;
+    let anonymous: Promise<string> | undefined;
+    let helloAsAnother: Promise<string> | undefined;
+    const joined: Promise<void>[] = [];
+    const secure = await runScenario(scenario('remote'), {
+      keys, tls: { cert: server.cert, key: server.private, clientCa: ca.cert },
+      onListening: (url) => {
+        const base = { url, ca: ca.cert, dataDir: 'embedded', ...quiet };
+        // c1's key and id with c0's certificate: the certificate does not name it.
+        impostor = runRemoteClient({ ...base, token: keys.secretOf('c1'), clientId: 'c1', clientCertificate: certs.c0 }).then(() => 'joined', (err: Error) => err.message);
+        anonymous = runRemoteClient({ ...base, token: keys.secretOf('c0'), clientId: 'c0' }).then(() => 'joined', (err: Error) => err.message);
+        // Straight to socket.io, past the setup: a hello as c1, with c1's key, over c0's certificate.
+        helloAsAnother = new Promise((resolve) => {
+          const socket = io(url, { transports: ['websocket'], reconnection: false, parser: protofedParser, ca: ca.cert, ...certs.c0 });
+          socket.on('connect', () => socket.emit('hello', encodeMessage({
+            v: PROTOCOL_VERSION, clientId: 'c1', token: keys.secretOf('c1'), codecs: ['int8'], dim: 64, modelHash: 'x', tableVersion: 0, codebook: '',
+          })));
+          socket.on('refused', (f: Uint8Array) => {
+            resolve(String(decodeMessage(f).reason));
+            socket.disconnect();
+          });
+          socket.on('connect_error', (err) => resolve(`connect error: ${err.message}`));
+        });
+        for (const id of ['c0', 'c1'] as const) joined.push(runRemoteClient({ ...base, token: keys.secretOf(id), clientId: id, clientCertificate: certs[id] }));
+      },
+    });
+    await Promise.all(joined);
+    expect(await impostor).toMatch(/refused this client's key/);
+    expect(await anonymous).toMatch(/cannot reach the coordinator at https:/);
+    expect(await helloAsAnother).toBe(NOT_AUTHENTICATED);
+    const plain = await runScenario(scenario('virtual'), { launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
+    expect(secure.summary.tableChecksum).toBe(plain.summary.tableChecksum);
   }, 120_000);
 });

@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'socket.io';
 import type { ChannelEnd } from '../../shared/protocol/in-memory-channel.js';
 
@@ -7,6 +8,8 @@ import type { ChannelEnd } from '../../shared/protocol/in-memory-channel.js';
  */
 export interface ClientConnection {
   readonly connected: boolean;
+  /** The common name of the verified client certificate (mutual TLS); undefined without one. */
+  certificateName(): string | undefined;
   /** The transport connection's id (engine.io), for the connection limits; undefined in memory. */
   readonly transportId: string | undefined;
   emit(type: string, frame: Uint8Array): void;
@@ -31,6 +34,7 @@ export function socketConnection(socket: Socket): ClientConnection {
     },
     // engine.io types the id as private; it is the id the engine's connection event carries.
     transportId: (socket.conn as unknown as { id: string }).id,
+    certificateName: () => peerCertificateName(socket.request.socket),
     emit: (type, frame) => {
       socket.emit(type, frame);
     },
@@ -54,6 +58,7 @@ export function channelConnection(end: ChannelEnd): ClientConnection {
       return end.connected;
     },
     transportId: undefined,
+    certificateName: () => undefined,
     emit: (type, frame) => end.send(type, frame),
     close: () => end.close('io server disconnect'),
     drop: () => end.close('transport close'),
@@ -61,4 +66,12 @@ export function channelConnection(end: ChannelEnd): ClientConnection {
     onClose: (handler) => end.onClose(handler),
     wireBytes: () => undefined,
   };
+}
+
+/** The common name of a TLS peer's verified certificate, or undefined (no TLS, no certificate, not verified). */
+export function peerCertificateName(socket: unknown): string | undefined {
+  const tls = socket as Partial<TLSSocket>;
+  if (typeof tls.getPeerCertificate !== 'function' || !tls.authorized) return undefined;
+  const cn = tls.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' ? cn : Array.isArray(cn) ? cn[0] : undefined;
 }

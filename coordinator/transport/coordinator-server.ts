@@ -51,8 +51,12 @@ export interface CoordinatorServerOptions {
   headTraining?: HeadTrainingOptions | undefined;
   /** The run's pq codebook, sent after the welcome to every client that does not hold it yet. */
   codebook?: Uint8Array | undefined;
-  /** Serve socket.io and the HTTP endpoints over TLS with this certificate and key (PEM). */
-  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /**
+   * Serve socket.io and the HTTP endpoints over TLS with this certificate and key (PEM). With
+   * `clientCa`, mutual TLS: every client must present a certificate signed by that authority, whose
+   * common name is the client id it says hello as (beside its key).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer | undefined } | undefined;
   /** Plain HTTP requests (not socket.io), e.g. the remote clients' setup endpoint. */
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -113,7 +117,10 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
   async listen(): Promise<{ host: string; port: number }> {
     // socket.io takes its own path and passes every other request on to this handler.
     const handler = this.options.httpHandler ?? ((_req: IncomingMessage, res: ServerResponse) => res.writeHead(404).end());
-    this.http = this.options.tls ? createHttpsServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler) : createServer(handler);
+    const tls = this.options.tls;
+    this.http = tls
+      ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+      : createServer(handler);
     // A TCP connection that never finishes its HTTP request is not held for long.
     this.http.headersTimeout = this.helloTimeoutMs;
     this.http.requestTimeout = 2 * this.helloTimeoutMs;
@@ -266,7 +273,8 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
       return;
     }
     // A peer that has not proved who it is learns nothing about the run, not even which ids exist.
-    if (!o.keys.verify(hello.clientId, hello.token)) {
+    const certified = !o.tls?.clientCa || session.connection.certificateName() === hello.clientId;
+    if (!o.keys.verify(hello.clientId, hello.token) || !certified) {
       this.refuse(session, NOT_AUTHENTICATED);
       return;
     }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { ClientKeys } from '../../shared/protocol/client-keys.js';
+import { peerCertificateName } from './client-connection.js';
 import { MODEL_PATH, SETUP_PATH, type RunSetup } from '../../shared/protocol/run-setup.js';
 
 /** model.json and the weight files it names: the only files served. */
@@ -30,13 +31,15 @@ export function runSetupHandler(
   keys: ClientKeys,
   modelDir: string | undefined,
   count: SetupByteCounter,
+  /** Mutual TLS: the client certificate's common name must be the id the request names. */
+  requireCertificate = false,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname.startsWith('/socket.io/')) return;
     const clientId = req.headers['x-protofed-client'];
     const bearer = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
-    const authenticated = keys.verify(clientId, bearer);
+    const authenticated = keys.verify(clientId, bearer) && (!requireCertificate || peerCertificateName(req.socket) === clientId);
     const send = (status: number, body: string | Buffer, type = 'application/json'): void => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) }).end(body);
       count(authenticated ? clientId as string : undefined, Buffer.byteLength(body));

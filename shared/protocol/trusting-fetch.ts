@@ -3,22 +3,23 @@ import { request as httpsRequest } from 'node:https';
 
 /**
  * A `fetch` for GET requests that trusts the certificate authority `ca` (PEM) for https URLs, as
- * a remote client needs for a coordinator with its own certificate: Node's built-in fetch takes no
- * `ca`. Without `ca` it is the built-in fetch (the system's authorities).
+ * a remote client needs for a coordinator with its own certificate, and presents a client
+ * certificate for mutual TLS: Node's built-in fetch takes neither. Without both it is the
+ * built-in fetch (the system's authorities).
  *
  * @example
  * const get = trustingFetch(readFileSync('coordinator.crt', 'utf8'));
  * const setup = await (await get('https://10.0.0.1:4000/protofed/setup', { headers })).json();
  */
-export function trustingFetch(ca: string | undefined): typeof fetch {
-  if (ca === undefined) return fetch;
+export function trustingFetch(ca: string | undefined, clientCertificate?: { cert: string; key: string }): typeof fetch {
+  if (ca === undefined && clientCertificate === undefined) return fetch;
   return ((input: string | URL | Request, init?: RequestInit) => new Promise<Response>((resolve, reject) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const method = init?.method ?? 'GET';
     if (method !== 'GET') throw new Error(`trustingFetch only GETs, not ${method}`);
     const headers = Object.fromEntries(new Headers(init?.headers).entries());
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method, headers, ca }, (res) => {
+    const req = send(url, { method, headers, ...(ca === undefined ? {} : { ca }), ...clientCertificate }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
