@@ -194,9 +194,9 @@ const packetCases: PacketCase[] = [
   { name: 'engine.io open', direction: 'coordinator-to-client', kind: 'engine.io text frame', meaning: '0 + JSON', frame: `0{"sid":"${SID}","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":67108880}`, note: 'the first frame; sid is random; maxPayload is the run\'s message limit + 16' },
   { name: 'socket.io connect', direction: 'client-to-coordinator', kind: 'socket.io packet', meaning: { type: 0, nsp: '/' }, frame: packet({ type: 0, nsp: '/' }) },
   {
-    name: 'socket.io connect reply', direction: 'coordinator-to-client', kind: 'socket.io packet', meaning: { type: 0, nsp: '/', data: { sid: SID, pid: '$undefined' } },
+    name: 'socket.io connect reply', direction: 'coordinator-to-client', kind: 'socket.io packet', meaning: { type: 0, nsp: '/', data: { sid: SID } },
     frame: packet({ type: 0, nsp: '/', data: { sid: SID, pid: undefined } }),
-    note: 'pid is undefined, which msgpackr writes as the extension d4 00 00 (fixext 1, type 0, data 0x00); read it as "absent"',
+    note: 'socket.io gives its connect reply a pid that is undefined (connection-state recovery is off); the parser leaves undefined values out, so the reply is plain msgpack',
   },
   { name: 'socket.io disconnect', direction: 'coordinator-to-client', kind: 'socket.io packet', meaning: { type: 1, nsp: '/' }, frame: packet({ type: 1, nsp: '/' }), note: 'the coordinator ends a connection (after shutdown or refused) with this, then closes the WebSocket' },
   { name: 'engine.io ping', direction: 'coordinator-to-client', kind: 'engine.io text frame', meaning: '2', frame: '2', note: 'every pingInterval ms' },

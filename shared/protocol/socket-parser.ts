@@ -48,7 +48,7 @@ export class Encoder {
       }
     }
     const generic: Packet = { type: packet.type, nsp: packet.nsp };
-    if (packet.data !== undefined) generic.data = packet.data;
+    if (packet.data !== undefined) generic.data = withoutUndefined(packet.data);
     if (packet.id !== undefined) generic.id = packet.id;
     const body = packr.pack(generic);
     const out = new Uint8Array(1 + body.byteLength);
@@ -56,6 +56,15 @@ export class Encoder {
     out.set(body, 1);
     return [out];
   }
+}
+
+/**
+ * A packet's data with the keys whose value is undefined left out (socket.io's connect reply has
+ * `pid: undefined`, which msgpackr would write as an extension type no other msgpack reader takes).
+ */
+function withoutUndefined(data: unknown): unknown {
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || data instanceof Uint8Array) return data;
+  return Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
 }
 
 /** A frame that is not a packet of this parser; socket.io closes the connection on it. */
