@@ -93,6 +93,21 @@ describe('fused conv4 training step', () => {
     model.dispose();
   });
 
+  it('holds no tensor memory from one step to the next (a leak aborted 20-way training after ~100 episodes)', async () => {
+    await tf.setBackend('wasm');
+    const model = buildConv4(input, 6);
+    const net = TrainableConv4.fromModel(model, input);
+    const params = cloneParams(net.params());
+    const adam = freshAdam(params);
+    net.dispose();
+    model.dispose();
+    fusedConv4Step(params, adam, images(40), count, { layout, offset: 0, total: count }, input, 1e-3);
+    const before = tf.memory();
+    for (let step = 0; step < 3; step++) fusedConv4Step(params, adam, images(41 + step), count, { layout, offset: 0, total: count }, input, 1e-3);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+  });
+
   it('updates weights as tf.train.adam does, given the same gradients', () => {
     const rng = new SeededRng(3);
     const values = [Float32Array.from({ length: 50 }, () => rng.next() - 0.5), Float32Array.from({ length: 7 }, () => rng.next())];
