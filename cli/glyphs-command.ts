@@ -98,7 +98,7 @@ export async function glyphsCommand(options: GlyphsCommandOptions): Promise<void
 }
 
 /**
- * The glyph generator renders with @napi-rs/canvas and the Noto fonts (@fontsource/*): 85 MB that
+ * The glyph generator renders with @napi-rs/canvas and the Noto fonts (@fontsource/*): 104 MB that
  * no run needs, so they are development dependencies. Without them, says what to install.
  */
 async function loadGlyphGenerator(): Promise<typeof import('../shared/datasets/glyph-generator.js')> {

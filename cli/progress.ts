@@ -62,11 +62,12 @@ export function bulkProgress(say: (line: string) => void, json: boolean): (p: { 
   const clocks = new Map<string, JobClock>();
   return (p) => {
     let clock = clocks.get(p.what);
+    const first = !clock;
     if (!clock) clocks.set(p.what, (clock = new JobClock(p.total)));
     clock.step(p.done);
     if (json) emitJson('progress', { ...p, elapsedSeconds: clock.elapsedSeconds, etaSeconds: clock.etaSeconds });
-    // One step (a small job) is not worth a line.
-    else if (p.total > 4096) {
+    // Work done in its first step is not worth a line.
+    else if (!(first && p.done === p.total)) {
       say(`${p.phase} ${p.done.toLocaleString('en')}/${p.total.toLocaleString('en')} ${p.what} (${clock.describe()})`);
     }
   };

@@ -215,8 +215,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const schedule = schedules[scenario.missions.schedule]();
   const links = scenario.link ? Object.fromEntries(clientIds.map((id) => [id, linkFor(scenario.link!, scenario.seed, id)])) : null;
 
-  const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec, datasetIdentity(data));
-  const setupEndpoint = runSetupHandler(() => setup, keys, modelDir, (id, bytes) => {
+  const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec, () => datasetIdentity(data));
+  const setupEndpoint = runSetupHandler(setup, keys, modelDir, (id, bytes) => {
     if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
     else strangers.setupBytes += bytes;
   }, options.tls?.clientCa !== undefined);
@@ -545,7 +545,9 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
  * copy), and the backbone. A learned model on the coordinator's disk is served to the clients,
  * so its spec points at the coordinator's model path.
  */
-function remoteSetup(scenario: Scenario, backbone: Backbone, uplink: string, downlink: string, datasetCopy: DatasetIdentity): { setup: RunSetup; modelDir: string | undefined } {
+function remoteSetup(
+  scenario: Scenario, backbone: Backbone, uplink: string, downlink: string, datasetCopy: () => DatasetIdentity,
+): { setup: () => RunSetup; modelDir: string | undefined } {
   const { dir: _dir, baseClasses: _base, ...dataset } = scenario.dataset;
   const spec = scenario.backbone;
   let modelDir: string | undefined;
@@ -558,11 +560,13 @@ function remoteSetup(scenario: Scenario, backbone: Backbone, uplink: string, dow
     modelDir = dirname(spec.url.replace(/^file:\/\//, ''));
     served = { ...spec, url: `${MODEL_PATH}model.json` };
   }
+  // Made when a remote client first asks: hashing the dataset is work no other mode needs.
+  let setup: RunSetup | undefined;
   return {
-    setup: {
+    setup: () => (setup ??= {
       protocolVersion: PROTOCOL_VERSION, dataset, backbone: served, backend: scenario.backend, testPerClass: scenario.evaluation.testPerClass,
-      uplinkCodec: uplink, downlinkCodec: downlink, datasetCopy, modelHash: backbone.modelHash,
-    },
+      uplinkCodec: uplink, downlinkCodec: downlink, datasetCopy: datasetCopy(), modelHash: backbone.modelHash,
+    }),
     modelDir,
   };
 }

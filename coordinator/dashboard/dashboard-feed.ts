@@ -65,6 +65,7 @@ export interface DashboardPopulation {
   bytesDown: Distribution;
 }
 
+/** A distribution of values over clients (population summaries and the dashboard). */
 export interface Distribution {
   mean: number;
   p50: number;

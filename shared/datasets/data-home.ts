@@ -32,7 +32,7 @@ export function packageRoot(): string | undefined {
  * the machine that made them.
  *
  * @example
- * withinPackage('/home/me/protofed/data/glyphs-28'); // 'data/glyphs-28'
+ * withinPackage(`${packageRoot()}/data/glyphs-28`); // 'data/glyphs-28'
  */
 export function withinPackage(text: string): string {
   const root = packageRoot();

@@ -7,7 +7,7 @@ import type { Scenario } from '../../shared/scenario/scenario-config.js';
 import { tableChecksum } from '../../shared/learning/table-checksum.js';
 import { runPopulation, type PopulationMission, type PopulationRecord, type PopulationResult } from './population-run.js';
 import { randomBytes } from 'node:crypto';
-import { DashboardFeed, type DashboardMission, type DashboardPopulation } from '../../coordinator/dashboard/dashboard-feed.js';
+import { DashboardFeed, type DashboardMission, type DashboardPopulation, type Distribution } from '../../coordinator/dashboard/dashboard-feed.js';
 import { DashboardServer } from '../../coordinator/dashboard/dashboard-server.js';
 import { checkPopulationFits } from './memory-estimate.js';
 import { defaultWorkerCount } from './shard-handle.js';
@@ -44,12 +44,7 @@ export interface PopulationSummary {
   evaluations: { computed: number; shared: number };
 }
 
-export interface Distribution {
-  mean: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
+export type { Distribution };
 
 /**
  * `clients.mode: population`: the scenario's dataset and backbone, every field-class train image
