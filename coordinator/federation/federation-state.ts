@@ -261,21 +261,10 @@ export class FederationState {
     return { changed: changed.sort((a, b) => a - b), removed: removed.sort((a, b) => a - b) };
   }
 
-  /** A client's own contribution so far, as a table (undefined when it has none or none is kept). */
-  contribution(clientId: string): PrototypeTable | undefined {
-    const list = this.contributions.get(clientId);
-    if (!list) return undefined;
-    const table = new PrototypeTable(this.dim);
-    for (const c of list) {
-      const means = meansOf(c, this.dim);
-      for (let i = 0; i < c.classIds.length; i++) table.addScaledRow(c.classIds[i]!, c.counts[i]!, means, i * this.dim);
-    }
-    return table;
-  }
-
   /**
-   * Exact unlearning: subtracts everything a client contributed. The client's seq history is
-   * kept, so a late resend of an old update is still recognised as a duplicate.
+   * Exact unlearning: takes out everything a client contributed (the affected classes are added up
+   * again from the others, see below). The client's seq history is kept, so a late resend of an
+   * old update is still recognised as a duplicate.
    */
   removeClient(clientId: string): ApplyResult {
     if (!this.keepContributions) throw new Error('this federation state keeps no per-client contributions, so it cannot unlearn a client');

@@ -1,7 +1,7 @@
 /**
  * Per-class sufficient statistics: a count and a float64 sum of embeddings.
  * The prototype of a class is `sum / count`. Merging adds statistics, so it is
- * commutative and associative, and a contribution is removed exactly by subtracting it.
+ * commutative and associative (FederationState unlearns a contribution by adding up the others again).
  */
 export interface ClassStats {
   count: number;
@@ -79,40 +79,10 @@ export class PrototypeTable {
     s.count += count;
   }
 
-  /**
-   * Removes a contribution exactly. A class whose count reaches zero disappears.
-   * Removing more than was added is refused and leaves the table unchanged.
-   */
-  subtractSum(classId: number, count: number, sum: ArrayLike<number>): void {
-    this.checkVector(sum);
-    const s = this.stats.get(classId);
-    if (!s || s.count < count) {
-      throw new RangeError(`cannot remove ${count} examples of class ${classId}: the table holds ${s?.count ?? 0}`);
-    }
-    if (s.count === count) {
-      this.stats.delete(classId);
-      return;
-    }
-    for (let i = 0; i < this.dim; i++) s.sum[i]! -= sum[i]!;
-    s.count -= count;
-  }
-
   /** Adds every class of `other` to this table. */
   merge(other: PrototypeTable): void {
     this.checkDim(other);
     for (const [id, s] of other.stats) this.addSum(id, s.count, s.sum);
-  }
-
-  /** Subtracts every class of `other` from this table (exact unlearning of that contribution). */
-  subtract(other: PrototypeTable): void {
-    this.checkDim(other);
-    for (const [id, s] of other.stats) {
-      const mine = this.stats.get(id);
-      if (!mine || mine.count < s.count) {
-        throw new RangeError(`cannot remove ${s.count} examples of class ${id}: the table holds ${mine?.count ?? 0}`);
-      }
-    }
-    for (const [id, s] of other.stats) this.subtractSum(id, s.count, s.sum);
   }
 
   /** The class mean, or undefined for an unknown class. */
