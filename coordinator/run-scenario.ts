@@ -25,6 +25,7 @@ import { StreamSchedule } from './schedules/stream.js';
 import { FedReconSchedule } from './schedules/fed-recon.js';
 import { FederationState } from './federation/federation-state.js';
 import { MissionRunner, type MissionRecord, type MissionResult, type RunOutcome } from './federation/mission-runner.js';
+import type { BytesProgress } from './federation/mission-results.js';
 import { ProcessSpawner } from './process-spawner.js';
 import { RemoteClients } from './remote-clients.js';
 import { runSetupHandler } from './transport/run-setup-endpoint.js';
@@ -199,7 +200,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   // Traffic of peers that never authenticated: counted, but never against a client.
   const strangers = { setupBytes: 0 };
   // The federation state, from the journal (empty for a new run); every change to it is recorded.
-  const { journal, state, resumedAfterMission: resumedAfter } = await openRunJournal<MissionRecord>(out, log, strategy.tableDim(backbone.dim), {
+  const { journal, state, resumedAfterMission: resumedAfter } = await openRunJournal<MissionRecord, BytesProgress>(out, log, strategy.tableDim(backbone.dim), {
     merge: strategy.merge,
     // Averaged rounds replace classes: there is no contribution of one client to subtract.
     keepContributions: strategy.merge === 'sum',
@@ -243,7 +244,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     hasLeft: (id) => state.hasLeft(id),
     httpHandler: (req, res) => admin(req, res) || dashboard?.handle(req, res) || setupEndpoint(req, res),
   });
-  for (const [id, entries] of Object.entries(journal.missions.at(-1)?.meters ?? {})) server.meter(id).load(entries);
   if (saved) {
     out!.rewriteMissions(journal.missions.map((r) => r.result));
   } else {

@@ -33,16 +33,16 @@ export function openRunFolder(
  * The run's journal and the federation state it holds: in the results folder's `state/` (empty
  * for a new run), or kept nowhere for a run without a folder. Says what it dropped and restored.
  */
-export async function openRunJournal<M>(
+export async function openRunJournal<M, P = unknown>(
   out: ResultsWriter | undefined, log: (line: string) => void,
   dim: number, options: FederationStateOptions, codec: VectorCodec, deltaDownlink: VectorCodec | undefined,
-): Promise<{ journal: RunJournal<M>; state: FederationState; resumedAfterMission: number | null }> {
+): Promise<{ journal: RunJournal<M, P>; state: FederationState; resumedAfterMission: number | null }> {
   const store = out ? await RecordLog.open(out.stateDir) : new NoStore();
   if (store.recovered.droppedTailBytes > 0) {
     log(`dropped the last ${store.recovered.droppedTailBytes} bytes of the state log: a write that the stop cut short (none of it was acknowledged)`);
   }
   const opened = performance.now();
-  const { journal, state } = RunJournal.open<M>(store, dim, options, codec, deltaDownlink);
+  const { journal, state } = RunJournal.open<M, P>(store, dim, options, codec, deltaDownlink);
   const resumedAfterMission = journal.missions.length > 0 || state.version > 0 ? journal.missions.length : null;
   if (resumedAfterMission !== null) {
     log(`state restored in ${((performance.now() - opened) / 1000).toFixed(2)} s: ${journal.missions.length} missions, table version ${state.version}`);

@@ -250,6 +250,38 @@ describe('the run journal', () => {
     expect(back.state.version).toBe(2);
   });
 
+  it('writes the mode\'s progress with each batch of state records (and only then), and gives back what came after the last mission record', async () => {
+    const dim = 4;
+    const store = new MemoryStore();
+    const { journal, state } = RunJournal.open<{ mission: number }, { bytes: number }>(store, dim, {}, getCodec('f32'));
+    let bytes = 0;
+    let asked = 0;
+    journal.progressSource = () => {
+      asked++;
+      return { bytes };
+    };
+    bytes = 10;
+    await journal.flush();
+    expect(asked).toBe(0);
+    state.applyUpdate('c0', 1, { classIds: [1], counts: [2], means: Float64Array.of(1, 2, 3, 4) });
+    await journal.flush();
+    journal.recordMission({ mission: 0 });
+    bytes = 20;
+    state.applyUpdate('c1', 1, { classIds: [2], counts: [1], means: Float64Array.of(1, 1, 1, 1) });
+    await journal.flush();
+    bytes = 30;
+    state.applyUpdate('c1', 2, { classIds: [2], counts: [1], means: Float64Array.of(2, 2, 2, 2) });
+    await journal.flush();
+    expect(asked).toBe(3);
+    bytes = 40;
+    state.applyUpdate('c0', 2, { classIds: [1], counts: [1], means: Float64Array.of(0, 0, 0, 0) });
+    // A crash before this flush: the update and the progress written with it are gone together.
+    const back = RunJournal.open<{ mission: number }, { bytes: number }>(store.reopen(), dim, {}, getCodec('f32'));
+    expect(back.journal.missions).toEqual([{ mission: 0 }]);
+    expect(back.journal.progress).toEqual([{ bytes: 20 }, { bytes: 30 }]);
+    expect(back.state.version).toBe(3);
+  });
+
   it('with a delta+ uplink, what clients hold comes back: the history replayed from the journal (and a snapshot) answers every (class, version) as the live one', async () => {
     const dim = 8;
     const downlink = parseCodecSpec('int8');

@@ -105,6 +105,17 @@ async function startRemoteRun(dir: string, yaml: string, out: string) {
   return { file, tokenFile, port, coordinator, clients };
 }
 
+/**
+ * Bytes across the restart: every update the fault-free run counted is counted (those of the
+ * interrupted mission acked before the kill included), and the socket bytes of the killed
+ * coordinator's connections are in the total (up to its last durable write: at least 90% of them).
+ */
+function expectBytesCarried(summary: RunSummary, fine: RunSummary): void {
+  expect(summary.bytesByType.up.update!.messages).toBeGreaterThanOrEqual(fine.bytesByType.up.update!.messages);
+  expect(summary.wireBytesUp!).toBeGreaterThan(0.9 * fine.wireBytesUp!);
+  expect(summary.wireBytesDown!).toBeGreaterThan(0.9 * fine.wireBytesDown!);
+}
+
 const summaryOf = (dir: string): RunSummary => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary;
 
 describe('kill -9 the coordinator, then resume', () => {
@@ -144,6 +155,7 @@ describe('kill -9 the coordinator, then resume', () => {
     expect(later(out).length).toBeGreaterThan(0);
     expect(later(out)).toEqual(later(reference));
     expect(summary.runId).toBe(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).runId);
+    expectBytesCarried(summary, fine);
   }, 180_000);
 
   it('population mode: a killed population run resumes to the same table and the same accuracy after every mission', async () => {
@@ -262,6 +274,8 @@ evaluation: { testPerClass: 50, clientSample: 3 }
     expect(summary.tableChecksum).toBe(fine.tableChecksum);
     expect(summary.accuracyMatrix).toEqual(fine.accuracyMatrix);
     expect(globalAccuracies(out)).toEqual(globalAccuracies(reference));
+    // Every update the fault-free run counted is counted (the reference is virtual: no socket bytes to compare).
+    expect(summary.bytesByType.up.update!.messages).toBeGreaterThanOrEqual(fine.bytesByType.up.update!.messages);
   }, 240_000);
 
   it('remote mode: a new coordinator (not resuming) refuses the clients of the run it replaced, with a clear reason', async () => {

@@ -36,4 +36,14 @@ export interface ClientLinks extends EventEmitter<ClientLinksEvents> {
   session(clientId: string): ClientLink | undefined;
   /** A client's byte meter, kept across its reconnects. */
   meter(clientId: string): ByteMeter;
+  /** What a client's sockets carried over all its connections; absent, or undefined, without sockets. */
+  wireBytes?(clientId: string): WireBytes | undefined;
+  /** Adds socket bytes a client's connections carried before a restart (a resumed run's). */
+  carryWire?(clientId: string, bytes: WireBytes): void;
+}
+
+/** Bytes on a client's TCP sockets, measured there: up is what the coordinator read. */
+export interface WireBytes {
+  up: number;
+  down: number;
 }

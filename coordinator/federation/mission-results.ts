@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { addTally, zeroTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
 import type { AccuracyMatrix } from '../../shared/learning/metrics/accuracy-matrix.js';
 import type { ClassAssignment } from '../schedules/schedule.js';
+import type { WireBytes } from './client-links.js';
 
 export interface MissionBytes {
   up: ByteTally;
@@ -48,6 +49,17 @@ export interface MissionRecord {
   owed: { clientId: string; mission: number }[];
   /** Each client's byte counts at the end of this mission. */
   meters: Record<string, ByteMeterEntries>;
+  /** Each client's socket bytes at the end of this mission (clients with sockets). */
+  wire?: Record<string, WireBytes>;
+}
+
+/**
+ * The byte counts of the clients that changed since the last progress record (full counts, not
+ * differences): a resumed run starts from the last mission's counts with these laid over them.
+ */
+export interface BytesProgress {
+  meters: Record<string, ByteMeterEntries>;
+  wire: Record<string, WireBytes>;
 }
 
 export interface RunOutcome {

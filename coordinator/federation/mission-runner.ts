@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ByteMeter } from '../../shared/protocol/byte-accounting.js';
-import { addTally } from '../../shared/protocol/byte-accounting.js';
+import { ByteMeter, addTally, type ByteMeterEntries } from '../../shared/protocol/byte-accounting.js';
 import type { CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { AccuracyMatrix } from '../../shared/learning/metrics/accuracy-matrix.js';
 import { accuracyOf, type ClassCounts } from '../../shared/learning/metrics/class-accuracy.js';
@@ -11,10 +10,10 @@ import { transferSeconds, type LinkModel } from '../link-model.js';
 import type { MissionSchedule } from '../schedules/schedule.js';
 import { AssignmentBook } from './assignment-book.js';
 import { AsyncMerging } from './async-merging.js';
-import type { ClientLink, ClientLinks } from './client-links.js';
+import type { ClientLink, ClientLinks, WireBytes } from './client-links.js';
 import type { DownlinkHistory } from './downlink-history.js';
 import type { FederationState } from './federation-state.js';
-import { diffBytes, mean, sumBytes, type MissionBytes, type MissionRecord, type MissionResult, type RunOutcome } from './mission-results.js';
+import { diffBytes, mean, sumBytes, type BytesProgress, type MissionBytes, type MissionRecord, type MissionResult, type RunOutcome } from './mission-results.js';
 import type { Pace, Round } from './pace.js';
 import { runRounds } from './round-loop.js';
 import type { RunJournal } from './run-journal.js';
@@ -32,7 +31,7 @@ export interface MissionRunnerOptions {
    * The state's durable journal: updates are acked once it holds them, each finished mission is
    * recorded in it, and a run whose journal already holds missions goes on after the last of them.
    */
-  journal: RunJournal<MissionRecord>;
+  journal: RunJournal<MissionRecord, BytesProgress>;
   /** Fold the journal into a snapshot every this many missions (default 25). */
   snapshotEveryMissions?: number | undefined;
   schedule: MissionSchedule;
@@ -100,9 +99,13 @@ export class MissionRunner {
   private readonly toldShutdown = new Set<string>();
   private tableCache: { version: number; byFrom: Map<number, Outgoing<CoordinatorToClient['table']>> } = { version: -1, byFrom: new Map() };
   private readonly pace: Pace;
+  /** Each client's meter changes and socket bytes as the last progress record wrote them. */
+  private readonly written = new Map<string, { changes: number; wire: string }>();
 
   constructor(readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
+    this.restoreBytes();
+    o.journal.progressSource = () => this.bytesProgress();
     this.intake = new UpdateIntake(o.state, {
       codec: o.uplink.codec, delta: this.history, durable: o.journal.ackGate, assignments: { book: this.assignments, strategy: o.strategy },
     });
@@ -155,6 +158,10 @@ export class MissionRunner {
     }
     let started = 0;
     let before = new Map<string, MissionBytes>();
+    // A resumed run's interrupted mission counts its bytes from the end of the last finished one,
+    // so what it sent before the stop is in it.
+    let resumedBefore = o.journal.missions.length > 0 || o.journal.progress.length > 0
+      ? this.meterSnapshot(o.journal.missions.at(-1)?.meters ?? {}) : undefined;
     await runRounds<Round, MissionRecord>({ state: o.state, journal: o.journal, intake: this.intake, merge: o.strategy.merge, snapshotEvery: o.snapshotEveryMissions }, {
       restore: (records) => {
         this.pace.restore(records);
@@ -171,7 +178,8 @@ export class MissionRunner {
           connected = true;
         }
         started = performance.now();
-        before = this.meterSnapshot();
+        before = resumedBefore ?? this.meterSnapshot();
+        resumedBefore = undefined;
         return this.pace.next(index);
       },
       deliver: (round) => this.pace.sendTables(round),
@@ -211,6 +219,7 @@ export class MissionRunner {
         return {
           result, matrixRow, planHash: round.planHash, owed: this.pace.owed(),
           meters: Object.fromEntries(o.clientIds.map((id) => [id, o.links.meter(id).entries()])),
+          wire: this.wireBytes(),
         };
       },
     }, (record) => {
@@ -298,12 +307,58 @@ export class MissionRunner {
     link.heldVersion = state.version;
   }
 
-  /** Each client's learning traffic so far. */
-  meterSnapshot(): Map<string, MissionBytes> {
+  /** Each client's learning traffic so far (or in saved counts). */
+  meterSnapshot(saved?: Record<string, ByteMeterEntries>): Map<string, MissionBytes> {
     return new Map(this.o.clientIds.map((id) => {
-      const meter: ByteMeter = this.o.links.meter(id);
+      let meter: ByteMeter = this.o.links.meter(id);
+      if (saved) (meter = new ByteMeter()).load(saved[id] ?? []);
       return [id, { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) }];
     }));
+  }
+
+  /**
+   * A resumed run's byte counts: those of the last finished mission, with the progress written
+   * after it laid over them (the interrupted mission's bytes up to its last durable write). What
+   * this run counted before restoring them (hellos) is kept.
+   */
+  private restoreBytes(): void {
+    const { journal, links } = this.o;
+    const last = journal.missions.at(-1);
+    const meters = { ...last?.meters };
+    const wire = { ...last?.wire };
+    for (const p of journal.progress) {
+      Object.assign(meters, p.meters);
+      Object.assign(wire, p.wire);
+    }
+    for (const [id, entries] of Object.entries(meters)) links.meter(id).load(entries);
+    for (const [id, bytes] of Object.entries(wire)) links.carryWire?.(id, bytes);
+  }
+
+  /** The byte counts of the clients that changed since the last call; undefined when none did. */
+  private bytesProgress(): BytesProgress | undefined {
+    const progress: BytesProgress = { meters: {}, wire: {} };
+    let changed = false;
+    for (const id of this.o.clientIds) {
+      const meter = this.o.links.meter(id);
+      const wire = this.o.links.wireBytes?.(id);
+      const was = this.written.get(id);
+      const now = { changes: meter.changes, wire: wire ? `${wire.up}/${wire.down}` : '' };
+      if (was?.changes === now.changes && was.wire === now.wire) continue;
+      changed = true;
+      if (was?.changes !== now.changes) progress.meters[id] = meter.entries();
+      if (wire && was?.wire !== now.wire) progress.wire[id] = wire;
+      this.written.set(id, now);
+    }
+    return changed ? progress : undefined;
+  }
+
+  private wireBytes(): Record<string, WireBytes> | undefined {
+    const wire: Record<string, WireBytes> = {};
+    for (const id of this.o.clientIds) {
+      const w = this.o.links.wireBytes?.(id);
+      if (w) wire[id] = w;
+    }
+    return Object.keys(wire).length > 0 ? wire : undefined;
   }
 
   log(line: string): void {

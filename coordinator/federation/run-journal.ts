@@ -14,6 +14,8 @@ const enum Kind {
   RoundClosed = 2,
   ClientRemoved = 3,
   Mission = 4,
+  /** What a mode counts between missions (bytes so far), written with the next durable batch. */
+  Progress = 5,
 }
 
 const enum Form {
@@ -36,8 +38,15 @@ const enum Form {
  * state.applyUpdate('c0', 1, decoded);   // recorded
  * await journal.flush();                 // durable: ack it now
  */
-export class RunJournal<M = unknown> implements StateJournal {
+export class RunJournal<M = unknown, P = unknown> implements StateJournal {
   private readonly missionRecords: M[];
+  /**
+   * The mode's progress since its last mission record, as of the last durable write: called at
+   * each flush that writes other records; undefined when nothing changed since the last call.
+   */
+  progressSource: (() => P | undefined) | undefined;
+  /** Whether records were appended since the last flush. */
+  private dirty = false;
   /**
    * The missions each client has an applied update of: the latest, and any earlier ones apart
    * (most clients of a large population deliver once: a number per client is all they cost).
@@ -52,6 +61,8 @@ export class RunJournal<M = unknown> implements StateJournal {
     readonly state: FederationState,
     missions: M[],
     delivered: Iterable<[string, number[]]>,
+    /** The progress records written after the last mission record, in order (see progressSource). */
+    readonly progress: readonly P[],
     /** With a `delta+` uplink: what the clients hold (rebuilt on replay, kept in snapshots). */
     readonly history: DownlinkHistory | undefined,
     private readonly deltaDownlink: VectorCodec | undefined,
@@ -64,11 +75,11 @@ export class RunJournal<M = unknown> implements StateJournal {
    * Opens a run's journal on a store: rebuilds the state and mission records it holds (none for a
    * new store) and attaches itself to the state, so that every later change is recorded.
    */
-  static open<M>(
+  static open<M, P = unknown>(
     store: DurableStore, dim: number, options: FederationStateOptions, codec: VectorCodec,
     /** The downlink codec when the uplink is `delta+`: the journal then keeps what the clients hold. */
     deltaDownlink?: VectorCodec,
-  ): { journal: RunJournal<M>; state: FederationState } {
+  ): { journal: RunJournal<M, P>; state: FederationState } {
     const { snapshot, records } = store.recovered;
     const history = deltaDownlink ? new DownlinkHistory(dim) : undefined;
     // What clients hold follows from the replayed versions alone (see noteHeld).
@@ -77,6 +88,7 @@ export class RunJournal<M = unknown> implements StateJournal {
     };
     let state: FederationState;
     let missions: M[] = [];
+    let progress: P[] = [];
     const delivered: [string, number[]][] = [];
     if (snapshot) {
       const s = packr.unpack(snapshot) as {
@@ -108,11 +120,14 @@ export class RunJournal<M = unknown> implements StateJournal {
         held([...changed, ...removed]);
       } else if (kind === Kind.Mission) {
         missions.push(packr.unpack(record.subarray(1)) as M);
+        progress = [];
+      } else if (kind === Kind.Progress) {
+        progress.push(packr.unpack(record.subarray(1)) as P);
       } else {
         throw new Error(`the state log holds a record of unknown kind ${kind}`);
       }
     }
-    const journal = new RunJournal<M>(store, state, missions, delivered, history, deltaDownlink);
+    const journal = new RunJournal<M, P>(store, state, missions, delivered, progress, history, deltaDownlink);
     state.journal = journal;
     return { journal, state };
   }
@@ -141,12 +156,15 @@ export class RunJournal<M = unknown> implements StateJournal {
   }
 
   updateApplied(clientId: string, seq: number, update: DecodedUpdate): void {
-    if (!this.store.discards) appendUpdateRecord(this.store, clientId, seq, update, this.state.dim, this.idBytes);
+    if (!this.store.discards) {
+      appendUpdateRecord(this.store, clientId, seq, update, this.state.dim, this.idBytes);
+      this.dirty = true;
+    }
     if (update.mission !== undefined) this.markDelivered(clientId, update.mission);
   }
 
   roundClosed(): void {
-    this.store.append(Uint8Array.of(Kind.RoundClosed));
+    this.append(Uint8Array.of(Kind.RoundClosed));
   }
 
   clientRemoved(clientId: string): void {
@@ -154,7 +172,7 @@ export class RunJournal<M = unknown> implements StateJournal {
     const record = new Uint8Array(1 + id.byteLength);
     record[0] = Kind.ClientRemoved;
     record.set(id, 1);
-    this.store.append(record);
+    this.append(record);
   }
 
   /** Records that a mission is over, with what the run needs to go on from the next one. */
@@ -162,16 +180,26 @@ export class RunJournal<M = unknown> implements StateJournal {
     // A store that keeps nothing is never resumed from: its records would only take memory.
     if (this.store.discards) return;
     this.missionRecords.push(mission);
-    const body = packr.pack(mission);
-    const record = new Uint8Array(1 + body.byteLength);
-    record[0] = Kind.Mission;
-    record.set(body, 1);
-    this.store.append(record);
+    this.append(packed(Kind.Mission, mission));
   }
 
-  /** Resolves once everything recorded so far is durable. */
+  /**
+   * Resolves once everything recorded so far is durable. A flush that writes records also writes
+   * the mode's progress (its byte counts), so that a crash loses no more of them than of the state.
+   */
   flush(): Promise<void> {
+    if (this.dirty && this.progressSource) {
+      const progress = this.progressSource();
+      if (progress !== undefined) this.store.append(packed(Kind.Progress, progress));
+    }
+    this.dirty = false;
     return this.store.flush();
+  }
+
+  private append(record: Uint8Array): void {
+    if (this.store.discards) return;
+    this.store.append(record);
+    this.dirty = true;
   }
 
   /** Folds everything so far into one snapshot (the log starts again, empty). */
@@ -206,6 +234,14 @@ export class RunJournal<M = unknown> implements StateJournal {
 }
 
 const encoder = new TextEncoder();
+
+function packed(kind: Kind, value: unknown): Uint8Array {
+  const body = packr.pack(value);
+  const record = new Uint8Array(1 + body.byteLength);
+  record[0] = kind;
+  record.set(body, 1);
+  return record;
+}
 
 /**
  * Records in `history` what a client at the state's current version holds of these classes. A

@@ -169,6 +169,11 @@ export class CoordinatorServer extends EventEmitter<CoordinatorServerEvents> {
     return { up: (closed?.up ?? 0) + (open?.read ?? 0), down: (closed?.down ?? 0) + (open?.written ?? 0) };
   }
 
+  carryWire(clientId: string, bytes: { up: number; down: number }): void {
+    const sum = this.closedWire.get(clientId) ?? { up: 0, down: 0 };
+    this.closedWire.set(clientId, { up: sum.up + bytes.up, down: sum.down + bytes.down });
+  }
+
   /** TCP bytes of the closed connections that never authenticated (never counted against a client). */
   unauthenticatedWireBytes(): { up: number; down: number } {
     return { ...this.strangerWire };

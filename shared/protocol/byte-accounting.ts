@@ -46,8 +46,15 @@ export type ByteMeterEntries = [string, ByteTally][];
  */
 export class ByteMeter {
   private readonly tallies = new Map<string, ByteTally>();
+  private changeCount = 0;
+
+  /** Grows with every count or load: whether the meter changed since some moment. */
+  get changes(): number {
+    return this.changeCount;
+  }
 
   count(direction: Direction, type: string, payloadBytes: number, encodedBytes: number): void {
+    this.changeCount++;
     const key = `${direction}:${type}`;
     let t = this.tallies.get(key);
     if (!t) this.tallies.set(key, (t = zeroTally()));
@@ -93,6 +100,7 @@ export class ByteMeter {
 
   /** Adds saved counts (the bytes a resumed run had counted before it stopped). */
   load(entries: ByteMeterEntries): void {
+    this.changeCount++;
     for (const [key, t] of entries) this.tallies.set(key, addTally(this.tallies.get(key) ?? zeroTally(), t));
   }
 

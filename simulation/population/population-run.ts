@@ -48,7 +48,7 @@ export interface PopulationRunOptions {
    * The run's durable journal (an in-memory one when absent): every update is in it before its
    * ack, each mission is recorded, and a journal that already holds missions is resumed from.
    */
-  journal?: RunJournal<PopulationRecord> | undefined;
+  journal?: RunJournal<PopulationRecord, PopulationProgress> | undefined;
   /** Fold the journal into a snapshot every this many missions (default 25). */
   snapshotEveryMissions?: number | undefined;
   /** Clients per batch handed to a shard: batches overlap the shards' work with the coordinator's. */
@@ -76,10 +76,21 @@ export interface PopulationRecord {
   mission: PopulationMission;
   /** The run's byte counts at the end of the mission. */
   meter: ByteMeterEntries;
-  /** This mission's participants and the encoded bytes each sent and received in it. */
+  /** The clients with traffic in this mission (its participants) and the encoded bytes each sent and received in it. */
   participants: Int32Array;
   bytesUp: Float64Array;
   bytesDown: Float64Array;
+}
+
+/**
+ * The bytes counted since the last progress record (written with each durable batch): the run's
+ * counts so far, and what each client sent and received since the record before.
+ */
+export interface PopulationProgress {
+  meter: ByteMeterEntries;
+  clients: Int32Array;
+  up: Float64Array;
+  down: Float64Array;
 }
 
 export interface PopulationResult {
@@ -117,7 +128,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   /** What the clients hold, for a `delta+` uplink. */
   const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
   const journal = o.journal
-    ?? RunJournal.open<PopulationRecord>(new NoStore(), o.dim, { keepContributions: o.keepContributions ?? true }, uplink.codec, uplink.delta ? downlink.codec : undefined).journal;
+    ?? RunJournal.open<PopulationRecord, PopulationProgress>(new NoStore(), o.dim, { keepContributions: o.keepContributions ?? true }, uplink.codec, uplink.delta ? downlink.codec : undefined).journal;
   const state = journal.state;
   /** What the clients hold, for a `delta+` uplink. */
   const history = journal.history;
@@ -136,7 +147,23 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       bytesDown[client]! += r.bytesDown[k]!;
     });
   }
-  meter.load(journal.missions.at(-1)?.meter ?? []);
+  meter.load(journal.progress.at(-1)?.meter ?? journal.missions.at(-1)?.meter ?? []);
+  // The interrupted mission's bytes up to its last durable write, by client: its record counts them.
+  const carried = new Map<number, [up: number, down: number]>();
+  for (const p of journal.progress) {
+    p.clients.forEach((client, k) => {
+      bytesUp[client]! += p.up[k]!;
+      bytesDown[client]! += p.down[k]!;
+      const c = carried.get(client) ?? [0, 0];
+      carried.set(client, [c[0] + p.up[k]!, c[1] + p.down[k]!]);
+    });
+  }
+  let resumedBefore: Round['before'] | undefined;
+  if (journal.progress.length > 0) {
+    const saved = new ByteMeter();
+    saved.load(journal.missions.at(-1)?.meter ?? []);
+    resumedBefore = { up: saved.totals('up', isLearningTraffic), down: saved.totals('down', isLearningTraffic) };
+  }
   const lastSeq = state.version > 0 ? Int32Array.from({ length: o.population }, (_, c) => state.lastAppliedSeq(`c${c}`)) : undefined;
   /** The table version the coordinator has sent each client. */
   const sentVersion = new Int32Array(o.population);
@@ -152,6 +179,24 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   const down = (client: number, type: string, frame: Uint8Array, payload = 0, control = 0): void => {
     meter.countWithControl('down', type, payload, frame.byteLength, 'mission-control', control);
     bytesDown[client]! += frame.byteLength - control;
+  };
+
+  /** Each client's bytes as the last progress record wrote them (this round's clients). */
+  const written = new Map<number, [up: number, down: number]>();
+  let current: Round | undefined;
+  journal.progressSource = (): PopulationProgress | undefined => {
+    if (!current) return undefined;
+    const clients: number[] = [];
+    const up: number[] = [];
+    const down: number[] = [];
+    for (const [client, [u, d]] of written) {
+      if (bytesUp[client] === u && bytesDown[client] === d) continue;
+      clients.push(client);
+      up.push(bytesUp[client]! - u);
+      down.push(bytesDown[client]! - d);
+      written.set(client, [bytesUp[client]!, bytesDown[client]!]);
+    }
+    return { meter: meter.entries(), clients: Int32Array.from(clients), up: Float64Array.from(up), down: Float64Array.from(down) };
   };
 
   interface Round {
@@ -174,9 +219,18 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       next: async (m) => {
         if (m >= o.missions) return undefined;
         const round: Round = {
-          m, started: performance.now(), before: { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) },
+          m, started: performance.now(), before: resumedBefore ?? { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) },
           upBefore: new Map(), downBefore: new Map(), planned: schedule.next(m), participants: [], batches: [], acks: new Map(),
         };
+        resumedBefore = undefined;
+        current = round;
+        written.clear();
+        // The interrupted round's record carries the bytes its clients had sent and received before the stop.
+        for (const [client, [upCarried, downCarried]] of carried) {
+          round.upBefore.set(client, bytesUp[client]! - upCarried);
+          round.downBefore.set(client, bytesDown[client]! - downCarried);
+        }
+        carried.clear();
         const { planned, batches, acks } = round;
         // After a resume, clients whose update for this mission is already merged do not learn it again.
         const redo = planned.participants.map((c) => !journal.delivered(`c${c}`, m));
@@ -184,8 +238,11 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
         const assignments = planned.assignments.filter((_, k) => redo[k]);
         // Mission messages, batched per shard.
         participants.forEach((client, k) => {
-          round.upBefore.set(client, bytesUp[client]!);
-          round.downBefore.set(client, bytesDown[client]!);
+          if (!round.upBefore.has(client)) {
+            round.upBefore.set(client, bytesUp[client]!);
+            round.downBefore.set(client, bytesDown[client]!);
+          }
+          written.set(client, [bytesUp[client]!, bytesDown[client]!]);
           const sendCodebook = codebookFrame !== undefined && !gotCodebook[client];
           if (sendCodebook) {
             down(client, 'codebook', codebookFrame, o.codebook!.byteLength);
@@ -261,7 +318,8 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
         await Promise.all(deliveries.map((d) => shards[d.batch.shard]!.deliver(Int32Array.from(d.batch.clients), d.acks, d.tableOf, tableBatch)));
       },
       complete: async (round) => {
-        const { m, planned, participants } = round;
+        const { m, planned } = round;
+        const counted = [...round.upBefore.keys()];
         const classes = state.global.classIds();
         let globalAccuracy: number | null = null;
         let sampledClientAccuracy: number | null = null;
@@ -281,10 +339,12 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
           bytes: { up: addTally(meter.totals('up', isLearningTraffic), round.before.up, -1), down: addTally(meter.totals('down', isLearningTraffic), round.before.down, -1) },
           rssBytes,
         };
+        // The record holds the round's bytes: later progress starts from it.
+        current = undefined;
         return {
-          mission, meter: meter.entries(), participants: Int32Array.from(participants),
-          bytesUp: Float64Array.from(participants, (c) => bytesUp[c]! - round.upBefore.get(c)!),
-          bytesDown: Float64Array.from(participants, (c) => bytesDown[c]! - round.downBefore.get(c)!),
+          mission, meter: meter.entries(), participants: Int32Array.from(counted),
+          bytesUp: Float64Array.from(counted, (c) => bytesUp[c]! - round.upBefore.get(c)!),
+          bytesDown: Float64Array.from(counted, (c) => bytesDown[c]! - round.downBefore.get(c)!),
         };
       },
     }, (record) => {

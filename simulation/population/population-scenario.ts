@@ -5,7 +5,7 @@ import type { ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { PROTOCOL_VERSION, isLearningTraffic } from '../../shared/protocol/messages.js';
 import type { Scenario } from '../../shared/scenario/scenario-config.js';
 import { tableChecksum } from '../../shared/learning/table-checksum.js';
-import { runPopulation, type PopulationMission, type PopulationRecord, type PopulationResult } from './population-run.js';
+import { runPopulation, type PopulationMission, type PopulationProgress, type PopulationRecord, type PopulationResult } from './population-run.js';
 import { randomBytes } from 'node:crypto';
 import { DashboardFeed, type DashboardMission, type DashboardPopulation, type Distribution } from '../../coordinator/dashboard/dashboard-feed.js';
 import { DashboardServer } from '../../coordinator/dashboard/dashboard-server.js';
@@ -90,7 +90,7 @@ export async function runPopulationScenario(
         protocolVersion: PROTOCOL_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` });
     }
     const bound = (spec: CodecSpec): CodecSpec => (codebook ? bindCodebook(spec, codebook.book) : spec);
-    const { journal, resumedAfterMission } = await openRunJournal<PopulationRecord>(
+    const { journal, resumedAfterMission } = await openRunJournal<PopulationRecord, PopulationProgress>(
       out, options.log ?? (() => {}), dim, {}, bound(uplinkSpec).codec, uplinkSpec.delta ? bound(downlinkSpec).codec : undefined,
     );
     if (saved) out!.rewriteRecords(journal.missions.map((r) => ({ record: 'global', ...r.mission })));

@@ -21,6 +21,11 @@ export class MemoryStore implements DurableStore {
     this.durableRecords = [...recovered.records];
   }
 
+  /** Records appended and not flushed yet. */
+  protected get pendingRecords(): Uint8Array[] {
+    return this.pending;
+  }
+
   append(record: Uint8Array): void {
     this.pending.push(Uint8Array.from(record));
   }
