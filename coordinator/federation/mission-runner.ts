@@ -10,7 +10,7 @@ import { transferSeconds, type LinkModel } from '../link-model.js';
 import type { MissionSchedule } from '../schedules/schedule.js';
 import { AssignmentBook } from './assignment-book.js';
 import { AsyncMerging } from './async-merging.js';
-import type { ClientLink, ClientLinks, WireBytes } from './client-links.js';
+import type { ClientLink, MeteredClientLinks, WireBytes } from './client-links.js';
 import type { DownlinkHistory } from './downlink-history.js';
 import type { FederationState } from './federation-state.js';
 import { diffBytes, mean, sumBytes, type BytesProgress, type MissionBytes, type MissionRecord, type MissionResult, type RunOutcome } from './mission-results.js';
@@ -25,7 +25,7 @@ export type { ClientMissionResult, MissionBytes, MissionRecord, MissionResult, R
 
 export interface MissionRunnerOptions {
   /** The clients, through whatever transport carries them. */
-  links: ClientLinks;
+  links: MeteredClientLinks;
   state: FederationState;
   /**
    * The state's durable journal: updates are acked once it holds them, each finished mission is

@@ -4,19 +4,17 @@ import { RunJournal } from '../../coordinator/federation/run-journal.js';
 import { runRounds } from '../../coordinator/federation/round-loop.js';
 import { UpdateIntake } from '../../coordinator/federation/update-intake.js';
 import { tableMessage } from '../../coordinator/federation/table-message.js';
-import { ByteMeter, addTally, controlBytesOf, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
+import { ByteMeter, addTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { decodePqCodebook } from '../../shared/protocol/codecs/index.js';
 import { accuracyOf } from '../../shared/learning/metrics/class-accuracy.js';
-import { PROTOCOL_VERSION, isLearningTraffic, packU32, payloadBytes } from '../../shared/protocol/messages.js';
-import { validateClientMessage } from '../../shared/protocol/validation.js';
+import { isLearningTraffic, packU32 } from '../../shared/protocol/messages.js';
 import type { PrototypeTable } from '../../shared/learning/prototype-table.js';
 import { SeededRng } from '../../shared/learning/rng.js';
 import type { HeldOutEvaluator } from '../../shared/learning/held-out-evaluator.js';
-import { decodeMessage, encodeMessage } from '../../shared/protocol/wire-format.js';
-import { frameAt, packFrames } from './frame-batch.js';
 import { PopulationSchedule } from './population-schedule.js';
 import { InThreadShard, WorkerShard, type ShardHandle } from './shard-handle.js';
+import { ShardLinks } from './shard-links.js';
 
 export interface PopulationRunOptions {
   population: number;
@@ -122,10 +120,10 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   const uplink = bind(parseCodecSpec(o.uplink));
   const downlink = bind(parseCodecSpec(o.downlink));
   if ((uplink.pq || downlink.pq) && !book) throw new Error('a pq codec needs its codebook');
-  const codebookFrame = o.codebook ? encodeMessage({ v: PROTOCOL_VERSION, codebook: o.codebook }) : undefined;
+  /** The codebook message, one object: encoded once for every client it goes to. */
+  const codebookMessage = o.codebook ? { codebook: o.codebook } : undefined;
   /** Clients that have been sent the codebook. */
-  const gotCodebook = new Uint8Array(codebookFrame ? o.population : 0);
-  /** What the clients hold, for a `delta+` uplink. */
+  const gotCodebook = new Uint8Array(codebookMessage ? o.population : 0);
   const schedule = new PopulationSchedule(o.labels, o.fieldClasses, o, o.seed);
   const journal = o.journal
     ?? RunJournal.open<PopulationRecord, PopulationProgress>(new NoStore(), o.dim, { keepContributions: o.keepContributions ?? true }, uplink.codec, uplink.delta ? downlink.codec : undefined).journal;
@@ -134,12 +132,15 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
   const history = journal.history;
   // The same intake as every other mode: validation against the codec and the table version, at-most-once, durable before the ack.
   const intake = new UpdateIntake(state, { codec: uplink.codec, delta: history, durable: journal.ackGate });
-  const meter = new ByteMeter();
-  const bytesUp = new Float64Array(o.population);
-  const bytesDown = new Float64Array(o.population);
+  // A resumed run's shards start again, each client continuing from its last applied seq with an
+  // empty table (the next table it gets is whole).
+  const lastSeq = state.version > 0 ? Int32Array.from({ length: o.population }, (_, c) => state.lastAppliedSeq(`c${c}`)) : undefined;
+  const links = new ShardLinks({ population: o.population, shards: startShards(o, lastSeq), batchSize: o.batchSize ?? 2000 });
+  const { meter, bytesUp, bytesDown } = links;
+  links.on('update', (link, update) => intake.take(link.clientId, update, link));
+  intake.on('failed', (err) => links.fail(new Error(`cannot make the state durable: ${err.message}`)));
   const missions: PopulationMission[] = [];
-  // A resumed run: the finished missions come from the journal; the shards start again, each client
-  // continuing from its last applied seq with an empty table (the next table it gets is whole).
+  // A resumed run: the finished missions and their bytes come from the journal.
   for (const r of journal.missions) {
     missions.push(r.mission);
     r.participants.forEach((client, k) => {
@@ -164,22 +165,10 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
     saved.load(journal.missions.at(-1)?.meter ?? []);
     resumedBefore = { up: saved.totals('up', isLearningTraffic), down: saved.totals('down', isLearningTraffic) };
   }
-  const lastSeq = state.version > 0 ? Int32Array.from({ length: o.population }, (_, c) => state.lastAppliedSeq(`c${c}`)) : undefined;
-  /** The table version the coordinator has sent each client. */
-  const sentVersion = new Int32Array(o.population);
-  const shards = startShards(o, lastSeq);
-  const shardOf = (client: number): number => Math.min(shards.length - 1, Math.floor(client / shards[0]!.size));
   const sampleRng = new SeededRng(o.seed).fork('population-client-sample');
-  const batchSize = o.batchSize ?? 2000;
   // The client sample's draws of the finished missions, replayed.
   for (const { mission: r } of journal.missions) if (o.evaluator && r.classesKnown > 0) sampleRng.sample(r.participants, Math.min(o.clientSample ?? 0, r.participants));
   let peakRssBytes = process.memoryUsage().rss;
-
-  // A client's bytes are its learning traffic; a mission's sample assignment is simulation control.
-  const down = (client: number, type: string, frame: Uint8Array, payload = 0, control = 0): void => {
-    meter.countWithControl('down', type, payload, frame.byteLength, 'mission-control', control);
-    bytesDown[client]! += frame.byteLength - control;
-  };
 
   /** Each client's bytes as the last progress record wrote them (this round's clients). */
   const written = new Map<number, [up: number, down: number]>();
@@ -198,6 +187,14 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
     }
     return { meter: meter.entries(), clients: Int32Array.from(clients), up: Float64Array.from(up), down: Float64Array.from(down) };
   };
+  /** Table messages of the current version, by the version they start from: one object (and one encoding) per pair. */
+  let tables = { version: -1, byFrom: new Map<number, ReturnType<typeof tableMessage>>() };
+  const tableFrom = (from: number): ReturnType<typeof tableMessage> => {
+    if (tables.version !== state.version) tables = { version: state.version, byFrom: new Map() };
+    let message = tables.byFrom.get(from);
+    if (!message) tables.byFrom.set(from, (message = tableMessage(state, from, downlink, history)));
+    return message;
+  };
 
   interface Round {
     m: number;
@@ -207,12 +204,10 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
     downBefore: Map<number, number>;
     planned: ReturnType<PopulationSchedule['next']>;
     participants: number[];
-    batches: { shard: number; clients: number[]; frames: Uint8Array[]; codebookOf: number[] }[];
-    acks: Map<number, Uint8Array>;
   }
 
   try {
-    // The same mission loop as every other mode; the clients are shards that take frames in batches.
+    // The same mission loop as every other mode, over links that carry the shards' messages in batches.
     await runRounds<Round, PopulationRecord>({ state, journal, intake, merge: 'sum', snapshotEvery: o.snapshotEveryMissions }, {
       // Done above: the byte counts and the client sample's draws, before the shards start.
       restore: () => {},
@@ -220,7 +215,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
         if (m >= o.missions) return undefined;
         const round: Round = {
           m, started: performance.now(), before: resumedBefore ?? { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) },
-          upBefore: new Map(), downBefore: new Map(), planned: schedule.next(m), participants: [], batches: [], acks: new Map(),
+          upBefore: new Map(), downBefore: new Map(), planned: schedule.next(m), participants: [],
         };
         resumedBefore = undefined;
         current = round;
@@ -231,91 +226,39 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
           round.downBefore.set(client, bytesDown[client]! - downCarried);
         }
         carried.clear();
-        const { planned, batches, acks } = round;
+        const { planned } = round;
         // After a resume, clients whose update for this mission is already merged do not learn it again.
         const redo = planned.participants.map((c) => !journal.delivered(`c${c}`, m));
         const participants = (round.participants = planned.participants.filter((_, k) => redo[k]));
         const assignments = planned.assignments.filter((_, k) => redo[k]);
-        // Mission messages, batched per shard.
         participants.forEach((client, k) => {
           if (!round.upBefore.has(client)) {
             round.upBefore.set(client, bytesUp[client]!);
             round.downBefore.set(client, bytesDown[client]!);
           }
           written.set(client, [bytesUp[client]!, bytesDown[client]!]);
-          const sendCodebook = codebookFrame !== undefined && !gotCodebook[client];
-          if (sendCodebook) {
-            down(client, 'codebook', codebookFrame, o.codebook!.byteLength);
+          const link = links.client(client);
+          if (codebookMessage && !gotCodebook[client]) {
+            link.send('codebook', codebookMessage);
             gotCodebook[client] = 1;
           }
-          const frame = encodeMessage({
-            v: PROTOCOL_VERSION, mission: m,
-            assignment: assignments[k]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })),
-            evalClasses: packU32([]),
+          link.send('mission', {
+            mission: m, assignment: assignments[k]!.map((a) => ({ classId: a.classId, indices: packU32(a.indices) })), evalClasses: packU32([]),
           });
-          down(client, 'mission', frame, 0, controlBytesOf('mission', { mission: m }, frame.byteLength));
-          const shard = shardOf(client);
-          let batch = batches.at(-1);
-          if (!batch || batch.shard !== shard || batch.clients.length >= batchSize) batches.push((batch = { shard, clients: [], frames: [], codebookOf: [] }));
-          batch.clients.push(client);
-          batch.frames.push(frame);
-          batch.codebookOf.push(sendCodebook ? 0 : 1);
         });
-        // All batches go out at once; the coordinator merges each as it comes back.
-        const learned = batches.map((b) => shards[b.shard]!.learn(
-          Int32Array.from(b.clients), packFrames(b.frames), codebookFrame ? Uint8Array.from(b.codebookOf) : undefined, codebookFrame,
-        ));
-        for (let b = 0; b < batches.length; b++) {
-          const updates = await learned[b]!;
-          const clients = batches[b]!.clients;
-          for (let k = 0; k < clients.length; k++) {
-            const client = clients[k]!;
-            const frame = frameAt(updates, k);
-            const update = validateClientMessage.update(decodeMessage(frame));
-            meter.count('up', 'update', update.classes.payloadBytes, frame.byteLength);
-            bytesUp[client]! += frame.byteLength;
-            intake.take(`c${client}`, update, {
-              send: (_type, ack) => acks.set(client, encodeMessage({ v: PROTOCOL_VERSION, ...ack })),
-              sendError: (code, reason) => {
-                throw new Error(`population client ${client}'s update was refused (${code}): ${reason}`);
-              },
-            });
-          }
-        }
+        // The shards learn; their updates are taken (merged, made durable, acked) as each batch comes back.
+        await links.flush();
         return round;
       },
       // The barrier: every update is in and durable. Each participant gets its ack and the changes since its version.
-      deliver: async ({ batches, acks, participants }) => {
-        if (acks.size !== participants.length) throw new Error(`${participants.length - acks.size} of ${participants.length} updates were not acknowledged`);
-        const tableIndex = new Map<number, number>();
-        const tables: Uint8Array[] = [];
-        const tablePayload: number[] = [];
-        const deliveries = batches.map((b) => {
-          const tableOf = new Int32Array(b.clients.length);
-          const ackFrames = b.clients.map((client, k) => {
-            const ack = acks.get(client)!;
-            down(client, 'ack', ack);
-            const from = sentVersion[client]!;
-            if (from >= state.version) {
-              tableOf[k] = -1;
-            } else {
-              let t = tableIndex.get(from);
-              if (t === undefined) {
-                tableIndex.set(from, (t = tables.length));
-                const message = tableMessage(state, from, downlink, history);
-                tables.push(encodeMessage({ v: PROTOCOL_VERSION, ...message }));
-                tablePayload.push(payloadBytes(message));
-              }
-              tableOf[k] = t;
-              down(client, 'table', tables[t]!, tablePayload[t]);
-              sentVersion[client] = state.version;
-            }
-            return ack;
-          });
-          return { batch: b, tableOf, acks: packFrames(ackFrames) };
-        });
-        const tableBatch = packFrames(tables);
-        await Promise.all(deliveries.map((d) => shards[d.batch.shard]!.deliver(Int32Array.from(d.batch.clients), d.acks, d.tableOf, tableBatch)));
+      deliver: async ({ participants }) => {
+        for (const client of participants) {
+          const link = links.client(client);
+          if (link.heldVersion >= state.version) continue;
+          link.send('table', tableFrom(link.heldVersion));
+          link.heldVersion = state.version;
+        }
+        await links.flush();
       },
       complete: async (round) => {
         const { m, planned } = round;
@@ -327,7 +270,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
           globalAccuracy = accuracyOf(await o.evaluator.evaluate(state.global, classes));
           const sample = sampleRng.sample(planned.participants.length, Math.min(o.clientSample ?? 0, planned.participants.length)).map((k) => planned.participants[k]!);
           if (sample.length > 0) {
-            const accuracies = await Promise.all(sample.map(async (c) => accuracyOf(await o.evaluator!.evaluate(await shards[shardOf(c)]!.held(c), classes))));
+            const accuracies = await Promise.all(sample.map(async (c) => accuracyOf(await o.evaluator!.evaluate(await links.held(c), classes))));
             sampledClientAccuracy = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;
           }
         }
@@ -351,9 +294,9 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       missions.push(record.mission);
       o.onMission?.(record.mission, { bytesUp, bytesDown });
     });
-    await o.onFinish?.((client) => shards[shardOf(client)]!.held(client));
+    await o.onFinish?.((client) => links.held(client));
   } finally {
-    await Promise.all(shards.map((s) => s.close()));
+    await links.close();
   }
   // The process's real peak (getrusage: worker threads included, and moments between samples).
   peakRssBytes = Math.max(peakRssBytes, process.resourceUsage().maxRSS * 1024);
