@@ -25,7 +25,7 @@ import { StreamSchedule } from './schedules/stream.js';
 import { FedReconSchedule } from './schedules/fed-recon.js';
 import { FederationState } from './federation/federation-state.js';
 import { MissionRunner, type MissionRecord, type MissionResult, type RunOutcome } from './federation/mission-runner.js';
-import type { BytesProgress } from './federation/mission-results.js';
+import type { BytesProgress } from './federation/bytes-progress.js';
 import { ProcessSpawner } from './process-spawner.js';
 import { RemoteClients } from './remote-clients.js';
 import { runSetupHandler } from './transport/run-setup-endpoint.js';

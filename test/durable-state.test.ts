@@ -7,6 +7,10 @@ import type { DecodedUpdate } from '../coordinator/federation/federation-state.j
 import { MemoryStore } from './support/memory-store.js';
 import { RecordLog } from '../coordinator/federation/record-log.js';
 import { RunJournal } from '../coordinator/federation/run-journal.js';
+import { BytesProgressBook } from '../coordinator/federation/bytes-progress.js';
+import type { MeteredClientLinks } from '../coordinator/federation/client-links.js';
+import { ByteMeter } from '../shared/protocol/byte-accounting.js';
+import { EventEmitter } from 'node:events';
 import { decodeUpdate } from '../coordinator/federation/update-intake.js';
 import { encodeClassBlock } from '../shared/protocol/class-block.js';
 import { validateClientMessage } from '../shared/protocol/validation.js';
@@ -280,6 +284,37 @@ describe('the run journal', () => {
     expect(back.journal.missions).toEqual([{ mission: 0 }]);
     expect(back.journal.progress).toEqual([{ bytes: 20 }, { bytes: 30 }]);
     expect(back.state.version).toBe(3);
+  });
+
+  it('byte counts written as progress come back whole: the last mission\'s counts with every later change laid over them', () => {
+    const links = () => {
+      const meters = new Map<string, ByteMeter>();
+      const wire = new Map<string, { up: number; down: number }>();
+      return Object.assign(new EventEmitter() as MeteredClientLinks, {
+        session: () => undefined,
+        meter: (id: string) => meters.get(id) ?? meters.set(id, new ByteMeter()).get(id)!,
+        wireBytes: (id: string) => wire.get(id),
+        carryWire: (id: string, b: { up: number; down: number }) => wire.set(id, b),
+        wire,
+      });
+    };
+    const live = links();
+    const book = new BytesProgressBook(live, ['c0', 'c1']);
+    live.meter('c0').count('up', 'update', 100, 120);
+    const mission = { meters: { c0: live.meter('c0').entries(), c1: live.meter('c1').entries() }, wire: undefined };
+    book.take();
+    live.meter('c1').countWithControl('down', 'mission', 0, 90, 'mission-control', 60);
+    live.wire.set('c1', { up: 10, down: 200 });
+    const first = book.take()!;
+    expect(first.clients).toEqual(['c1']);
+    expect(book.take()).toBeUndefined();
+    live.meter('c0').count('up', 'update', 100, 121);
+    live.meter('c1').count('down', 'ack', 0, 12);
+    const second = book.take()!;
+    const back = links();
+    new BytesProgressBook(back, ['c0', 'c1']).restore(mission, [first, second]);
+    for (const id of ['c0', 'c1']) expect(back.meter(id).byType()).toEqual(live.meter(id).byType());
+    expect(back.wire.get('c1')).toEqual({ up: 10, down: 200 });
   });
 
   it('with a delta+ uplink, what clients hold comes back: the history replayed from the journal (and a snapshot) answers every (class, version) as the live one', async () => {

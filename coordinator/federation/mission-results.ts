@@ -53,15 +53,6 @@ export interface MissionRecord {
   wire?: Record<string, WireBytes>;
 }
 
-/**
- * The byte counts of the clients that changed since the last progress record (full counts, not
- * differences): a resumed run starts from the last mission's counts with these laid over them.
- */
-export interface BytesProgress {
-  meters: Record<string, ByteMeterEntries>;
-  wire: Record<string, WireBytes>;
-}
-
 export interface RunOutcome {
   missions: MissionResult[];
   /** Why the mission loop stopped. */

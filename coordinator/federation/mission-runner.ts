@@ -9,11 +9,12 @@ import type { Strategy } from '../../shared/strategies/strategy.js';
 import { transferSeconds, type LinkModel } from '../link-model.js';
 import type { MissionSchedule } from '../schedules/schedule.js';
 import { AssignmentBook } from './assignment-book.js';
+import { BytesProgressBook, type BytesProgress } from './bytes-progress.js';
 import { AsyncMerging } from './async-merging.js';
-import type { ClientLink, MeteredClientLinks, WireBytes } from './client-links.js';
+import type { ClientLink, MeteredClientLinks } from './client-links.js';
 import type { DownlinkHistory } from './downlink-history.js';
 import type { FederationState } from './federation-state.js';
-import { diffBytes, mean, sumBytes, type BytesProgress, type MissionBytes, type MissionRecord, type MissionResult, type RunOutcome } from './mission-results.js';
+import { diffBytes, mean, sumBytes, type MissionBytes, type MissionRecord, type MissionResult, type RunOutcome } from './mission-results.js';
 import type { Pace, Round } from './pace.js';
 import { runRounds } from './round-loop.js';
 import type { RunJournal } from './run-journal.js';
@@ -99,13 +100,14 @@ export class MissionRunner {
   private readonly toldShutdown = new Set<string>();
   private tableCache: { version: number; byFrom: Map<number, Outgoing<CoordinatorToClient['table']>> } = { version: -1, byFrom: new Map() };
   private readonly pace: Pace;
-  /** Each client's meter changes and socket bytes as the last progress record wrote them. */
-  private readonly written = new Map<string, { changes: number; wire: string }>();
+  /** The clients' byte counts in the journal's progress records. */
+  private readonly bytes: BytesProgressBook;
 
   constructor(readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
-    this.restoreBytes();
-    o.journal.progressSource = () => this.bytesProgress();
+    this.bytes = new BytesProgressBook(o.links, o.clientIds);
+    this.bytes.restore(o.journal.missions.at(-1), o.journal.progress);
+    o.journal.progressSource = () => this.bytes.take();
     this.intake = new UpdateIntake(o.state, {
       codec: o.uplink.codec, delta: this.history, durable: o.journal.ackGate, assignments: { book: this.assignments, strategy: o.strategy },
     });
@@ -219,7 +221,7 @@ export class MissionRunner {
         return {
           result, matrixRow, planHash: round.planHash, owed: this.pace.owed(),
           meters: Object.fromEntries(o.clientIds.map((id) => [id, o.links.meter(id).entries()])),
-          wire: this.wireBytes(),
+          wire: this.bytes.wireBytes(),
         };
       },
     }, (record) => {
@@ -314,51 +316,6 @@ export class MissionRunner {
       if (saved) (meter = new ByteMeter()).load(saved[id] ?? []);
       return [id, { up: meter.totals('up', isLearningTraffic), down: meter.totals('down', isLearningTraffic) }];
     }));
-  }
-
-  /**
-   * A resumed run's byte counts: those of the last finished mission, with the progress written
-   * after it laid over them (the interrupted mission's bytes up to its last durable write). What
-   * this run counted before restoring them (hellos) is kept.
-   */
-  private restoreBytes(): void {
-    const { journal, links } = this.o;
-    const last = journal.missions.at(-1);
-    const meters = { ...last?.meters };
-    const wire = { ...last?.wire };
-    for (const p of journal.progress) {
-      Object.assign(meters, p.meters);
-      Object.assign(wire, p.wire);
-    }
-    for (const [id, entries] of Object.entries(meters)) links.meter(id).load(entries);
-    for (const [id, bytes] of Object.entries(wire)) links.carryWire?.(id, bytes);
-  }
-
-  /** The byte counts of the clients that changed since the last call; undefined when none did. */
-  private bytesProgress(): BytesProgress | undefined {
-    const progress: BytesProgress = { meters: {}, wire: {} };
-    let changed = false;
-    for (const id of this.o.clientIds) {
-      const meter = this.o.links.meter(id);
-      const wire = this.o.links.wireBytes?.(id);
-      const was = this.written.get(id);
-      const now = { changes: meter.changes, wire: wire ? `${wire.up}/${wire.down}` : '' };
-      if (was?.changes === now.changes && was.wire === now.wire) continue;
-      changed = true;
-      if (was?.changes !== now.changes) progress.meters[id] = meter.entries();
-      if (wire && was?.wire !== now.wire) progress.wire[id] = wire;
-      this.written.set(id, now);
-    }
-    return changed ? progress : undefined;
-  }
-
-  private wireBytes(): Record<string, WireBytes> | undefined {
-    const wire: Record<string, WireBytes> = {};
-    for (const id of this.o.clientIds) {
-      const w = this.o.links.wireBytes?.(id);
-      if (w) wire[id] = w;
-    }
-    return Object.keys(wire).length > 0 ? wire : undefined;
   }
 
   log(line: string): void {

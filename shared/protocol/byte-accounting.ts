@@ -46,18 +46,14 @@ export type ByteMeterEntries = [string, ByteTally][];
  */
 export class ByteMeter {
   private readonly tallies = new Map<string, ByteTally>();
-  private changeCount = 0;
-
-  /** Grows with every count or load: whether the meter changed since some moment. */
-  get changes(): number {
-    return this.changeCount;
-  }
+  /** Keys counted since the last takeChanged. */
+  private readonly changed = new Set<string>();
 
   count(direction: Direction, type: string, payloadBytes: number, encodedBytes: number): void {
-    this.changeCount++;
     const key = `${direction}:${type}`;
     let t = this.tallies.get(key);
     if (!t) this.tallies.set(key, (t = zeroTally()));
+    this.changed.add(key);
     t.messages++;
     t.payloadBytes += payloadBytes;
     t.encodedBytes += encodedBytes;
@@ -80,6 +76,7 @@ export class ByteMeter {
     const key = `${direction}:${controlType}`;
     let t = this.tallies.get(key);
     if (!t) this.tallies.set(key, (t = zeroTally()));
+    this.changed.add(key);
     t.encodedBytes += controlBytes;
     t.frameBytes += controlBytes;
   }
@@ -100,8 +97,21 @@ export class ByteMeter {
 
   /** Adds saved counts (the bytes a resumed run had counted before it stopped). */
   load(entries: ByteMeterEntries): void {
-    this.changeCount++;
-    for (const [key, t] of entries) this.tallies.set(key, addTally(this.tallies.get(key) ?? zeroTally(), t));
+    for (const [key, t] of entries) {
+      this.tallies.set(key, addTally(this.tallies.get(key) ?? zeroTally(), t));
+      this.changed.add(key);
+    }
+  }
+
+  /** Whether anything was counted (or loaded) since the last takeChanged. */
+  get hasChanged(): boolean {
+    return this.changed.size > 0;
+  }
+
+  /** Calls `each` with the counts of every key counted (or loaded) since the last call. */
+  takeChanged(each: (key: string, tally: ByteTally) => void): void {
+    for (const key of this.changed) each(key, this.tallies.get(key)!);
+    this.changed.clear();
   }
 
   /** A meter holding the sums of several meters (e.g. all clients of a run). */
