@@ -6,8 +6,18 @@ import type { ClassAssignment } from '../coordinator/schedules/schedule.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
 import { decodeClassBlock, encodeClassBlock } from '../shared/protocol/class-block.js';
 import { getCodec } from '../shared/protocol/codecs/index.js';
-import { PROTOCOL_LIMITS, type ErrorCode, type UpdateMessage } from '../shared/protocol/messages.js';
+import { PROTOCOL_LIMITS, PROTOCOL_VERSION, packU32, type ErrorCode, type UpdateMessage } from '../shared/protocol/messages.js';
 import { strategyNamed } from '../shared/strategies/registry.js';
+import { EventEmitter } from 'node:events';
+import type { BytesProgress } from '../coordinator/federation/bytes-progress.js';
+import type { ClientLink, MeteredClientLinks } from '../coordinator/federation/client-links.js';
+import { MissionRunner, type MissionRecord } from '../coordinator/federation/mission-runner.js';
+import { NoStore } from '../coordinator/federation/no-store.js';
+import { RunJournal } from '../coordinator/federation/run-journal.js';
+import type { MissionSchedule } from '../coordinator/schedules/schedule.js';
+import type { HeldOutEvaluator } from '../shared/learning/held-out-evaluator.js';
+import { ByteMeter } from '../shared/protocol/byte-accounting.js';
+import { parseCodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import type { Strategy } from '../shared/strategies/strategy.js';
 
 const DIM = 3;
@@ -124,5 +134,39 @@ describe('updates are checked against the work assigned', () => {
       book.assign('c0', 0, plan([3, 5]), new Set([3]));
       expect(take(update(1, 0, [3], [5])).error?.reason, name).toMatch(`strategy ${name} takes no updates`);
     }
+  });
+});
+
+describe('reports', () => {
+  /** A mission runner over links that a test drives by hand (no transport, no mission started). */
+  function runnerWithHandLinks(async: boolean) {
+    const meters = new Map<string, ByteMeter>();
+    const links = Object.assign(new EventEmitter() as MeteredClientLinks, {
+      session: () => undefined,
+      meter: (id: string) => meters.get(id) ?? meters.set(id, new ByteMeter()).get(id)!,
+    });
+    const { journal, state } = RunJournal.open<MissionRecord, BytesProgress>(new NoStore(), 4, {}, getCodec('f32'));
+    const schedule = { missions: 3, next: () => undefined } as unknown as MissionSchedule;
+    new MissionRunner({
+      links, state, journal, schedule, evaluator: {} as HeldOutEvaluator, clientIds: ['c0'], uplink: parseCodecSpec('f32'), downlink: parseCodecSpec('f32'),
+      missionLimit: 3, strategy: strategyNamed('protofed'), participation: 1, seed: 1, phaseMs: 1000, connectMs: 1000, quorum: 1,
+      async: async ? { everyUpdates: 1 } : undefined,
+    });
+    const errors: [ErrorCode, string][] = [];
+    const link: ClientLink = { clientId: 'c0', connected: true, heldVersion: 0, send: () => {}, sendError: (code, reason) => void errors.push([code, reason]) };
+    const report = (mission: number) => links.emit('report', link, {
+      v: PROTOCOL_VERSION, clientId: 'c0', mission, phase: 'before-merge', tableVersion: 0, classIds: packU32([]), correct: packU32([]), total: packU32([]),
+      embeddingsComputed: 0, embeddingsCached: 0,
+    });
+    return { errors, report };
+  }
+
+  it('a report for a mission no client was handed is refused with the reason (missions are numbered from 0)', () => {
+    const sync = runnerWithHandLinks(false);
+    sync.report(0);
+    expect(sync.errors).toEqual([['unexpected', 'report for mission 0, but no mission was handed out (missions are numbered from 0)']]);
+    const free = runnerWithHandLinks(true);
+    free.report(1);
+    expect(free.errors.map(([code]) => code)).toEqual(['unexpected']);
   });
 });

@@ -102,6 +102,11 @@ export class AsyncMerging implements Pace {
     return [];
   }
 
+  /** Any mission's work may be out (a client goes on at its own pace); the last report is on the final table, numbered after them. */
+  latestReportable(): number {
+    return this.rounds.length;
+  }
+
   /** The final table, evaluated by every client. */
   async finish(): ReturnType<Pace['finish']> {
     const { runner } = this;

@@ -329,7 +329,14 @@ export class MissionRunner {
   }
 
   private onReport(link: ClientLink, report: ReportMessage): void {
+    const latest = this.pace.latestReportable();
+    if (report.mission > latest) {
+      // No client can have been asked for it: a client that numbers missions wrongly learns it here.
+      link.sendError('unexpected', `report for mission ${report.mission}, but ${latest < 0 ? 'no mission was' : `missions up to ${latest} were`} handed out (missions are numbered from 0)`);
+      return;
+    }
     this.embeddingCounts.set(link.clientId!, { computed: report.embeddingsComputed, fromCache: report.embeddingsCached });
+    // A report on an earlier mission is late (its mission closed at a deadline): it counts no more.
     if (report.mission !== this.reportsOf) return;
     const counts: ClassCounts = { classIds: unpackU32(report.classIds), correct: unpackU32(report.correct), total: unpackU32(report.total) };
     this.reports[report.phase].set(link.clientId!, counts);

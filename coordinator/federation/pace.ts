@@ -41,4 +41,6 @@ export interface Pace {
   applied?(clientId: string, mission: number): void;
   /** The updates still owed at the end of the round (for the journal). */
   owed(): { clientId: string; mission: number }[];
+  /** The last mission a client may report on: none after it was handed out, or asked to evaluate. */
+  latestReportable(): number;
 }

@@ -234,6 +234,10 @@ export class SyncMissions implements Pace {
     state.applyUpdate('centralized', m + 1, { classIds, counts: classIds.map((id) => pooled.get(id)!.count), means, mission: m });
   }
 
+  latestReportable(): number {
+    return this.runner.reportsOf;
+  }
+
   private sendMission(clientId: string): void {
     if (!this.runner.active(clientId)) return;
     const i = this.participants.indexOf(clientId);
