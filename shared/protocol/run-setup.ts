@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PROTOCOL_VERSION } from './messages.js';
-import { backboneSchema, datasetSchema } from '../scenario/scenario-config.js';
+import { backboneSchema, datasetSchema } from '../scenario/component-schemas.js';
 
 /** Where a coordinator serves a remote client's setup, and its model files. */
 export const SETUP_PATH = '/protofed/setup';
