@@ -21,6 +21,8 @@ export interface ClientNodeOptions {
   /** Embeddings of the local data, through the run's cache. */
   store: Embeddings;
   link: CoordinatorLink;
+  /** The codecs and codec features offered in the hello; all that protofed has (CODEC_CAPABILITIES) when absent. */
+  codecs?: readonly string[] | undefined;
   /** Test images per class used for evaluation; all when absent. */
   testPerClass?: number | undefined;
   /** Evaluations shared with other clients in this process (virtual mode). */
@@ -113,7 +115,7 @@ export class ClientNode {
     this.o.link.send('hello', {
       clientId: this.o.clientId,
       token: this.o.token,
-      codecs: [...CODEC_CAPABILITIES],
+      codecs: [...(this.o.codecs ?? CODEC_CAPABILITIES)],
       dim: this.o.store.dim,
       modelHash: this.o.store.backbone.modelHash,
       tableVersion: this.heldVersion,

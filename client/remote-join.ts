@@ -23,6 +23,8 @@ export interface JoinOptions {
   /** The embeddings of the data (Node adds its disk cache). */
   embeddings(backbone: Backbone, data: LabelledDataset): Embeddings;
   link(base: string): CoordinatorLink;
+  /** The codecs and codec features this client offers in its hello; all that protofed has when absent. */
+  codecs?: readonly string[] | undefined;
   log?: ((line: string) => void) | undefined;
   /** Called once the data, the backbone and the node are ready, before the node says hello. */
   onReady?: ((ready: { setup: RunSetup; data: LabelledDataset; backbone: Backbone; tensorBackend: string; node: ClientNode }) => void) | undefined;
@@ -79,7 +81,7 @@ export async function joinRun(o: JoinOptions): Promise<void> {
   }
   const store = o.embeddings(backbone, data);
   const node = new ClientNode({
-    clientId: o.clientId, token: o.token, store, link: o.link(base), testPerClass: setup.testPerClass, log: o.log,
+    clientId: o.clientId, token: o.token, store, link: o.link(base), testPerClass: setup.testPerClass, codecs: o.codecs, log: o.log,
   });
   o.onReady?.({ setup, data, backbone, tensorBackend, node });
   try {
