@@ -5,29 +5,37 @@ import type { CreatedBackbone } from '../../shared/embedding/backbone-registry.j
 import { loadHttpModel, tfjsModelBackbone } from '../../shared/embedding/model-loading.js';
 import { PixelsBackbone } from '../../shared/embedding/pixels-backbone.js';
 import type { RunSetup } from '../../shared/protocol/run-setup.js';
+import type { BackendChoice } from '../../shared/tensor/tensor-backend.js';
 
 /**
- * The tensor backend in a browser: WebAssembly (its .wasm files served by the coordinator at
- * `wasmPath`, no CDN), else plain JavaScript. Not WebGL: its float16 textures and GPU
- * arithmetic would give other embeddings than the Node clients' wasm and cpu. Returns the backend
- * in use and, when wasm failed, why.
+ * The tensor backend in a browser, for the run's `backend` (the setup's): `cpu` when the run says
+ * so, else WebAssembly (its .wasm files served by the coordinator at `wasmPath`, no CDN), else
+ * plain JavaScript. Not WebGL: its float16 textures and GPU arithmetic would give other
+ * embeddings than the Node clients' wasm and cpu. Returns the backend in use and, when it is not
+ * the one the run computes on, why (cpu and wasm round differently in the last bits, so the
+ * federated table then differs from an all-Node run's by that much).
  */
-export async function selectBrowserBackend(wasmPath: string): Promise<{ backend: string; wasmFailure?: string }> {
+export async function selectBrowserBackend(wasmPath: string, run: BackendChoice): Promise<{ backend: string; note?: string }> {
   tf.enableProdMode();
-  let wasmFailure: string | undefined;
+  if (run === 'cpu') {
+    await tf.setBackend('cpu');
+    await tf.ready();
+    return { backend: tf.getBackend() };
+  }
+  let failure: string;
   try {
     setWasmPaths(wasmPath);
     if (await tf.setBackend('wasm')) {
       await tf.ready();
-      return { backend: tf.getBackend() };
+      return { backend: tf.getBackend(), ...(run === 'tensorflow' ? { note: 'the run computes on native TensorFlow, which a browser does not have' } : {}) };
     }
-    wasmFailure = 'it did not initialise';
+    failure = 'it did not initialise';
   } catch (err) {
-    wasmFailure = (err as Error).message ?? String(err);
+    failure = (err as Error).message ?? String(err);
   }
   await tf.setBackend('cpu');
   await tf.ready();
-  return { backend: tf.getBackend(), wasmFailure };
+  return { backend: tf.getBackend(), note: `wasm did not load (${failure}); embeddings on cpu differ from wasm's in the last bits` };
 }
 
 /**

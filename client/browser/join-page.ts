@@ -186,10 +186,10 @@ async function join(choice: DataChoice): Promise<void> {
     url: base, clientId, token, get: countingFetch, codecs: BROWSER_CODECS,
     log: (line) => view.log(line),
     loadData: (setup) => loadData(setup, choice, clientId, token),
-    createBackbone: async (spec, shape, _backend, headers, get) => {
-      const selected = await selectBrowserBackend(WASM_PATH);
+    createBackbone: async (spec, shape, backend, headers, get) => {
+      const selected = await selectBrowserBackend(WASM_PATH, backend);
       tensorBackend = selected.backend;
-      $('backend').textContent = selected.wasmFailure ? `${selected.backend} (wasm failed: ${selected.wasmFailure})` : selected.backend;
+      $('backend').textContent = `${selected.backend} (the run's setting: ${backend})${selected.note ? `: ${selected.note}` : ''}`;
       $('backend').dataset.backend = selected.backend;
       view.state('joining', spec.name === 'pixels' ? 'building the pixels backbone' : 'fetching the run\'s model from the coordinator (setup traffic)');
       return browserBackbone(spec, shape, selected.backend, headers, get);
