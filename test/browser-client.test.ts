@@ -15,6 +15,7 @@ import { decodeDatasetPack, encodeDatasetPack } from '../shared/datasets/dataset
 import { datasetIdentity } from '../shared/datasets/dataset-identity.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { loadImageFolder } from '../shared/datasets/image-folder.js';
+import { indicesByClass } from '../shared/datasets/image-set.js';
 import { readPickedFolder, type PickedFile } from '../client/browser/picked-folder.js';
 
 /**
@@ -46,6 +47,29 @@ function brokenFolder(): string {
   mkdirSync(join(dir, 'Trouser'), { recursive: true });
   writeFileSync(join(dir, 'Trouser', 'broken.png'), 'this is not a PNG');
   return dir;
+}
+
+/**
+ * Six classes of the shipped Fashion-MNIST subset as an image folder on disk, 12 greyscale PNGs
+ * each (10 train and 2 test by the image-folder rules), class folders named after the classes.
+ */
+function fashionFolder(): string {
+  const data = loadDataset({ name: 'fashion-mnist', dir: 'embedded' });
+  const root = join(mkdtempSync(join(tmpdir(), 'protofed-folder-run-')), 'fashion-folder');
+  const byClass = indicesByClass(data.train);
+  for (let c = 0; c < 6; c++) {
+    const dir = join(root, data.classNames[c]!.replace('/', ' or '));
+    mkdirSync(dir, { recursive: true });
+    for (const [k, i] of byClass.get(c)!.slice(0, 12).entries()) {
+      const png = new pngjs.PNG({ width: 28, height: 28 });
+      for (let p = 0; p < 784; p++) {
+        const v = data.train.images[i * 784 + p]!;
+        png.data.set([v, v, v, 255], 4 * p);
+      }
+      writeFileSync(join(dir, `${String(k).padStart(2, '0')}.png`), pngjs.PNG.sync.write(png, { colorType: 0 }));
+    }
+  }
+  return root;
 }
 
 describe('what the browser build puts in place of Node', () => {
@@ -164,4 +188,49 @@ describe.skipIf(!browserPath)(`a client in headless chromium${browserPath ? '' :
       await browser.close();
     }
   }, 180_000);
+
+  it('a picked folder joins a run on an image folder (the same folder on the Node client\'s disk) and the run ends with the all-Node table', async () => {
+    const root = fashionFolder();
+    const folderScenario = (mode: 'remote' | 'virtual') => parseScenario({
+      name: 'browser-folder', seed: 4, dataset: { name: 'image-folder', dir: root, channels: 1 }, backbone: { name: 'pixels' },
+      clients: { count: 2, mode, maxRestarts: 0 }, missions: { count: 3, classesPerClient: 2, shotsPerClass: 4 },
+      codec: { uplink: 'f32', downlink: 'f32' }, timeouts: { phaseMs: 60_000, connectMs: 60_000 },
+    });
+    const keys = ClientKeys.generate(['c0', 'c1']);
+    const browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'], headless: true });
+    let node: Promise<void> | undefined;
+    let page: Promise<{ state: string; data: string; rows: number; error: string }> | undefined;
+    try {
+      const withBrowser = await runScenario(folderScenario('remote'), {
+        keys,
+        onListening: (url) => {
+          node = runRemoteClient({ url, token: keys.secretOf('c0'), clientId: 'c0', dataDir: root, log: () => {} });
+          page = (async () => {
+            const tab = await browser.newPage();
+            await tab.goto(`${url}/protofed/join#client=c1&key=${keys.secretOf('c1')}`);
+            await tab.waitForSelector('body[data-state="waiting"]', { timeout: 30_000 });
+            await tab.setInputFiles('#folder', root);
+            await tab.waitForSelector('body[data-state="finished"], body[data-state="failed"]', { timeout: 90_000 });
+            return {
+              state: (await tab.getAttribute('body', 'data-state')) ?? '',
+              data: (await tab.textContent('#data')) ?? '',
+              rows: await tab.locator('#missions tbody tr').count(),
+              error: (await tab.isVisible('#error')) ? (await tab.textContent('#error')) ?? '' : '',
+            };
+          })();
+          page.catch(() => {});
+        },
+      });
+      await node;
+      const shown = await page!;
+      expect(shown.error).toBe('');
+      expect(shown.state).toBe('finished');
+      expect(shown.data).toBe('image-folder (custom): 60 train and 12 test images of 28×28×1, 6 classes');
+      expect(shown.rows).toBeGreaterThan(0);
+      const allNode = await runScenario(folderScenario('virtual'), { launchers: { virtual: (ctx) => new VirtualClients(ctx) } });
+      expect(withBrowser.summary.tableChecksum).toBe(allNode.summary.tableChecksum);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
 });
