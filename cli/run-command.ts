@@ -129,7 +129,7 @@ async function runAndReport(scenario: Scenario, scenarioPath: string, outDir: st
       if (scenario.clients.mode === 'remote') {
         const ids = Array.from({ length: scenario.clients.count }, (_, i) => `c${i}`).join(', ');
         say(`coordinator listening at ${url}; waiting ${Math.round(scenario.timeouts.connectMs / 1000)} s for clients ${ids}: ` +
-          `protofed client --connect ${url} --key-file KEYS --id ID`);
+          `protofed client --connect ${url} --key-file KEYS --id ID, or from a web browser: ${url}/protofed/join#client=ID&key=KEY`);
       }
     },
     log: (line) => process.stderr.write(`protofed: ${line}\n`),

@@ -1,7 +1,7 @@
 import { bindCodebook, codebookHash, CODEC_CAPABILITIES, parseCodecSpec, type CodecSpec } from '../shared/protocol/codecs/codec-spec.js';
 import { decodePqCodebook, type PqCodebook } from '../shared/protocol/codecs/index.js';
 import type { VectorCodec } from '../shared/protocol/codecs/vector-codec.js';
-import type { EmbeddingStore, EmbeddingStoreStats } from '../shared/embedding/embedding-store.js';
+import type { Embeddings, EmbeddingStoreStats } from '../shared/embedding/embeddings.js';
 import { DeltaLedger } from './delta-ledger.js';
 import type { ClassCounts } from '../shared/learning/metrics/class-accuracy.js';
 import { PrototypeTable } from '../shared/learning/prototype-table.js';
@@ -19,8 +19,10 @@ export interface ClientNodeOptions {
   clientId: string;
   token: string;
   /** Embeddings of the local data, through the run's cache. */
-  store: EmbeddingStore;
+  store: Embeddings;
   link: CoordinatorLink;
+  /** The codecs and codec features offered in the hello; all that protofed has (CODEC_CAPABILITIES) when absent. */
+  codecs?: readonly string[] | undefined;
   /** Test images per class used for evaluation; all when absent. */
   testPerClass?: number | undefined;
   /** Evaluations shared with other clients in this process (virtual mode). */
@@ -113,7 +115,7 @@ export class ClientNode {
     this.o.link.send('hello', {
       clientId: this.o.clientId,
       token: this.o.token,
-      codecs: [...CODEC_CAPABILITIES],
+      codecs: [...(this.o.codecs ?? CODEC_CAPABILITIES)],
       dim: this.o.store.dim,
       modelHash: this.o.store.backbone.modelHash,
       tableVersion: this.heldVersion,

@@ -38,6 +38,9 @@ import { randomBytes } from 'node:crypto';
 import { adminHandler } from './transport/admin-endpoint.js';
 import { DashboardFeed } from './dashboard/dashboard-feed.js';
 import { DASHBOARD_PATH, DashboardServer } from './dashboard/dashboard-server.js';
+import { joinPageHandler } from './join/join-page-server.js';
+import { encodeDatasetPack } from '../shared/datasets/dataset-pack.js';
+import { gzipSync } from 'node:zlib';
 import { runMessageLimit } from '../shared/protocol/message-limits.js';
 import { datasetIdentity, type DatasetIdentity } from '../shared/datasets/dataset-identity.js';
 import { tableChecksum } from '../shared/learning/table-checksum.js';
@@ -217,10 +220,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const links = scenario.link ? Object.fromEntries(clientIds.map((id) => [id, linkFor(scenario.link!, scenario.seed, id)])) : null;
 
   const { setup, modelDir } = remoteSetup(scenario, backbone, uplink.spec, downlink.spec, () => datasetIdentity(data));
+  const remote = scenario.clients.mode === 'remote';
   const setupEndpoint = runSetupHandler(setup, keys, modelDir, (id, bytes) => {
     if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
     else strangers.setupBytes += bytes;
-  }, options.tls?.clientCa !== undefined);
+  }, options.tls?.clientCa !== undefined, remote ? datasetPackOf(data) : undefined);
+  // Remote runs serve the page that joins them from a web browser (coordinator/join/).
+  const joinPage = remote ? joinPageHandler(log) : undefined;
   let dashboard: DashboardServer | undefined;
   // The operator's key: `protofed forget` on this results folder reaches the running coordinator with it.
   const adminKey = randomBytes(32).toString('base64url');
@@ -242,7 +248,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     runId,
     tableVersion: () => state.version,
     hasLeft: (id) => state.hasLeft(id),
-    httpHandler: (req, res) => admin(req, res) || dashboard?.handle(req, res) || setupEndpoint(req, res),
+    httpHandler: (req, res) => admin(req, res) || dashboard?.handle(req, res) || joinPage?.(req, res) || setupEndpoint(req, res),
   });
   if (saved) {
     out!.rewriteMissions(journal.missions.map((r) => r.result));
@@ -538,6 +544,12 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
     at += p.length;
   }
   return out;
+}
+
+/** The run's dataset as a gzipped dataset pack, made when a client first asks for it. */
+function datasetPackOf(data: LabelledDataset): () => Uint8Array {
+  let pack: Uint8Array | undefined;
+  return () => (pack ??= gzipSync(encodeDatasetPack(data)));
 }
 
 /**

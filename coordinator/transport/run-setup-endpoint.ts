@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { ClientKeys } from '../../shared/protocol/client-keys.js';
 import { peerCertificateName } from './client-connection.js';
-import { MODEL_PATH, SETUP_PATH, type RunSetup } from '../../shared/protocol/run-setup.js';
+import { DATASET_PACK_PATH, MODEL_PATH, SETUP_PATH, type RunSetup } from '../../shared/protocol/run-setup.js';
 
 /** model.json and the weight files it names: the only files served. */
 function modelFiles(dir: string): Set<string> {
@@ -20,8 +20,10 @@ function modelFiles(dir: string): Set<string> {
 export type SetupByteCounter = (clientId: string | undefined, bytes: number) => void;
 
 /**
- * An HTTP handler for GET /protofed/setup (see shared/protocol/run-setup.ts) and /protofed/model/{model.json,weights.bin}, both
- * behind each client's own key (`X-Protofed-Client: <id>`, `Authorization: Bearer <key>`). Anything else gets 404.
+ * An HTTP handler for GET /protofed/setup (see shared/protocol/run-setup.ts), /protofed/model/{model.json,weights.bin} and,
+ * when `datasetPack` is given, /protofed/dataset-pack (the run's dataset in one gzipped file, for a client that has no copy, e.g.
+ * a browser's demo), all behind each client's own key (`X-Protofed-Client: <id>`, `Authorization: Bearer <key>`) and
+ * counted as that client's setup traffic. Anything else gets 404.
  *
  * @example
  * createServer(runSetupHandler(() => setup, keys, modelDir, countBytes));
@@ -33,6 +35,8 @@ export function runSetupHandler(
   count: SetupByteCounter,
   /** Mutual TLS: the client certificate's common name must be the id the request names. */
   requireCertificate = false,
+  /** The run's dataset as a gzipped dataset pack (shared/datasets/dataset-pack.ts), made when first asked for. */
+  datasetPack?: () => Uint8Array,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -40,18 +44,19 @@ export function runSetupHandler(
     const clientId = req.headers['x-protofed-client'];
     const bearer = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
     const authenticated = keys.verify(clientId, bearer) && (!requireCertificate || peerCertificateName(req.socket) === clientId);
-    const send = (status: number, body: string | Buffer, type = 'application/json'): void => {
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) }).end(body);
+    const send = (status: number, body: string | Uint8Array, type = 'application/json', encoding?: 'gzip'): void => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...(encoding ? { 'content-encoding': encoding } : {}) }).end(body);
       count(authenticated ? clientId as string : undefined, Buffer.byteLength(body));
     };
     if (req.method !== 'GET') return send(405, JSON.stringify({ error: 'only GET' }));
-    const known = url.pathname === SETUP_PATH || url.pathname.startsWith(MODEL_PATH);
+    const known = url.pathname === SETUP_PATH || url.pathname.startsWith(MODEL_PATH) || (datasetPack !== undefined && url.pathname === DATASET_PACK_PATH);
     if (!known) return send(404, JSON.stringify({ error: 'not found' }));
     if (!authenticated) return send(401, JSON.stringify({ error: 'not authenticated: unknown client id or wrong key' }));
     if (url.pathname === SETUP_PATH) {
       const s = setup();
       return s ? send(200, JSON.stringify(s)) : send(503, JSON.stringify({ error: 'the run is not ready yet' }));
     }
+    if (url.pathname === DATASET_PACK_PATH) return send(200, datasetPack!(), 'application/octet-stream', 'gzip');
     const file = url.pathname.slice(MODEL_PATH.length);
     if (!modelDir || !modelFiles(modelDir).has(file)) return send(404, JSON.stringify({ error: 'no such model file' }));
     send(200, readFileSync(join(modelDir, file)), file.endsWith('.json') ? 'application/json' : 'application/octet-stream');

@@ -25,13 +25,14 @@ export function datasetIdentity(data: LabelledDataset): DatasetIdentity {
 }
 
 function addSplit(hash: ReturnType<typeof createHash>, split: ImageSet): void {
-  const header = Buffer.alloc(16);
-  [split.count, split.rows, split.cols, split.channels].forEach((v, i) => header.writeUInt32LE(v, i * 4));
-  hash.update(header);
+  // Plain typed arrays, no Buffer: the browser client computes this too.
+  const header = new DataView(new ArrayBuffer(16));
+  [split.count, split.rows, split.cols, split.channels].forEach((v, i) => header.setUint32(i * 4, v, true));
+  hash.update(new Uint8Array(header.buffer));
   hash.update(split.images.subarray(0, split.count * split.rows * split.cols * split.channels));
-  const labels = Buffer.alloc(split.count * 4);
-  for (let i = 0; i < split.count; i++) labels.writeUInt32LE(split.labels[i]!, i * 4);
-  hash.update(labels);
+  const labels = new DataView(new ArrayBuffer(split.count * 4));
+  for (let i = 0; i < split.count; i++) labels.setUint32(i * 4, split.labels[i]!, true);
+  hash.update(new Uint8Array(labels.buffer));
 }
 
 /** Why two copies differ, in words a user can act on; undefined when they are the same. */

@@ -8,9 +8,9 @@ import { isImagePack, readImagePack } from './image-pack.js';
 import { loadImageFolder } from './image-folder.js';
 import { DataFileError, type LabelledDataset } from './labelled-dataset.js';
 import { isOmniglotRoot, loadOmniglot } from './omniglot.js';
+import { DATASET_NAMES, type DatasetName } from './dataset-names.js';
 
-export const DATASET_NAMES = ['fashion-mnist', 'mnist', 'glyphs', 'omniglot', 'image-folder', 'cifar10', 'cifar100'] as const;
-export type DatasetName = (typeof DATASET_NAMES)[number];
+export { DATASET_NAMES, type DatasetName };
 
 /** Which dataset to use, as a scenario names it. `dir: "embedded"` forces the copy shipped in the repo. */
 export interface DatasetSpec {

@@ -3,6 +3,9 @@ import { join, resolve } from 'node:path';
 import { decodeImage, resizeArea } from './image-decode.js';
 import { DataFileError, type ImageSet, type LabelledDataset, labelArrayFor } from './labelled-dataset.js';
 import { isFile, isDir, listDir } from './data-folder.js';
+import { checkFraction, codeUnitCompare, isImageName, splitByFraction, trainCountFor, type ImageFolderItem } from './class-folders.js';
+
+export { trainCountFor, type ImageFolderItem };
 
 export interface ImageFolderOptions {
   /** Output images are `size`×`size`; by default the size of the first image (rows × cols). */
@@ -17,12 +20,6 @@ export interface ImageFolderOptions {
 export const CSV_SPLITS = ['train', 'val', 'test'] as const;
 
 export type CsvSplit = (typeof CSV_SPLITS)[number];
-
-/** One image and its class, before decoding. */
-export interface ImageFolderItem {
-  file: string;
-  classId: number;
-}
 
 /**
  * What an image folder holds, found without decoding any image.
@@ -50,20 +47,6 @@ export interface ScanImageFolderOptions {
   checkFiles?: boolean;
 }
 
-const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
-
-function codeUnitCompare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-
-
-
-function isImageName(name: string): boolean {
-  const lower = name.toLowerCase();
-  return IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext));
-}
-
 /**
  * True when `root` holds train.csv, val.csv or test.csv.
  *
@@ -72,37 +55,6 @@ function isImageName(name: string): boolean {
  */
 export function hasCsvSplits(root: string): boolean {
   return CSV_SPLITS.some((split) => isFile(join(root, `${split}.csv`)));
-}
-
-/**
- * How many of a class's `n` images go to train: `round(n * fraction)`, but at least one on each
- * side when the class has two or more images and `fraction` < 1.
- *
- * @example
- * trainCountFor(10, 0.8); // 8
- * trainCountFor(2, 0.8);  // 1
- */
-export function trainCountFor(n: number, fraction: number): number {
-  if (n <= 1) return n;
-  const k = Math.round(n * fraction);
-  if (fraction >= 1) return n;
-  return Math.min(Math.max(k, 1), n - 1);
-}
-
-function checkFraction(fraction: number): void {
-  if (!(fraction > 0 && fraction <= 1)) {
-    throw new RangeError(`image folder option trainFraction must be in (0, 1], got ${fraction}`);
-  }
-}
-
-function splitByFraction(filesByClass: string[][], fraction: number): { train: ImageFolderItem[]; test: ImageFolderItem[] } {
-  const train: ImageFolderItem[] = [];
-  const test: ImageFolderItem[] = [];
-  filesByClass.forEach((files, classId) => {
-    const k = trainCountFor(files.length, fraction);
-    files.forEach((file, i) => (i < k ? train : test).push({ file, classId }));
-  });
-  return { train, test };
 }
 
 function scanClassFolders(root: string, fraction: number): ImageFolderLayout {

@@ -7,6 +7,7 @@ import { registerFileModelIO } from '../tensor/file-model-io.js';
 import { selectBackend, type BackendChoice } from '../tensor/tensor-backend.js';
 import { PixelsBackbone } from './pixels-backbone.js';
 import { TfjsBackbone } from './tfjs-backbone.js';
+import { loadHttpModel, loadModelByFormat, tfjsModelBackbone } from './model-loading.js';
 
 export type BackboneSpec = Scenario['backbone'];
 
@@ -51,10 +52,7 @@ export async function createBackbone(
     });
     return { backbone, tensorBackend };
   }
-  const model = await loadAnyModel(spec.url, headers, get);
-  const backbone = await TfjsBackbone.create({
-    name: `tfjs-model:${spec.url}`, model, input: spec.input, normalization: spec.normalization, output: spec.output, batchSize: spec.batchSize,
-  });
+  const backbone = await tfjsModelBackbone(spec, await loadAnyModel(spec.url, headers, get));
   return { backbone, tensorBackend };
 }
 
@@ -66,26 +64,9 @@ function modelInput(model: tf.LayersModel, name: string): ImageShape {
   return { rows: shape[1]!, cols: shape[2]!, channels: shape[3]! };
 }
 
-/** Loads a LayersModel or a GraphModel, telling them apart by model.json's `format`. */
+/** Loads a LayersModel or a GraphModel from a path, a file:// URL or an http(s) URL. */
 async function loadAnyModel(url: string, headers: Record<string, string>, get: typeof fetch): Promise<tf.LayersModel | tf.GraphModel> {
-  const isRemote = /^https?:\/\//.test(url);
-  const location = isRemote || url.startsWith('file://') ? url : `file://${url}`;
-  let format: unknown;
-  try {
-    let text: string;
-    if (isRemote) {
-      const response = await get(url, { headers });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      text = await response.text();
-    } else {
-      text = readFileSync(location.slice('file://'.length), 'utf8');
-    }
-    format = (JSON.parse(text) as { format?: unknown }).format;
-  } catch (err) {
-    throw new Error(`cannot read the model at ${url}: ${(err as Error).message}`);
-  }
-  const source = isRemote ? tf.io.http(url, { requestInit: { headers }, fetchFunc: get }) : location;
-  if (format === 'graph-model') return tf.loadGraphModel(source);
-  if (format === 'layers-model' || format === undefined) return tf.loadLayersModel(source);
-  throw new Error(`the model at ${url} has format "${String(format)}"; expected "layers-model" or "graph-model"`);
+  if (/^https?:\/\//.test(url)) return loadHttpModel(url, headers, get);
+  const location = url.startsWith('file://') ? url : `file://${url}`;
+  return loadModelByFormat(url, async () => readFileSync(location.slice('file://'.length), 'utf8'), location);
 }

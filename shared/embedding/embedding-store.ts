@@ -3,21 +3,14 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Backbone } from './backbone.js';
-import { gatherImages } from '../datasets/image-set.js';
+import { Embeddings, type EmbeddingStoreStats, type Split } from './embeddings.js';
 import type { ImageSet, LabelledDataset } from '../datasets/labelled-dataset.js';
 
-export type Split = 'train' | 'test';
+export type { Split, EmbeddingStoreStats };
 
 /** Where embeddings are cached unless told otherwise: $PROTOFED_CACHE or ~/.cache/protofed. */
 export function defaultCacheDir(): string {
   return join(process.env.PROTOFED_CACHE ?? join(homedir(), '.cache', 'protofed'), 'embeddings');
-}
-
-export interface EmbeddingStoreStats {
-  /** Embeddings computed by the backbone in this process. */
-  computed: number;
-  /** Embeddings served from the disk cache (each counted once). */
-  fromCache: number;
 }
 
 /**
@@ -31,14 +24,11 @@ export interface EmbeddingStoreStats {
  * const store = new EmbeddingStore(backbone, data, { cacheDir: defaultCacheDir() });
  * const vectors = await store.embed('train', [3, 17, 42]); // 3 × dim floats
  */
-export class EmbeddingStore {
-  readonly stats: EmbeddingStoreStats = { computed: 0, fromCache: 0 };
-  private readonly memory: Record<Split, Map<number, Float32Array>> = { train: new Map(), test: new Map() };
+export class EmbeddingStore extends Embeddings {
   private readonly shards: Partial<Record<Split, { dir: string; fd?: number }>> = {};
-  /** Indices loaded from disk and not yet served. */
-  private readonly unservedFromDisk: Record<Split, Set<number>> = { train: new Set(), test: new Set() };
 
-  constructor(readonly backbone: Backbone, readonly data: LabelledDataset, options: { cacheDir?: string | undefined } = {}) {
+  constructor(backbone: Backbone, data: LabelledDataset, options: { cacheDir?: string | undefined } = {}) {
+    super(backbone, data);
     // Pixels cost a copy to "compute"; caching them would only fill the disk.
     if (options.cacheDir && backbone.name !== 'pixels') {
       for (const split of ['train', 'test'] as const) {
@@ -49,54 +39,11 @@ export class EmbeddingStore {
     }
   }
 
-  get dim(): number {
-    return this.backbone.dim;
-  }
-
-  /**
-   * The embeddings of `indices` of one split, row by row. Missing ones are computed by `via`
-   * when given (a worker pool of the same model, for bulk work), else by the store's backbone.
-   * `tally`, when given, counts this caller's share (several virtual clients share one store).
-   */
-  async embed(split: Split, indices: ArrayLike<number>, via?: Backbone, tally?: EmbeddingStoreStats): Promise<Float32Array> {
-    if (via && via.modelHash !== this.backbone.modelHash) throw new Error(`cannot embed through model ${via.modelHash} into a store of ${this.backbone.modelHash}`);
-    const known = this.memory[split];
-    const missing: number[] = [];
-    const seen = new Set<number>();
-    const fromDisk = this.unservedFromDisk[split];
-    for (let i = 0; i < indices.length; i++) {
-      const idx = indices[i]!;
-      if (fromDisk.delete(idx)) {
-        this.stats.fromCache++;
-        if (tally) tally.fromCache++;
-      }
-      if (!known.has(idx) && !seen.has(idx)) {
-        seen.add(idx);
-        missing.push(idx);
-      }
-    }
-    if (missing.length > 0) {
-      const set = this.set(split);
-      const vectors = await (via ?? this.backbone).embed(gatherImages(set, missing), missing.length);
-      this.stats.computed += missing.length;
-      if (tally) tally.computed += missing.length;
-      missing.forEach((idx, r) => known.set(idx, vectors.slice(r * this.dim, (r + 1) * this.dim)));
-      this.persist(split, missing, vectors);
-    }
-    const out = new Float32Array(indices.length * this.dim);
-    for (let i = 0; i < indices.length; i++) out.set(known.get(indices[i]!)!, i * this.dim);
-    return out;
-  }
-
-  close(): void {
+  override close(): void {
     for (const shard of Object.values(this.shards)) {
       if (shard?.fd !== undefined) closeSync(shard.fd);
       if (shard) shard.fd = undefined;
     }
-  }
-
-  private set(split: Split): ImageSet {
-    return split === 'train' ? this.data.train : this.data.test;
   }
 
   private loadShards(split: Split, dir: string): void {
@@ -118,7 +65,7 @@ export class EmbeddingStore {
     }
   }
 
-  private persist(split: Split, indices: number[], vectors: Float32Array): void {
+  protected override persist(split: Split, indices: number[], vectors: Float32Array): void {
     const shard = this.shards[split];
     if (!shard) return;
     if (shard.fd === undefined) {

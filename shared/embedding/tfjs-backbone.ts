@@ -147,7 +147,7 @@ export async function modelHash(model: tf.LayersModel | tf.GraphModel, preproces
     for (const name of Object.keys(named).sort()) {
       for (const t of named[name]!) {
         h.update(`${name}:${t.shape.join('x')}:${t.dtype};`);
-        h.update(Buffer.from((await t.data()).buffer as ArrayBuffer));
+        h.update(new Uint8Array((await t.data()).buffer as ArrayBuffer));
       }
     }
     h.update(JSON.stringify(model.outputNodes));
@@ -160,7 +160,7 @@ export async function modelHash(model: tf.LayersModel | tf.GraphModel, preproces
       const value = w.read();
       h.update(`${value.shape.join('x')}:${value.dtype};`);
       const data = await value.data();
-      h.update(Buffer.from(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength));
+      h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
   }
   return `sha256:${h.digest('hex')}`;

@@ -1,5 +1,5 @@
 import { indicesByClass } from '../datasets/image-set.js';
-import type { EmbeddingStore, EmbeddingStoreStats } from '../embedding/embedding-store.js';
+import type { Embeddings, EmbeddingStoreStats } from '../embedding/embeddings.js';
 import type { EvaluationMemo } from './evaluation-memo.js';
 import { countByClass, type ClassCounts } from './metrics/class-accuracy.js';
 import { predictNearestOnTensors, prototypeMatrix } from './nearest-prototype.js';
@@ -27,7 +27,7 @@ export class HeldOutEvaluator {
    * `memo`, when given, shares evaluations of identical tables with other evaluators.
    */
   constructor(
-    private readonly store: EmbeddingStore,
+    private readonly store: Embeddings,
     perClass?: number,
     private readonly tally?: EmbeddingStoreStats,
     private readonly memo?: EvaluationMemo,

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { PROTOCOL_VERSION } from './messages.js';
-import { backboneSchema, datasetSchema } from '../scenario/scenario-config.js';
+import { backboneSchema, datasetSchema } from '../scenario/component-schemas.js';
 
 /** Where a coordinator serves a remote client's setup, and its model files. */
 export const SETUP_PATH = '/protofed/setup';
 export const MODEL_PATH = '/protofed/model/';
+/** Where a coordinator serves its dataset as one pack (shared/datasets/dataset-pack.ts) to a client that has none, e.g. a browser's demo. */
+export const DATASET_PACK_PATH = '/protofed/dataset-pack';
 
 const runSetupSchema = z.strictObject({
   protocolVersion: z.number().int(),

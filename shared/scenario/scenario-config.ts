@@ -6,57 +6,18 @@ import { z } from 'zod';
 import { CODEC_NAMES } from '../protocol/codecs/index.js';
 import { downlinkOf, isCodecSpec } from '../protocol/codecs/codec-spec.js';
 import { DEFAULT_HEAD_TRAINING, STRATEGIES } from '../protocol/messages.js';
-import { DATASET_NAMES } from '../datasets/dataset-registry.js';
+import { backboneSchema, datasetSchema, positiveInt } from './component-schemas.js';
 import { strategyNamed } from '../strategies/registry.js';
+
+export { backboneSchema, datasetSchema };
 
 export class ScenarioError extends Error {}
 
-const positiveInt = z.number().int().min(1);
 /** One number, or a [min, max] range with min <= max. */
 function linkValue(value: z.ZodNumber) {
   return z.union([value, z.tuple([value, value]).refine(([lo, hi]) => lo <= hi, { message: 'a range is [min, max] with min <= max' })]);
 }
 const codecSpec = z.string().refine(isCodecSpec, { message: `expected a codec (${CODEC_NAMES.join(', ')}), optionally with "+deflate" (and "delta+" before it, uplink only)` });
-
-export const datasetSchema = z.strictObject({
-  name: z.enum(DATASET_NAMES),
-  /** A folder holding the dataset files; when absent, the usual places are searched ("embedded": the copy in the repo). */
-  dir: z.string().min(1).optional(),
-  /** Resize images to size×size (Omniglot layouts and image folders). */
-  size: positiveInt.optional(),
-  /** Greyscale (1) or RGB (3), for image folders. */
-  channels: z.union([z.literal(1), z.literal(3)]).optional(),
-  /** Train images per class in an Omniglot layout (default 15 of 20); the rest are test images. */
-  trainPerClass: positiveInt.optional(),
-  /** CIFAR-100 labels. */
-  labels: z.enum(['fine', 'coarse']).optional(),
-  /** Classes reserved for the coordinator and pretraining; the dataset's own base split (if any) when absent. */
-  baseClasses: z.array(z.number().int().min(0)).optional(),
-});
-
-export const backboneSchema = z.discriminatedUnion('name', [
-  z.strictObject({ name: z.literal('pixels') }),
-  z.strictObject({
-    name: z.literal('conv4'),
-    /** Folder of the pretrained model (model.json + weights.bin), relative to the scenario file. */
-    weights: z.string().min(1),
-    batchSize: positiveInt.default(256),
-  }),
-  z.strictObject({
-    name: z.literal('tfjs-model'),
-    /** A tfjs LayersModel or GraphModel: a model.json path (relative to the scenario file), file:// or http(s) URL. */
-    url: z.string().min(1),
-    input: z.strictObject({ rows: positiveInt, cols: positiveInt, channels: z.union([z.literal(1), z.literal(3)]) }),
-    normalization: z.strictObject({
-      scale: z.number().positive().default(1 / 255),
-      mean: z.array(z.number()).min(1).default([0]),
-      std: z.array(z.number().positive()).min(1).default([1]),
-    }).default({ scale: 1 / 255, mean: [0], std: [1] }),
-    /** Layer (LayersModel) or node (GraphModel) whose output is the embedding; the model's output when absent. */
-    output: z.string().min(1).optional(),
-    batchSize: positiveInt.default(256),
-  }),
-]);
 
 const scenarioSchema = z.strictObject({
   name: z.string().min(1),
