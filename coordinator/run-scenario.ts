@@ -224,7 +224,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const setupEndpoint = runSetupHandler(setup, keys, modelDir, (id, bytes) => {
     if (id !== undefined && clientIds.includes(id)) server.meter(id).count('down', 'setup', 0, bytes);
     else strangers.setupBytes += bytes;
-  }, options.tls?.clientCa !== undefined, remote ? datasetPackOf(data) : undefined);
+  }, options.tls?.clientCa !== undefined, remote && scenario.clients.serveDataset ? datasetPackOf(data) : undefined);
   // Remote runs serve the page that joins them from a web browser (coordinator/join/).
   const joinPage = remote ? joinPageHandler(log) : undefined;
   let dashboard: DashboardServer | undefined;

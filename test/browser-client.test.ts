@@ -33,7 +33,7 @@ function scenario(mode: 'remote' | 'virtual') {
     dataset: { name: 'fashion-mnist', dir: 'embedded', baseClasses: [0, 1, 2, 3, 4] },
     backbone: { name: 'conv4', weights: join(process.cwd(), 'data/models/fashion-mnist-conv4') },
     backend: 'wasm',
-    clients: { count: 3, mode, maxRestarts: 0 },
+    clients: { count: 3, mode, maxRestarts: 0, serveDataset: true },
     missions: { count: 4, classesPerClient: 2, shotsPerClass: 8 },
     codec: { uplink: 'int8', downlink: 'int8' },
     evaluation: { testPerClass: 50 },

@@ -12,7 +12,7 @@ import { ClientKeys, clientSecretFrom } from '../shared/protocol/client-keys.js'
 import { getCodec } from '../shared/protocol/codecs/index.js';
 import { runMessageLimit } from '../shared/protocol/message-limits.js';
 import { PROTOCOL_LIMITS, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
-import { SETUP_PATH } from '../shared/protocol/run-setup.js';
+import { SETUP_PATH, DATASET_PACK_PATH } from '../shared/protocol/run-setup.js';
 import { protofedParser } from '../shared/protocol/socket-parser.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 
@@ -179,8 +179,8 @@ describe('identity and accounting', () => {
     const http: Server = createServer(handler);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = http.address() as AddressInfo;
-    const get = (headers: Record<string, string>): Promise<number> => new Promise((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path: SETUP_PATH, headers, agent: false }, (res) => {
+    const get = (headers: Record<string, string>, path = SETUP_PATH): Promise<number> => new Promise((resolve, reject) => {
+      request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode!));
       }).on('error', reject).end();
@@ -192,6 +192,9 @@ describe('identity and accounting', () => {
       expect(strangers).toBeGreaterThan(500 * 20);
       expect(await get({ 'x-protofed-client': 'c0', authorization: `Bearer ${KEYS.secretOf('c0')}` })).toBe(200);
       expect(counted.get('c0')).toBeGreaterThan(0);
+      // The dataset is served only when the run asks for it: not to strangers, and not here even to c0.
+      expect(await get({ 'x-protofed-client': 'c0', authorization: 'Bearer not-the-key-of-c0' }, DATASET_PACK_PATH)).toBe(401);
+      expect(await get({ 'x-protofed-client': 'c0', authorization: `Bearer ${KEYS.secretOf('c0')}` }, DATASET_PACK_PATH)).toBe(404);
     } finally {
       http.close();
     }

@@ -25,7 +25,7 @@ describe('scenario validation', () => {
 
   it('fills defaults', () => {
     const s = parseScenario(base);
-    expect(s.clients).toEqual({ count: 4, mode: 'process', maxRestarts: 2, participation: 1 });
+    expect(s.clients).toEqual({ count: 4, mode: 'process', maxRestarts: 2, participation: 1, serveDataset: false });
     expect(s.backbone).toEqual({ name: 'pixels' });
     expect(s.backend).toBe('auto');
     expect(s.codec).toEqual({ uplink: 'f32', downlink: 'f32' });

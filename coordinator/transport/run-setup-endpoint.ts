@@ -49,14 +49,18 @@ export function runSetupHandler(
       count(authenticated ? clientId as string : undefined, Buffer.byteLength(body));
     };
     if (req.method !== 'GET') return send(405, JSON.stringify({ error: 'only GET' }));
-    const known = url.pathname === SETUP_PATH || url.pathname.startsWith(MODEL_PATH) || (datasetPack !== undefined && url.pathname === DATASET_PACK_PATH);
+    const known = url.pathname === SETUP_PATH || url.pathname.startsWith(MODEL_PATH) || url.pathname === DATASET_PACK_PATH;
     if (!known) return send(404, JSON.stringify({ error: 'not found' }));
     if (!authenticated) return send(401, JSON.stringify({ error: 'not authenticated: unknown client id or wrong key' }));
     if (url.pathname === SETUP_PATH) {
       const s = setup();
       return s ? send(200, JSON.stringify(s)) : send(503, JSON.stringify({ error: 'the run is not ready yet' }));
     }
-    if (url.pathname === DATASET_PACK_PATH) return send(200, datasetPack!(), 'application/octet-stream', 'gzip');
+    if (url.pathname === DATASET_PACK_PATH) {
+      return datasetPack
+        ? send(200, datasetPack(), 'application/octet-stream', 'gzip')
+        : send(404, JSON.stringify({ error: "this coordinator does not serve its dataset (its scenario's clients.serveDataset is off): use a copy of the run's data" }));
+    }
     const file = url.pathname.slice(MODEL_PATH.length);
     if (!modelDir || !modelFiles(modelDir).has(file)) return send(404, JSON.stringify({ error: 'no such model file' }));
     send(200, readFileSync(join(modelDir, file)), file.endsWith('.json') ? 'application/json' : 'application/octet-stream');

@@ -68,7 +68,12 @@ const scenarioSchema = z.strictObject({
     maxRestarts: z.number().int().min(0).default(2),
     /** Fraction of the clients that take part in each mission, drawn with the seed. */
     participation: z.number().gt(0).max(1).default(1),
-  }).default({ count: 4, mode: 'process', maxRestarts: 2, participation: 1 }),
+    /**
+     * remote: serve the run's dataset, in one file, to every client with a key (/protofed/dataset-pack:
+     * a web browser's demo without data of its own). Off unless asked for: a key then also gives the data.
+     */
+    serveDataset: z.boolean().default(false),
+  }).default({ count: 4, mode: 'process', maxRestarts: 2, participation: 1, serveDataset: false }),
   missions: z.strictObject({
     /**
      * fed-recon: each client draws classes at random every mission, images without replacement (a
