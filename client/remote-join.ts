@@ -3,7 +3,8 @@ import type { CreatedBackbone } from '../shared/embedding/backbone-registry.js';
 import type { Embeddings } from '../shared/embedding/embeddings.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { copyMismatch, datasetIdentity } from '../shared/datasets/dataset-identity.js';
-import { MODEL_PATH, parseRunSetup, SETUP_PATH, type RunSetup } from '../shared/protocol/run-setup.js';
+import { checkedModelFetch, MODEL_PATH, parseRunSetup, SETUP_PATH, type RunSetup } from '../shared/protocol/run-setup.js';
+import { createHash } from 'node:crypto';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import { ClientNode } from './client-node.js';
 import type { CoordinatorLink } from './coordinator-link.js';
@@ -73,7 +74,8 @@ export async function joinRun(o: JoinOptions): Promise<void> {
     ? { ...setup.backbone, url: `${base}${setup.backbone.url}` }
     : setup.backbone;
   const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
-  const { backbone, tensorBackend } = await o.createBackbone(spec, shape, setup.backend, headers, o.get);
+  const get = checkedModelFetch(o.get, base, setup.modelFiles, (bytes) => createHash('sha256').update(bytes).digest('hex'));
+  const { backbone, tensorBackend } = await o.createBackbone(spec, shape, setup.backend, headers, get);
   o.log?.(`[${o.clientId}] ${data.name} from ${data.source}; backbone ${backbone.name} (${backbone.dim}-d) on ${tensorBackend}`);
   if (backbone.modelHash !== setup.modelHash) {
     backbone.dispose();

@@ -9,7 +9,8 @@ import { ByteMeter, type ByteTally } from '../shared/protocol/byte-accounting.js
 import { linkFor, type LinkModel } from './link-model.js';
 import type { Backbone } from '../shared/embedding/backbone.js';
 import { CONV4_NORMALIZATION } from '../shared/embedding/backbone-registry.js';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { checkScenarioAgainstDataset, type Scenario } from '../shared/scenario/scenario-config.js';
 import { HeldOutEvaluator } from '../shared/learning/held-out-evaluator.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
@@ -28,13 +29,13 @@ import { MissionRunner, type MissionRecord, type MissionResult, type RunOutcome 
 import type { BytesProgress } from './federation/bytes-progress.js';
 import { ProcessSpawner } from './process-spawner.js';
 import { RemoteClients } from './remote-clients.js';
-import { runSetupHandler } from './transport/run-setup-endpoint.js';
+import { modelFiles, runSetupHandler } from './transport/run-setup-endpoint.js';
 import { MODEL_PATH, type RunSetup } from '../shared/protocol/run-setup.js';
 import { channelConnection } from './transport/client-connection.js';
 import type { ClientLauncherFactory, LaunchContext } from './client-launcher.js';
 import { ChannelEnd } from '../shared/protocol/in-memory-channel.js';
 import { ClientKeys } from '../shared/protocol/client-keys.js';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { adminHandler } from './transport/admin-endpoint.js';
 import { DashboardFeed } from './dashboard/dashboard-feed.js';
 import { DASHBOARD_PATH, DashboardServer } from './dashboard/dashboard-server.js';
@@ -546,6 +547,11 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
   return out;
 }
 
+/** SHA-256 of each model file the setup endpoint serves, by name. */
+function modelFileHashes(dir: string): Record<string, string> {
+  return Object.fromEntries([...modelFiles(dir)].map((name) => [name, createHash('sha256').update(readFileSync(join(dir, name))).digest('hex')]));
+}
+
 /** The run's dataset as a gzipped dataset pack, made when a client first asks for it. */
 function datasetPackOf(data: LabelledDataset): () => Uint8Array {
   let pack: Uint8Array | undefined;
@@ -578,6 +584,7 @@ function remoteSetup(
     setup: () => (setup ??= {
       protocolVersion: PROTOCOL_VERSION, dataset, backbone: served, backend: scenario.backend, testPerClass: scenario.evaluation.testPerClass,
       uplinkCodec: uplink, downlinkCodec: downlink, datasetCopy: datasetCopy(), modelHash: backbone.modelHash,
+      ...(modelDir ? { modelFiles: modelFileHashes(modelDir) } : {}),
     }),
     modelDir,
   };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +13,7 @@ import { ClientKeys, clientSecretFrom } from '../shared/protocol/client-keys.js'
 import { getCodec } from '../shared/protocol/codecs/index.js';
 import { runMessageLimit } from '../shared/protocol/message-limits.js';
 import { PROTOCOL_LIMITS, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
-import { SETUP_PATH, DATASET_PACK_PATH } from '../shared/protocol/run-setup.js';
+import { SETUP_PATH, DATASET_PACK_PATH, checkedModelFetch } from '../shared/protocol/run-setup.js';
 import { protofedParser } from '../shared/protocol/socket-parser.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/wire-format.js';
 
@@ -198,6 +199,23 @@ describe('identity and accounting', () => {
     } finally {
       http.close();
     }
+  });
+
+  it('a client refuses a served model file whose bytes are not the ones its setup names', async () => {
+    const sha = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+    const weights = Uint8Array.from({ length: 64 }, (_, i) => i);
+    const served = new Map<string, Uint8Array | string>([['/protofed/model/model.json', '{"format":"layers-model"}'], ['/protofed/model/weights.bin', weights]]);
+    const setup = { 'model.json': sha('{"format":"layers-model"}'), 'weights.bin': sha(weights) };
+    const get = (async (url: string) => (served.has(new URL(url).pathname) ? new Response(served.get(new URL(url).pathname)! as BodyInit) : new Response('{}', { status: 404 }))) as unknown as typeof fetch;
+    const checked = checkedModelFetch(get, 'http://coordinator:4000', setup, sha);
+    expect(await (await checked('http://coordinator:4000/protofed/model/model.json')).text()).toBe('{"format":"layers-model"}');
+    expect(new Uint8Array(await (await checked('http://coordinator:4000/protofed/model/weights.bin')).arrayBuffer())).toEqual(weights);
+    served.set('/protofed/model/weights.bin', Uint8Array.from(weights, (b, i) => (i === 7 ? b ^ 1 : b)));
+    await expect(checked('http://coordinator:4000/protofed/model/weights.bin')).rejects.toThrow(/model file "weights.bin" from http:\/\/coordinator:4000 has SHA-256 [0-9a-f]{64}, but the setup names/);
+    served.set('/protofed/model/extra.bin', weights);
+    await expect(checked('http://coordinator:4000/protofed/model/extra.bin')).rejects.toThrow(/"extra.bin", which its setup does not list/);
+    // Other URLs, and answers that are not files, pass as they are.
+    expect((await checked('http://coordinator:4000/protofed/setup')).status).toBe(404);
   });
 
   it('a refused stranger is told only that it did not authenticate', async () => {

@@ -6,7 +6,7 @@ import { peerCertificateName } from './client-connection.js';
 import { DATASET_PACK_PATH, MODEL_PATH, SETUP_PATH, type RunSetup } from '../../shared/protocol/run-setup.js';
 
 /** model.json and the weight files it names: the only files served. */
-function modelFiles(dir: string): Set<string> {
+export function modelFiles(dir: string): Set<string> {
   const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { weightsManifest?: { paths: string[] }[] };
   const names = (json.weightsManifest ?? []).flatMap((g) => g.paths.map((p) => p.replace(/^\.\//, '')));
   return new Set(['model.json', ...names.filter((n) => !n.includes('/') && !n.includes('..'))]);
