@@ -2,10 +2,13 @@
  * Embedding throughput of conv4 on every tensor backend that loads here, at 28×28×1 and
  * 84×84×3, batch 256: the tf.layers model (`model.predict`) and the BatchNorm-folded path that
  * protofed uses. The cpu backend, measured in the same run, is the baseline of the ratios.
- * Writes bench/results/embed.json.
+ * Bulk embedding (`Backbone.embed`) on one wasm thread and on the worker pool, at both inputs.
+ * When PyTorch loads here (Debian: python3-torch), conv4 in PyTorch on as many threads as cores,
+ * measured in the same run, is the reference of `vsPyTorch`. Writes bench/results/embed.json.
  *
  *   npm run bench:embed
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { withinPackage } from '../shared/datasets/data-home.js';
 import { cpus, tmpdir } from 'node:os';
@@ -72,27 +75,56 @@ for await (const backend of eachLoadableBackend()) {
 const threadResults: { backend: BackendName; input: string; threads: number; imagesPerSecond: number }[] = [];
 if (available.includes('wasm')) {
   await tf.setBackend('wasm');
-  const input = INPUTS[0]!;
-  const dir = mkdtempSync(join(tmpdir(), 'protofed-bench-conv4-'));
   registerFileModelIO();
-  await buildConv4(input, 1).save(`file://${dir}`);
-  const spec = { name: 'conv4' as const, weights: dir, batchSize: BATCH };
-  const { backbone } = await createBackbone(spec, input, 'wasm');
-  const n = BATCH * 16;
-  const images = new Uint8Array(n * input.rows * input.cols * input.channels).map((_, i) => (i * 7919) % 256);
-  const measure = async (b: Backbone): Promise<number> => {
-    await b.embed(images.subarray(0, BATCH * input.rows * input.cols), BATCH);
-    const started = performance.now();
-    await b.embed(images, n);
-    return n / ((performance.now() - started) / 1000);
-  };
-  threadResults.push({ backend: 'wasm', input: '28x28x1', threads: 1, imagesPerSecond: Math.round(await measure(backbone)) });
-  const threads = cpus().length;
-  const pool = await EmbeddingPool.start(spec, input, 'wasm', threads, backbone);
-  threadResults.push({ backend: 'wasm', input: '28x28x1', threads, imagesPerSecond: Math.round(await measure(pool)) });
-  await pool.close();
-  for (const r of threadResults) process.stdout.write(`wasm       28x28x1   ${r.threads} thread(s) ${String(r.imagesPerSecond).padStart(7)} images/s\n`);
+  for (const input of INPUTS) {
+    const label = `${input.rows}x${input.cols}x${input.channels}`;
+    const dir = mkdtempSync(join(tmpdir(), 'protofed-bench-conv4-'));
+    await buildConv4(input, 1).save(`file://${dir}`);
+    const spec = { name: 'conv4' as const, weights: dir, batchSize: BATCH };
+    const { backbone } = await createBackbone(spec, input, 'wasm');
+    const size = input.rows * input.cols * input.channels;
+    // About BUDGET_S seconds of work on one thread at the speeds seen here.
+    const n = BATCH * (input.rows > 28 ? 4 : 16);
+    const images = new Uint8Array(n * size).map((_, i) => (i * 7919) % 256);
+    const measure = async (b: Backbone): Promise<number> => {
+      await b.embed(images.subarray(0, BATCH * size), BATCH);
+      const started = performance.now();
+      await b.embed(images, n);
+      return n / ((performance.now() - started) / 1000);
+    };
+    threadResults.push({ backend: 'wasm', input: label, threads: 1, imagesPerSecond: Math.round(await measure(backbone)) });
+    const threads = cpus().length;
+    const pool = await EmbeddingPool.start(spec, input, 'wasm', threads, backbone);
+    threadResults.push({ backend: 'wasm', input: label, threads, imagesPerSecond: Math.round(await measure(pool)) });
+    await pool.close();
+    backbone.dispose();
+  }
+  for (const r of threadResults) process.stdout.write(`wasm       ${r.input.padEnd(9)} ${r.threads} thread(s) ${String(r.imagesPerSecond).padStart(7)} images/s\n`);
 }
+
+// PyTorch's conv4, the reference, in the same window (skipped when torch does not load).
+let pytorch: { torch: string; threads: number; results: { input: string; imagesPerSecond: number }[] } | { unavailable: string };
+// The first Python that imports torch: $PYTHON, Debian's, or the one on PATH.
+const python = [process.env.PYTHON, '/usr/bin/python3', 'python3'].find((p) => {
+  try {
+    return p !== undefined && execFileSync(p, ['-c', 'import torch'], { stdio: 'ignore' }) !== undefined;
+  } catch {
+    return false;
+  }
+}) ?? 'python3';
+try {
+  const out = execFileSync(python, ['bench/pytorch/conv4_inference.py', '--threads', String(cpus().length), '--seconds', String(BUDGET_S)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  pytorch = JSON.parse(out.trim().split('\n').at(-1)!);
+  for (const r of (pytorch as { results: { input: string; imagesPerSecond: number }[] }).results) process.stdout.write(`pytorch    ${r.input.padEnd(9)} ${cpus().length} threads   ${String(r.imagesPerSecond).padStart(7)} images/s\n`);
+} catch (err) {
+  pytorch = { unavailable: String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n').at(-1)! };
+}
+const vsPyTorch = 'results' in pytorch
+  ? threadResults.map((r) => {
+    const reference = (pytorch as { results: { input: string; imagesPerSecond: number }[] }).results.find((p) => p.input === r.input)!;
+    return { input: r.input, wasmThreads: r.threads, ratio: Number((r.imagesPerSecond / reference.imagesPerSecond).toFixed(2)) };
+  })
+  : null;
 
 const ratio = (backend: BackendName, input: string, path: Result['path'], base: { backend: BackendName; path: Result['path'] }): number | null => {
   const a = results.find((r) => r.backend === backend && r.input === input && r.path === path);
@@ -115,7 +147,13 @@ writeFileSync('bench/results/embed.json', `${JSON.stringify({
   results,
   ratios,
   threads: threadResults,
-  poolVsOneThread: threadResults.length === 2 ? Number((threadResults[1]!.imagesPerSecond / threadResults[0]!.imagesPerSecond).toFixed(2)) : null,
-  note: 'imagesPerSecond on one process; ratios are measured in the same run (baseline: cpu backend, tf.layers predict).',
+  poolVsOneThread: Object.fromEntries(INPUTS.map((i) => `${i.rows}x${i.cols}x${i.channels}`).map((input) => {
+    const [one, pool] = [1, cpus().length].map((t) => threadResults.find((r) => r.input === input && r.threads === t)?.imagesPerSecond);
+    return [input, one && pool ? Number((pool / one).toFixed(2)) : null];
+  })),
+  pytorch,
+  vsPyTorch,
+  goalVsPyTorch: 1.5,
+  note: 'imagesPerSecond on one process; ratios are measured in the same run (baseline: cpu backend, tf.layers predict; vsPyTorch: PyTorch conv4 on as many threads as cores).',
 }, null, 2)}\n`);
 process.stdout.write('wrote bench/results/embed.json\n');
