@@ -41,7 +41,8 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
   say(`pretraining conv4 on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
-    `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} halved every ${config.halveEvery}; backend ${backend}, ${engine} engine` +
+    `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} (ε ${config.adamEpsilon}) halved every ${config.halveEvery}, ${config.init} init` +
+    (config.augment ? `, augmented ${JSON.stringify(config.augment)}` : '') + `; backend ${backend}, ${engine} engine` +
     (engine === 'fused' ? ` on ${threads ?? 1} thread(s)` : ''));
   if (existsSync(join(outDir, CHECKPOINT_DIR, 'trainer-state.json'))) say(`resuming from the checkpoint in ${join(outDir, CHECKPOINT_DIR)}`);
 

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ImageShape } from '../shared/embedding/backbone.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
-import { buildConv4 } from '../shared/embedding/conv4.js';
+import { buildConv4, type Conv4Init } from '../shared/embedding/conv4.js';
 import { SeededRng } from '../shared/learning/rng.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { activeBackend } from '../shared/tensor/tensor-backend.js';
 import { AllWayValidation } from './all-way-validation.js';
+import { augmentImages, type AugmentConfig } from './augment.js';
 import { freshAdam, fusedConv4Step, type AdamState, type Conv4Params } from './fused-conv4-step.js';
 import { ParallelConv4Trainer } from './parallel-trainer.js';
 import { EpisodeSampler, type EpisodeShape } from './episode-sampler.js';
@@ -26,12 +27,19 @@ export interface PretrainConfig extends EpisodeShape {
   validationEpisodes: number;
   checkpointEvery: number;
   seed: number;
+  /** conv4's kernel initialisation (shared/embedding/conv4.ts). */
+  init?: Conv4Init;
+  /** Adam's epsilon (default 1e-7, tf.train.adam's). */
+  adamEpsilon?: number;
+  /** Random changes to every training image (none when absent). */
+  augment?: AugmentConfig;
 }
 
 /** Literature defaults: 5-way 5-shot, 15 queries, Adam 1e-3 halved every 2000 episodes (Snell et al. 2017). */
 export const PRETRAIN_DEFAULTS: PretrainConfig = {
   ways: 5, shots: 5, queries: 15, episodes: 2000, learningRate: 1e-3, halveEvery: 2000,
   validationFraction: 0.1, validateEvery: 250, validationEpisodes: 100, checkpointEvery: 250, seed: 1,
+  init: 'he-normal', adamEpsilon: 1e-7,
 };
 
 export interface HistoryEntry {
@@ -125,12 +133,12 @@ export async function pretrainConv4(
     episode: 0, config, dataset: datasetId, input, trainClasses, validationClasses, history: [],
     optimizer: { file: OPTIMIZER_FILE, specs: [] },
   };
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = tf.train.adam(config.learningRate, 0.9, 0.999, config.adamEpsilon ?? 1e-7);
   const resumedFrom = existsSync(join(checkpointDir, STATE_FILE)) ? await loadCheckpoint() : 0;
   const net = resumedFrom > 0 ? await loadCheckpointModel() : freshNet();
 
   function freshNet(): TrainableConv4 {
-    const model = buildConv4(input, config.seed);
+    const model = buildConv4(input, config.seed, config.init);
     const fresh = TrainableConv4.fromModel(model, input);
     model.dispose();
     return fresh;
@@ -228,7 +236,7 @@ export async function pretrainConv4(
   let fused: { params: Conv4Params; adam: AdamState; pool?: ParallelConv4Trainer } | undefined;
   if (engine === 'fused') {
     const params = net.params();
-    const adam = await adamStateOf(optimizer, params);
+    const adam = { ...await adamStateOf(optimizer, params), ...(config.adamEpsilon === undefined ? {} : { epsilon: config.adamEpsilon }) };
     fused = { params, adam };
     if (threads > 1) fused.pool = await ParallelConv4Trainer.start({ params, adam, input, layout: config, backend, threads });
   }
@@ -247,6 +255,7 @@ export async function pretrainConv4(
       const learningRate = config.learningRate * 0.5 ** Math.floor((episode - 1) / config.halveEvery);
       (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
       const ep = sampler.next(rngFor('train', episode));
+      if (config.augment) augmentImages(ep.images, perEpisode, input, config.augment, rngFor('augment', episode));
       let l: number;
       let a: number;
       if (fused?.pool) {
