@@ -2,15 +2,26 @@
  * How good each shipped backbone is on the classes it never saw, against raw pixels: all-way
  * nearest-mean accuracy (every train image of every field class makes the prototypes; every test
  * image is classified among all field classes), N-way K-shot episode accuracy, and RankMe.
+ *
+ * The glyph field classes are also scored on two re-renderings made at bench time by the glyph
+ * generator (shared/datasets/glyph-generator.ts, a development dependency): the same drawers
+ * drawn with a thinner pen (ink eroded by GLYPH_PENS.thin steps) and a thicker one (dilated), so a
+ * backbone that depends on the shipped renderer's stroke width shows it.
  * Writes bench/results/backbones.json.
  *
  *   npx tsx bench/backbone-quality.ts
+ *   npx tsx bench/backbone-quality.ts --model /tmp/exp/a --model /tmp/exp/b --out /tmp/exp/quality.json
+ *     (glyph models other than the shipped one, on the glyph field classes only)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { withinPackage } from '../shared/datasets/data-home.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
-import { createBackbone } from '../shared/embedding/backbone-registry.js';
+import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
+import type { Backbone } from '../shared/embedding/backbone.js';
+import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
 import { rankMe } from '../shared/learning/metrics/rankme.js';
 import { predictNearestOnTensors, prototypeMatrix } from '../shared/learning/nearest-prototype.js';
@@ -19,73 +30,128 @@ import { SeededRng } from '../shared/learning/rng.js';
 import { checkScenarioAgainstDataset, loadScenarioFile } from '../shared/scenario/scenario-config.js';
 
 const EPISODES = 500;
+/** Pen steps of the glyph re-renderings (1/84 of the font size each: a quarter pixel at 28×28 per side). */
+const GLYPH_PENS = { thin: -2, thick: 2 } as const;
 
-async function quality(scenarioPath: string, episode: { ways: number; shots: number }) {
-  const scenario = loadScenarioFile(scenarioPath);
-  const data = loadDataset(scenario.dataset);
-  const trainByClass = indicesByClass(data.train);
-  const testByClass = indicesByClass(data.test);
-  const trainPerClass = new Map([...trainByClass].map(([c, l]) => [c, l.length]));
-  const { field } = checkScenarioAgainstDataset(scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses, classGroups: data.classGroups });
-  const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
-  const rows: Record<string, unknown>[] = [];
-  for (const spec of [scenario.backbone, { name: 'pixels' as const }]) {
-    const { backbone, tensorBackend } = await createBackbone(spec, shape, scenario.backend);
-    const store = new EmbeddingStore(backbone, data, { cacheDir: defaultCacheDir() });
-    const table = new PrototypeTable(backbone.dim);
-    const train = new Map<number, Float32Array>();
-    for (const c of field) {
-      const e = await store.embed('train', trainByClass.get(c)!);
-      train.set(c, e);
-      table.addEmbeddings(c, e, e.length / backbone.dim);
-    }
-    const testIdx = field.flatMap((c) => testByClass.get(c) ?? []);
-    const test = await store.embed('test', testIdx);
-    const predicted = await predictNearestOnTensors(test, testIdx.length, prototypeMatrix(table));
-    let correct = 0;
-    testIdx.forEach((idx, i) => {
-      if (predicted[i] === data.test.labels[idx]) correct++;
-    });
-    // Episodes: N field classes, K train shots each as prototypes, every test image of those classes as queries.
-    const rng = new SeededRng(1).fork('episodes');
-    let episodeSum = 0;
-    for (let e = 0; e < EPISODES; e++) {
-      const classes = rng.sample(field.length, Math.min(episode.ways, field.length)).map((i) => field[i]!);
-      const t = new PrototypeTable(backbone.dim);
-      for (const c of classes) {
-        const all = train.get(c)!;
-        const n = all.length / backbone.dim;
-        for (const r of rng.sample(n, episode.shots)) t.addEmbeddings(c, all.subarray(r * backbone.dim, (r + 1) * backbone.dim), 1);
-      }
-      const q = classes.flatMap((c) => testByClass.get(c) ?? []);
-      const qe = await store.embed('test', q);
-      const p = await predictNearestOnTensors(qe, q.length, prototypeMatrix(t));
-      let ok = 0;
-      q.forEach((idx, i) => {
-        if (p[i] === data.test.labels[idx]) ok++;
-      });
-      episodeSum += ok / q.length;
-    }
-    rows.push({
-      backbone: backbone.name, dim: backbone.dim, tensorBackend, modelHash: backbone.modelHash,
-      allWayAccuracy: Number((correct / testIdx.length).toFixed(4)),
-      [`${episode.ways}way${episode.shots}shotAccuracy`]: Number((episodeSum / EPISODES).toFixed(4)),
-      rankMe: Number(rankMe(test, testIdx.length, backbone.dim).toFixed(2)),
-    });
-    store.close();
-    backbone.dispose();
-  }
-  return { scenario: scenario.name, dataset: `${data.name} (${data.kind}) ${withinPackage(data.source)}`, fieldClasses: field.length, testImages: field.reduce((n, c) => n + (testByClass.get(c)?.length ?? 0), 0), episodes: EPISODES, results: rows };
+interface Episode {
+  ways: number;
+  shots: number;
 }
 
+/** All-way accuracy, N-way K-shot episode accuracy and RankMe of one backbone on `field` classes of `data`. */
+async function score(backbone: Backbone, data: LabelledDataset, field: readonly number[], episode: Episode): Promise<Record<string, number>> {
+  const trainByClass = indicesByClass(data.train);
+  const testByClass = indicesByClass(data.test);
+  const store = new EmbeddingStore(backbone, data, { cacheDir: defaultCacheDir() });
+  const table = new PrototypeTable(backbone.dim);
+  const train = new Map<number, Float32Array>();
+  for (const c of field) {
+    const e = await store.embed('train', trainByClass.get(c)!);
+    train.set(c, e);
+    table.addEmbeddings(c, e, e.length / backbone.dim);
+  }
+  const testIdx = field.flatMap((c) => testByClass.get(c) ?? []);
+  const test = await store.embed('test', testIdx);
+  const predicted = await predictNearestOnTensors(test, testIdx.length, prototypeMatrix(table));
+  let correct = 0;
+  testIdx.forEach((idx, i) => {
+    if (predicted[i] === data.test.labels[idx]) correct++;
+  });
+  // Episodes: N field classes, K train shots each as prototypes, every test image of those classes as queries.
+  const rng = new SeededRng(1).fork('episodes');
+  let episodeSum = 0;
+  for (let e = 0; e < EPISODES; e++) {
+    const classes = rng.sample(field.length, Math.min(episode.ways, field.length)).map((i) => field[i]!);
+    const t = new PrototypeTable(backbone.dim);
+    for (const c of classes) {
+      const all = train.get(c)!;
+      const n = all.length / backbone.dim;
+      for (const r of rng.sample(n, episode.shots)) t.addEmbeddings(c, all.subarray(r * backbone.dim, (r + 1) * backbone.dim), 1);
+    }
+    const q = classes.flatMap((c) => testByClass.get(c) ?? []);
+    const qe = await store.embed('test', q);
+    const p = await predictNearestOnTensors(qe, q.length, prototypeMatrix(t));
+    let ok = 0;
+    q.forEach((idx, i) => {
+      if (p[i] === data.test.labels[idx]) ok++;
+    });
+    episodeSum += ok / q.length;
+  }
+  store.close();
+  return {
+    allWayAccuracy: Number((correct / testIdx.length).toFixed(4)),
+    [`${episode.ways}way${episode.shots}shotAccuracy`]: Number((episodeSum / EPISODES).toFixed(4)),
+    rankMe: Number(rankMe(test, testIdx.length, backbone.dim).toFixed(2)),
+  };
+}
+
+/** The field classes of a glyph set drawn again with each of GLYPH_PENS, as datasets over the same class ids. */
+async function glyphRerenderings(data: LabelledDataset, field: readonly number[]): Promise<{ name: string; penOffset: number; data: LabelledDataset; seconds: number }[]> {
+  const { renderGlyphClasses } = await import('../shared/datasets/glyph-generator.js');
+  const generator = (data as { meta?: { generator?: { seed?: number; size?: number; instances?: number } } }).meta?.generator ?? {};
+  return Object.entries(GLYPH_PENS).map(([name, penOffset]) => {
+    const started = performance.now();
+    const { train, test } = renderGlyphClasses({
+      seed: generator.seed, size: generator.size, instances: generator.instances,
+      classNames: field.map((c) => data.classNames[c]!), labels: field, penOffset,
+    });
+    return {
+      name, penOffset, seconds: (performance.now() - started) / 1000,
+      data: { name: `${data.name}-pen${penOffset > 0 ? '+' : ''}${penOffset}`, source: 'generated', kind: 'rendered-for-bench', classNames: data.classNames, train, test },
+    };
+  });
+}
+
+async function quality(scenarioPath: string, episode: Episode, options: { models?: string[]; pixels?: boolean; rerender?: boolean } = {}) {
+  const scenario = loadScenarioFile(scenarioPath);
+  const data = loadDataset(scenario.dataset);
+  const testByClass = indicesByClass(data.test);
+  const trainPerClass = new Map([...indicesByClass(data.train)].map(([c, l]) => [c, l.length]));
+  const { field } = checkScenarioAgainstDataset(scenario, { classCount: data.classNames.length, trainPerClass, baseClasses: data.baseClasses, classGroups: data.classGroups });
+  const shape = { rows: data.train.rows, cols: data.train.cols, channels: data.train.channels };
+  const variants = options.rerender ? await glyphRerenderings(data, field) : [];
+  const specs: BackboneSpec[] = options.models
+    ? options.models.map((weights) => ({ name: 'conv4', weights: resolve(weights) }) as BackboneSpec)
+    : [scenario.backbone, ...(options.pixels === false ? [] : [{ name: 'pixels' } as BackboneSpec])];
+  const rows: Record<string, unknown>[] = [];
+  for (const spec of specs) {
+    const { backbone, tensorBackend } = await createBackbone(spec, shape, scenario.backend);
+    const row: Record<string, unknown> = {
+      backbone: backbone.name, dim: backbone.dim, tensorBackend, modelHash: backbone.modelHash,
+      ...(options.models && spec.name === 'conv4' ? { model: relative(process.cwd(), spec.weights) } : {}),
+      ...await score(backbone, data, field, episode),
+    };
+    for (const v of variants) row[`${v.name}Pen`] = await score(backbone, v.data, field, episode);
+    rows.push(row);
+    process.stderr.write(`${scenario.name} ${row.model ?? backbone.name}: ${JSON.stringify(row, (k, val) => (k === 'modelHash' ? undefined : val))}\n`);
+    backbone.dispose();
+  }
+  return {
+    scenario: scenario.name, date: new Date().toISOString(), dataset: `${data.name} (${data.kind}) ${withinPackage(data.source)}`, fieldClasses: field.length,
+    testImages: field.reduce((n, c) => n + (testByClass.get(c)?.length ?? 0), 0), episodes: EPISODES,
+    ...(variants.length > 0 ? {
+      rerenderings: variants.map((v) => ({
+        name: `${v.name}Pen`, penOffset: v.penOffset, seconds: Number(v.seconds.toFixed(1)),
+        how: `renderGlyphClasses: the field classes' drawers again, ink ${v.penOffset < 0 ? 'eroded' : 'dilated'} ${Math.abs(v.penOffset)} pen step(s) more`,
+      })),
+    } : {}),
+    results: rows,
+  };
+}
+
+const { values } = parseArgs({ options: { model: { type: 'string', multiple: true }, out: { type: 'string' } } });
+const models = values.model;
 const report = {
   benchmark: 'backbone quality on field classes (never seen in pretraining)',
   date: new Date().toISOString(),
-  scenarios: [
-    await quality('scenarios/glyphs.yaml', { ways: 20, shots: 5 }),
-    await quality('scenarios/fashion-mnist-conv4.yaml', { ways: 5, shots: 5 }),
-  ],
+  scenarios: models
+    ? [await quality('scenarios/glyphs.yaml', { ways: 20, shots: 5 }, { models, rerender: true })]
+    : [
+      await quality('scenarios/glyphs.yaml', { ways: 20, shots: 5 }, { rerender: true }),
+      await quality('scenarios/fashion-mnist-conv4.yaml', { ways: 5, shots: 5 }),
+    ],
 };
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/backbones.json', `${JSON.stringify(report, null, 2)}\n`);
+const out = values.out ?? 'bench/results/backbones.json';
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`${JSON.stringify(report.scenarios.map((s) => ({ scenario: s.scenario, results: s.results })), null, 1)}\n`);

@@ -1,12 +1,14 @@
+import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { withinPackage } from '../shared/datasets/data-home.js';
-import { join, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { packageRoot, withinPackage } from '../shared/datasets/data-home.js';
+import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import cliProgress from 'cli-progress';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
 import { checkScenarioAgainstDataset, loadScenarioFile, ScenarioError } from '../shared/scenario/scenario-config.js';
 import { selectBackend, type BackendChoice } from '../shared/tensor/tensor-backend.js';
-import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
+import { CHECKPOINT_DIR, PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
 
 export interface PretrainCommandOptions {
   out?: string;
@@ -39,9 +41,10 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
   say(`pretraining conv4 on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
-    `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} halved every ${config.halveEvery}; backend ${backend}, ${engine} engine` +
+    `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} (ε ${config.adamEpsilon}) halved every ${config.halveEvery}, ${config.init} init` +
+    (config.augment ? `, augmented ${JSON.stringify(config.augment)}` : '') + `; backend ${backend}, ${engine} engine` +
     (engine === 'fused' ? ` on ${threads ?? 1} thread(s)` : ''));
-  if (existsSync(join(outDir, 'trainer-state.json'))) say(`resuming from the checkpoint in ${outDir}`);
+  if (existsSync(join(outDir, CHECKPOINT_DIR, 'trainer-state.json'))) say(`resuming from the checkpoint in ${join(outDir, CHECKPOINT_DIR)}`);
 
   // A progress bar on a terminal; plain lines every 50 episodes in a log.
   const bar = options.quiet || !process.stderr.isTTY ? undefined : new cliProgress.SingleBar({
@@ -67,8 +70,8 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
       }
       bar.update(episode, { ...fields(), lr: lr.toExponential(1) });
     },
-    onValidation: (_episode, acc) => {
-      lastVal = acc.toFixed(4);
+    onValidation: (_episode, _acc, allWay) => {
+      lastVal = `${allWay.toFixed(4)} all-way`;
     },
   }, { engine, ...(threads === undefined ? {} : { threads }) });
   bar?.stop();
@@ -78,9 +81,9 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
   const last = state.history.at(-1);
   const seconds = (performance.now() - started) / 1000;
   const record = {
-    command: `protofed pretrain ${process.argv.slice(3).join(' ')}`.trim(),
+    command: `protofed pretrain ${process.argv.slice(3).map(portableArgument).join(' ')}`.trim(),
     scenario: scenario.name,
-    dataset: { name: data.name, source: withinPackage(data.source), kind: data.kind },
+    dataset: { name: data.name, source: withinPackage(data.source), kind: data.kind, sha256: datasetHash(data) },
     baseClasses: base.length,
     trainClasses: state.trainClasses.length,
     validationClasses: state.validationClasses.length,
@@ -89,11 +92,33 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     engine,
     threads: engine === 'fused' ? threads ?? 1 : undefined,
     episodes: state.episode,
+    /** The model in this folder: the checkpoint with the best all-way validation accuracy. */
+    model: state.best ? { episode: state.best.episode, validationAllWay: state.best.validationAllWay } : { episode: state.episode },
     finalValidationAccuracy: last?.validationAccuracy ?? null,
-    validation: `${config.validationEpisodes} episodes of ${config.ways}-way ${config.shots}-shot ${config.queries}-query on held-out base classes`,
+    validation: `all-way nearest-mean over the ${state.validationClasses.length} held-out base classes (last quarter of each class's images as queries); ` +
+      (config.validationEpisodes > 0 ? `and ${config.validationEpisodes} episodes of ${config.ways}-way ${config.shots}-shot ${config.queries}-query on them` : 'no validation episodes'),
     history: state.history,
     secondsThisRun: seconds,
   };
   writeFileSync(join(outDir, 'PRETRAINED.json'), `${JSON.stringify(record, null, 2)}\n`);
-  say(`done: ${state.episode} episodes in ${seconds.toFixed(0)} s; final validation accuracy ${last?.validationAccuracy?.toFixed(4) ?? 'n/a'}; model in ${outDir}`);
+  say(`done: ${state.episode} episodes in ${seconds.toFixed(0)} s; ` +
+    (state.best ? `model from episode ${state.best.episode} (all-way validation ${state.best.validationAllWay.toFixed(4)})` : 'no validation; the model is the last') + ` in ${outDir}`);
+}
+
+/** A command-line argument as it goes into PRETRAINED.json: paths relative to the package (or the working folder), never the machine's. */
+function portableArgument(arg: string): string {
+  if (!isAbsolute(arg)) return arg;
+  const root = packageRoot() ?? process.cwd();
+  const rel = relative(root, arg);
+  return rel.startsWith('..') ? `<elsewhere>/${basename(arg)}` : rel;
+}
+
+/** SHA-256 of a dataset's images and labels (train, then test): which data a model was trained on. */
+function datasetHash(data: LabelledDataset): string {
+  const hash = createHash('sha256');
+  for (const set of [data.train, data.test]) {
+    hash.update(`${set.count}:${set.rows}x${set.cols}x${set.channels};`).update(set.images)
+      .update(Buffer.from(set.labels.buffer, set.labels.byteOffset, set.labels.byteLength));
+  }
+  return `sha256:${hash.digest('hex')}`;
 }

@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ImageShape } from '../shared/embedding/backbone.js';
 import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
-import { buildConv4 } from '../shared/embedding/conv4.js';
+import { buildConv4, type Conv4Init } from '../shared/embedding/conv4.js';
 import { SeededRng } from '../shared/learning/rng.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { activeBackend } from '../shared/tensor/tensor-backend.js';
+import { AllWayValidation } from './all-way-validation.js';
+import { augmentImages, type AugmentConfig } from './augment.js';
 import { freshAdam, fusedConv4Step, type AdamState, type Conv4Params } from './fused-conv4-step.js';
 import { ParallelConv4Trainer } from './parallel-trainer.js';
 import { EpisodeSampler, type EpisodeShape } from './episode-sampler.js';
@@ -18,25 +20,36 @@ export interface PretrainConfig extends EpisodeShape {
   learningRate: number;
   /** The learning rate halves every this many episodes. */
   halveEvery: number;
-  /** Fraction of the base classes held out for validation episodes. */
+  /** Fraction of the base classes held out for validation (all-way, and episodes). */
   validationFraction: number;
   validateEvery: number;
+  /** Episodes of the episode-shaped validation (0: all-way validation only). */
   validationEpisodes: number;
   checkpointEvery: number;
   seed: number;
+  /** conv4's kernel initialisation (shared/embedding/conv4.ts). */
+  init?: Conv4Init;
+  /** Adam's epsilon (default 1e-7, tf.train.adam's). */
+  adamEpsilon?: number;
+  /** Random changes to every training image (none when absent). */
+  augment?: AugmentConfig;
 }
 
 /** Literature defaults: 5-way 5-shot, 15 queries, Adam 1e-3 halved every 2000 episodes (Snell et al. 2017). */
 export const PRETRAIN_DEFAULTS: PretrainConfig = {
   ways: 5, shots: 5, queries: 15, episodes: 2000, learningRate: 1e-3, halveEvery: 2000,
   validationFraction: 0.1, validateEvery: 250, validationEpisodes: 100, checkpointEvery: 250, seed: 1,
+  init: 'he-normal', adamEpsilon: 1e-7,
 };
 
 export interface HistoryEntry {
   episode: number;
   trainLoss: number;
   trainAccuracy: number;
+  /** Accuracy of validation episodes shaped like the training ones. */
   validationAccuracy?: number;
+  /** All-way nearest-mean accuracy over every held-out class (AllWayValidation): what picks the model. */
+  validationAllWay?: number;
 }
 
 export interface TrainerState {
@@ -47,12 +60,15 @@ export interface TrainerState {
   trainClasses: number[];
   validationClasses: number[];
   history: HistoryEntry[];
+  /** The validation that scored best so far (all-way); its weights are the model in the output folder. */
+  best?: { episode: number; validationAllWay: number };
   optimizer: { file: string; specs: tf.io.WeightsManifestEntry[] };
 }
 
 export interface PretrainHooks {
   onEpisode?: (episode: number, loss: number, accuracy: number, learningRate: number) => void;
-  onValidation?: (episode: number, accuracy: number) => void;
+  /** `accuracy`: of the validation episodes (NaN without them); `allWay`: over all held-out classes. */
+  onValidation?: (episode: number, accuracy: number, allWay: number) => void;
   onCheckpoint?: (episode: number) => void;
 }
 
@@ -71,13 +87,17 @@ export interface PretrainEngine {
 
 const STATE_FILE = 'trainer-state.json';
 const OPTIMIZER_FILE = 'optimizer.bin';
+/** The folder, inside the output folder, of the checkpoint a run resumes from. */
+export const CHECKPOINT_DIR = 'checkpoint';
 
 /**
- * Episodic ProtoNet training of conv4 on a dataset's base classes, with validation episodes on
- * held-out base classes. Checkpoints (a tfjs LayersModel, the optimizer state and the trainer
- * state) go to `outDir`; a run started on a folder with a checkpoint resumes from it, and the
- * result is the same as an uninterrupted run, since each episode's draw depends only on the seed
- * and the episode number.
+ * Episodic ProtoNet training of conv4 on a dataset's base classes, validated on held-out base
+ * classes by all-way nearest-mean accuracy (and by episodes shaped like the training ones).
+ * The model (a tfjs LayersModel) in `outDir` is the one that validated best so far: with
+ * validation, training picks its checkpoint; without, it is the last. Checkpoints to resume from
+ * (the latest weights, the optimizer state and the trainer state) go to `outDir/checkpoint`; a
+ * run started on a folder with a checkpoint resumes from it, and the result is the same as an
+ * uninterrupted run, since each episode's draw depends only on the seed and the episode number.
  *
  * @example
  * const result = await pretrainConv4(data, data.baseClasses!, PRETRAIN_DEFAULTS, 'models/glyphs-conv4');
@@ -105,38 +125,40 @@ export async function pretrainConv4(
   const trainClasses = classes.slice(nValidation).sort((a, b) => a - b);
   // Base classes are never evaluated later, so all their images (train and test splits) may be used.
   const sampler = new EpisodeSampler([data.train, data.test], trainClasses, config);
-  const validationSampler = nValidation > 0 ? new EpisodeSampler([data.train, data.test], validationClasses, config) : undefined;
+  const validationSampler = nValidation > 0 && config.validationEpisodes > 0 ? new EpisodeSampler([data.train, data.test], validationClasses, config) : undefined;
+  const allWay = nValidation > 0 ? new AllWayValidation([data.train, data.test], validationClasses) : undefined;
+  const checkpointDir = join(outDir, CHECKPOINT_DIR);
 
   let state: TrainerState = {
     episode: 0, config, dataset: datasetId, input, trainClasses, validationClasses, history: [],
     optimizer: { file: OPTIMIZER_FILE, specs: [] },
   };
-  const optimizer = tf.train.adam(config.learningRate);
-  const resumedFrom = existsSync(join(outDir, STATE_FILE)) ? await loadCheckpoint() : 0;
+  const optimizer = tf.train.adam(config.learningRate, 0.9, 0.999, config.adamEpsilon ?? 1e-7);
+  const resumedFrom = existsSync(join(checkpointDir, STATE_FILE)) ? await loadCheckpoint() : 0;
   const net = resumedFrom > 0 ? await loadCheckpointModel() : freshNet();
 
   function freshNet(): TrainableConv4 {
-    const model = buildConv4(input, config.seed);
+    const model = buildConv4(input, config.seed, config.init);
     const fresh = TrainableConv4.fromModel(model, input);
     model.dispose();
     return fresh;
   }
 
   async function loadCheckpointModel(): Promise<TrainableConv4> {
-    const model = await tf.loadLayersModel(`file://${join(outDir, 'model.json')}`);
+    const model = await tf.loadLayersModel(`file://${join(checkpointDir, 'model.json')}`);
     const loaded = TrainableConv4.fromModel(model, input);
     model.dispose();
     return loaded;
   }
 
   async function loadCheckpoint(): Promise<number> {
-    const saved = JSON.parse(readFileSync(join(outDir, STATE_FILE), 'utf8')) as TrainerState;
+    const saved = JSON.parse(readFileSync(join(checkpointDir, STATE_FILE), 'utf8')) as TrainerState;
     const same = JSON.stringify({ ...saved.config, episodes: 0 }) === JSON.stringify({ ...config, episodes: 0 }) && saved.dataset === datasetId;
     if (!same) {
       throw new Error(`${outDir} holds a checkpoint of a different run (config or dataset differ); choose another --out or delete it`);
     }
     if (saved.optimizer.specs.length > 0) {
-      const bytes = readFileSync(join(outDir, saved.optimizer.file));
+      const bytes = readFileSync(join(checkpointDir, saved.optimizer.file));
       const named = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, saved.optimizer.specs);
       await optimizer.setWeights(saved.optimizer.specs.map((s) => ({ name: s.name, tensor: named[s.name]! })));
     }
@@ -144,16 +166,20 @@ export async function pretrainConv4(
     return saved.episode;
   }
 
-  async function saveCheckpoint(): Promise<void> {
-    mkdirSync(outDir, { recursive: true });
+  async function saveModel(dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true });
     const model = net.toModel();
-    await model.save(`file://${outDir}`);
+    await model.save(`file://${dir}`);
     model.dispose();
+  }
+
+  async function saveCheckpoint(): Promise<void> {
+    await saveModel(checkpointDir);
     const weights = await optimizer.getWeights();
     const { data: bytes, specs } = await tf.io.encodeWeights(weights);
-    writeFileSync(join(outDir, OPTIMIZER_FILE), Buffer.from(bytes as ArrayBuffer));
+    writeFileSync(join(checkpointDir, OPTIMIZER_FILE), Buffer.from(bytes as ArrayBuffer));
     state.optimizer = { file: OPTIMIZER_FILE, specs };
-    writeFileSync(join(outDir, STATE_FILE), `${JSON.stringify(state, null, 1)}\n`);
+    writeFileSync(join(checkpointDir, STATE_FILE), `${JSON.stringify(state, null, 1)}\n`);
     hooks.onCheckpoint?.(state.episode);
   }
 
@@ -162,21 +188,47 @@ export async function pretrainConv4(
     tf.tidy(() => tf.tensor4d(images, [n, input.rows, input.cols, input.channels], 'int32').toFloat().div(255));
   const perEpisode = config.ways * (config.shots + config.queries);
 
-  const validate = async (episode: number): Promise<number | undefined> => {
-    if (!validationSampler) return undefined;
-    let sum = 0;
-    for (let v = 0; v < config.validationEpisodes; v++) {
-      const ep = validationSampler.next(rngFor('validation', v));
-      const acc = tf.tidy(() => {
-        const x = toBatch(ep.images, perEpisode);
-        return prototypicalLoss(net.forward(x, false), config).accuracy;
-      });
-      sum += (await acc.data())[0]!;
-      acc.dispose();
+  const embed = async (images: Uint8Array, n: number): Promise<Float32Array> => {
+    const per = input.rows * input.cols * input.channels;
+    const out: Float32Array[] = [];
+    for (let start = 0; start < n; start += 512) {
+      const count = Math.min(512, n - start);
+      const e = tf.tidy(() => net.forward(toBatch(images.subarray(start * per, (start + count) * per), count), false));
+      out.push((await e.data()) as Float32Array);
+      e.dispose();
     }
-    const accuracy = sum / config.validationEpisodes;
-    hooks.onValidation?.(episode, accuracy);
-    return accuracy;
+    const all = new Float32Array(out.reduce((s, a) => s + a.length, 0));
+    let at = 0;
+    for (const a of out) {
+      all.set(a, at);
+      at += a.length;
+    }
+    return all;
+  };
+
+  const validate = async (episode: number): Promise<Pick<HistoryEntry, 'validationAccuracy' | 'validationAllWay'>> => {
+    if (!allWay) return {};
+    let accuracy: number | undefined;
+    if (validationSampler) {
+      let sum = 0;
+      for (let v = 0; v < config.validationEpisodes; v++) {
+        const ep = validationSampler.next(rngFor('validation', v));
+        const acc = tf.tidy(() => {
+          const x = toBatch(ep.images, perEpisode);
+          return prototypicalLoss(net.forward(x, false), config).accuracy;
+        });
+        sum += (await acc.data())[0]!;
+        acc.dispose();
+      }
+      accuracy = sum / config.validationEpisodes;
+    }
+    const allWayAccuracy = await allWay.accuracy(embed);
+    hooks.onValidation?.(episode, accuracy ?? NaN, allWayAccuracy);
+    if (!state.best || allWayAccuracy > state.best.validationAllWay) {
+      state.best = { episode, validationAllWay: allWayAccuracy };
+      await saveModel(outDir);
+    }
+    return { ...(accuracy === undefined ? {} : { validationAccuracy: accuracy }), validationAllWay: allWayAccuracy };
   };
 
   // The fused engine keeps the weights and Adam's state as arrays (in worker threads with the
@@ -184,7 +236,7 @@ export async function pretrainConv4(
   let fused: { params: Conv4Params; adam: AdamState; pool?: ParallelConv4Trainer } | undefined;
   if (engine === 'fused') {
     const params = net.params();
-    const adam = await adamStateOf(optimizer, params);
+    const adam = { ...await adamStateOf(optimizer, params), ...(config.adamEpsilon === undefined ? {} : { epsilon: config.adamEpsilon }) };
     fused = { params, adam };
     if (threads > 1) fused.pool = await ParallelConv4Trainer.start({ params, adam, input, layout: config, backend, threads });
   }
@@ -203,6 +255,7 @@ export async function pretrainConv4(
       const learningRate = config.learningRate * 0.5 ** Math.floor((episode - 1) / config.halveEvery);
       (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
       const ep = sampler.next(rngFor('train', episode));
+      if (config.augment) augmentImages(ep.images, perEpisode, input, config.augment, rngFor('augment', episode));
       let l: number;
       let a: number;
       if (fused?.pool) {
@@ -230,15 +283,20 @@ export async function pretrainConv4(
       const checkpointNow = episode % config.checkpointEvery === 0 || episode === config.episodes;
       if (validateNow || checkpointNow) await syncBack();
       if (validateNow) {
-        state.history.push({ episode, trainLoss: lossSum / count, trainAccuracy: accSum / count, validationAccuracy: await validate(episode) });
+        state.history.push({ episode, trainLoss: lossSum / count, trainAccuracy: accSum / count, ...await validate(episode) });
         lossSum = accSum = count = 0;
       }
       if (checkpointNow) await saveCheckpoint();
+      // Without validation, the model is the last one.
+      if (episode === config.episodes && !allWay) await saveModel(outDir);
     }
   } finally {
     await fused?.pool?.close();
   }
-  if (resumedFrom >= config.episodes) await saveCheckpoint();
+  if (resumedFrom >= config.episodes) {
+    await saveCheckpoint();
+    if (!allWay) await saveModel(outDir);
+  }
   net.dispose();
   optimizer.dispose();
   return { state, resumedFrom };

@@ -32,6 +32,8 @@ export interface AdamState {
   iterations: number;
   m: Float32Array[];
   v: Float32Array[];
+  /** Adam's epsilon (default ADAM_EPSILON, tf.train.adam's). */
+  epsilon?: number;
 }
 
 /** Where a shard's images sit in the episode (all of it on one thread). */
@@ -245,6 +247,7 @@ export function adamUpdate(values: Float32Array[], grads: Float32Array[], adam: 
   adam.iterations++;
   const c1 = 1 - BETA1 ** adam.iterations;
   const c2 = 1 - BETA2 ** adam.iterations;
+  const epsilon = adam.epsilon ?? ADAM_EPSILON;
   values.forEach((value, i) => {
     const g = grads[i]!;
     const m = adam.m[i]!;
@@ -255,7 +258,7 @@ export function adamUpdate(values: Float32Array[], grads: Float32Array[], adam: 
       const vj = v[j]! * BETA2 + gj * gj * (1 - BETA2);
       m[j] = mj;
       v[j] = vj;
-      value[j] = value[j]! - learningRate * (mj / c1) / (Math.sqrt(vj / c2) + ADAM_EPSILON);
+      value[j] = value[j]! - learningRate * (mj / c1) / (Math.sqrt(vj / c2) + epsilon);
     }
   });
 }

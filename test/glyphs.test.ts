@@ -10,6 +10,7 @@ import { DataFileError, type LabelledDataset } from '../shared/datasets/labelled
 import { IMAGE_PACK_FILES, readImagePack, writeImagePack } from '../shared/datasets/image-pack.js';
 import {
   generateGlyphDataset,
+  renderGlyphClasses,
   writeOmniglotLayout,
   type GlyphDataset,
   type GlyphScriptSpec,
@@ -311,6 +312,33 @@ describe('the committed glyph set data/glyphs-28', () => {
     const evaluationAlphabets = new Set(groups.filter((_, c) => !base.has(c)));
     for (const alphabet of baseAlphabets) expect(evaluationAlphabets.has(alphabet)).toBe(false);
     expect(glyphs.meta.credits?.length).toBeGreaterThan(0);
+  });
+
+  it('its field classes render again with the same drawers: identical with the same pen, less ink with a thinner one, more with a thicker one', () => {
+    const glyphs = readImagePack(packDir);
+    const base = new Set(glyphs.baseClasses);
+    const picked = glyphs.classNames.map((_, c) => c).filter((c) => !base.has(c)).filter((_, k) => k % 150 === 0);
+    expect(picked.length).toBeGreaterThanOrEqual(5);
+    const g = glyphs.meta.generator as { seed: number; size: number; instances: number };
+    const render = (penOffset: number) => renderGlyphClasses({ seed: g.seed, size: g.size, instances: g.instances, classNames: picked.map((c) => glyphs.classNames[c]!), labels: picked, penOffset });
+    const same = render(0);
+    // Image k of a class in the committed pack is its k-th train (or test) image, in order.
+    for (const split of ['train', 'test'] as const) {
+      const committed = glyphs[split];
+      const rendered = same[split];
+      expect(Array.from(rendered.labels)).toEqual(picked.flatMap((c) => Array(split === 'train' ? 15 : 5).fill(c)));
+      const rows = picked.flatMap((c) => Array.from(committed.labels).flatMap((l, i) => (l === c ? [i] : [])));
+      rows.forEach((row, i) => {
+        expect(Buffer.compare(Buffer.from(committed.images.subarray(row * 784, (row + 1) * 784)), Buffer.from(rendered.images.subarray(i * 784, (i + 1) * 784)))).toBe(0);
+      });
+    }
+    const ink = (images: Uint8Array, i: number): number => images.subarray(i * 784, (i + 1) * 784).reduce((s, v) => s + v, 0);
+    const thin = render(-2);
+    const thick = render(2);
+    for (let i = 0; i < same.train.count; i++) {
+      expect(ink(thin.train.images, i)).toBeLessThan(ink(same.train.images, i));
+      expect(ink(thick.train.images, i)).toBeGreaterThan(ink(same.train.images, i));
+    }
   });
 });
 

@@ -105,8 +105,29 @@ describe('episodic ProtoNet pretraining', () => {
     expect(last!.trainLoss).toBeLessThan(first!.trainLoss);
     // 5-way chance is 0.2; the validation classes were never trained on.
     expect(last!.validationAccuracy!).toBeGreaterThan(0.6);
-    const saved = JSON.parse(readFileSync(join(out, 'trainer-state.json'), 'utf8')) as { episode: number };
+    const saved = JSON.parse(readFileSync(join(out, 'checkpoint', 'trainer-state.json'), 'utf8')) as { episode: number };
     expect(saved.episode).toBe(60);
+    // All-way validation over the 5 held-out classes (chance 0.2) is recorded at every validation.
+    expect(state.history.every((h) => h.validationAllWay !== undefined)).toBe(true);
+    expect(last!.validationAllWay!).toBeGreaterThan(0.6);
+  }, 120_000);
+
+  it('the model in the output folder is the checkpoint that validated best all-way; the one to resume from is the last', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-best-'));
+    const run = { ...config, validateEvery: 6 };
+    const { state } = await pretrainConv4(data, base, run, out);
+    const scores = state.history.map((h) => h.validationAllWay!);
+    expect(scores).toHaveLength(4);
+    const bestAt = scores.indexOf(Math.max(...scores));
+    expect(state.best).toEqual({ episode: state.history[bestAt]!.episode, validationAllWay: scores[bestAt] });
+    // The same run stopped at the best episode: its last weights are the picked model.
+    const stopped = mkdtempSync(join(tmpdir(), 'protofed-pretrain-stop-'));
+    await pretrainConv4(data, base, { ...run, episodes: state.best!.episode }, stopped);
+    const picked = await weightsOf(out);
+    const atBest = await weightsOf(join(stopped, 'checkpoint'));
+    const last = await weightsOf(join(out, 'checkpoint'));
+    picked.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(atBest[i]!)));
+    if (state.best!.episode < run.episodes) expect(Array.from(picked[0]!)).not.toEqual(Array.from(last[0]!));
   }, 120_000);
 
   it('a run stopped and resumed from its checkpoint ends with the same weights as an uninterrupted run', async () => {

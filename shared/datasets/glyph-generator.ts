@@ -855,6 +855,73 @@ export function generateGlyphDataset(options: GlyphGeneratorOptions = {}): Glyph
   };
 }
 
+/** Options of renderGlyphClasses: the generator record's settings and the classes to draw again. */
+export interface GlyphRerenderOptions {
+  /** The generator's seed, size and instances (a dataset's `meta.generator`); defaults as GLYPH_DEFAULTS. */
+  seed?: number;
+  size?: number;
+  instances?: number;
+  /** The classes to render, by class name as the generator writes them ('Greek/U+0391 Α'). */
+  classNames: readonly string[];
+  /** Pen steps (1/84 of the font size) added to every instance: < 0 a thinner pen, > 0 a thicker one. */
+  penOffset: number;
+  /** Class id of each entry of classNames in the returned image sets (default: its index). */
+  labels?: readonly number[];
+}
+
+/**
+ * Draws classes of a generated glyph set again with another pen: the same font, weight, style and
+ * distortion for every instance as `generateGlyphDataset` with the same seed, size and instances
+ * drew, with the ink grown or shrunk by `penOffset` steps. Train and test images split as the
+ * generator splits them. The classes must be ones the generator took (it does not re-run the
+ * duplicate checks, which need every script).
+ *
+ * @example
+ * const thin = renderGlyphClasses({ classNames: ['Greek/U+0391 Α'], penOffset: -2 });
+ * thin.train.count; // 15
+ */
+export function renderGlyphClasses(options: GlyphRerenderOptions): { train: ImageSet; test: ImageSet } {
+  const seed = options.seed ?? GLYPH_DEFAULTS.seed;
+  const size = options.size ?? GLYPH_DEFAULTS.size;
+  const instances = options.instances ?? GLYPH_DEFAULTS.instances;
+  const { classNames, penOffset } = options;
+  if (!Number.isInteger(penOffset)) throw new RangeError(`penOffset must be an integer, got ${penOffset}`);
+  const labels = options.labels ?? classNames.map((_, i) => i);
+  if (labels.length !== classNames.length) throw new RangeError(`labels has ${labels.length} entries for ${classNames.length} classes`);
+  const root = new SeededRng(seed);
+  const rasterizer = new GlyphRasterizer();
+  const factor = Math.max(2, Math.ceil(112 / size));
+  const fontPx = Math.max(CHECK_FONT_PX, Math.round(0.75 * size * factor));
+  const testInstances = Math.max(1, Math.round(instances / 4));
+  const trainInstances = instances - testInstances;
+  const pixels = size * size;
+  const n = classNames.length;
+  const train: ImageSet = { images: new Uint8Array(n * trainInstances * pixels), labels: new Int32Array(n * trainInstances), count: n * trainInstances, rows: size, cols: size, channels: 1 };
+  const test: ImageSet = { images: new Uint8Array(n * testInstances * pixels), labels: new Int32Array(n * testInstances), count: n * testInstances, rows: size, cols: size, channels: 1 };
+  classNames.forEach((name, i) => {
+    const match = /^(.+)\/U\+([0-9A-F]{4,6}) /.exec(name);
+    if (!match) throw new Error(`"${name}" is not a glyph class name (Script/U+XXXX c)`);
+    const spec = GLYPH_SCRIPTS.find((g) => g.name === match[1]);
+    if (!spec) throw new Error(`unknown glyph script "${match[1]}" in class "${name}"`);
+    const cp = Number.parseInt(match[2]!, 16);
+    const fonts = spec.fonts.map(loadFontPackage).filter((pkg) => faceFor(pkg, cp, referenceWeight(pkg), 'normal'));
+    if (fonts.length === 0) throw new Error(`no installed font of ${spec.name} draws U+${match[2]}`);
+    const rng = root.fork(`class:${spec.name}:${cp}`);
+    for (let k = 0; k < instances; k++) {
+      const image = renderDrawer(cp, fonts, rng, rasterizer, size, factor, fontPx, penOffset);
+      if (k < trainInstances) {
+        train.images.set(image, (i * trainInstances + k) * pixels);
+        train.labels[i * trainInstances + k] = labels[i]!;
+      } else {
+        test.images.set(image, (i * testInstances + k - trainInstances) * pixels);
+        test.labels[i * testInstances + k - trainInstances] = labels[i]!;
+      }
+    }
+    rasterizer.clear();
+  });
+  return { train, test };
+}
+
 function className(script: string, cp: number): string {
   return `${script}/${formatCodePoint(cp)} ${String.fromCodePoint(cp)}`;
 }
@@ -886,7 +953,12 @@ function checkCandidate(
   return { cp, check, fonts: covering };
 }
 
-/** One instance: a random face (font, weight, style) that has the glyph, a random pen, and a random distortion. */
+/**
+ * One instance: a random face (font, weight, style) that has the glyph, a random pen, and a random
+ * distortion. `penOffset` grows (> 0) or shrinks (< 0) every instance's ink by that many pen steps
+ * more (a step is 1/84 of the font size) without changing any random draw, so a re-rendering with
+ * another pen shows the same drawers with thicker or thinner strokes.
+ */
 function renderDrawer(
   cp: number,
   fonts: FontPackage[],
@@ -895,6 +967,7 @@ function renderDrawer(
   size: number,
   factor: number,
   fontPx: number,
+  penOffset = 0,
 ): Uint8Array {
   const D = GLYPH_DISTORTION;
   const pkg = fonts[rng.int(fonts.length)]!;
@@ -906,7 +979,7 @@ function renderDrawer(
   const face = faceFor(pkg, cp, weight, style) ?? faceFor(pkg, cp, weight, 'normal') ?? faceFor(pkg, cp, referenceWeight(pkg), 'normal');
   if (!face) throw new Error(`internal: ${pkg.id} lost U+${cp.toString(16)} between the check and the rendering`);
   let mask = rasterizer.mask(face, cp, fontPx);
-  if (pen !== 0) mask = morph(mask, Math.round((pen * fontPx) / 84));
+  if (pen + penOffset !== 0) mask = morph(mask, Math.round(((pen + penOffset) * fontPx) / 84));
   const distortion = randomDistortion(rng);
   const image = renderInstance(mask, size, factor, distortion);
   let ink = 0;

@@ -47,8 +47,29 @@ const scenarioSchema = z.strictObject({
     halveEvery: positiveInt.default(2000),
     validationFraction: z.number().min(0).max(0.5).default(0.1),
     validateEvery: positiveInt.default(250),
-    validationEpisodes: positiveInt.default(100),
+    /** Episodes of the episode-shaped validation; 0 keeps only the all-way validation. */
+    validationEpisodes: z.number().int().min(0).default(100),
     checkpointEvery: positiveInt.default(250),
+    /** How conv4's kernels start: tfjs's he-normal (truncated), PyTorch's Conv2d default (kaiming-uniform, a = √5), or glorot-uniform. */
+    init: z.enum(['he-normal', 'kaiming-uniform', 'glorot-uniform']).default('he-normal'),
+    /** Adam's epsilon: tf.train.adam's 1e-7 by default; PyTorch's is 1e-8. */
+    adamEpsilon: z.number().positive().max(1e-2).default(1e-7),
+    /**
+     * Random changes to each training image (pretrain/augment.ts), each ± its value drawn per
+     * image; ink is bright on dark, as in the glyph sets.
+     */
+    augment: z.strictObject({
+      /** 3×3 grey-level dilations (thicker pen) or erosions (thinner); fractions blend between widths. */
+      strokeWidth: z.number().min(0).max(3).default(0),
+      rotationDegrees: z.number().min(0).max(45).default(0),
+      /** Relative size change, e.g. 0.1 for 0.9–1.1×. */
+      scale: z.number().min(0).max(0.5).default(0),
+      shear: z.number().min(0).max(0.5).default(0),
+      /** Shift, as a fraction of the image side. */
+      translation: z.number().min(0).max(0.25).default(0),
+      /** Elastic displacement on a 4×4 lattice, as a fraction of the image side. */
+      elastic: z.number().min(0).max(0.1).default(0),
+    }).optional(),
   }).optional(),
   clients: z.strictObject({
     /** How many clients; above 1,024 only in population mode. */

@@ -1,0 +1,195 @@
+import type { ImageShape } from '../shared/embedding/backbone.js';
+import type { SeededRng } from '../shared/learning/rng.js';
+
+/**
+ * Random changes to each training image, so that the backbone does not learn one renderer's
+ * stroke width or placement. Every range is ± the value, drawn uniformly per image; 0 turns a
+ * change off, and all zeros leave the images as they are.
+ */
+export interface AugmentConfig {
+  /** Pen change in 3×3 grey-level dilations (> 0) or erosions (< 0); fractions blend with the next step. */
+  strokeWidth: number;
+  rotationDegrees: number;
+  /** Relative change of size, e.g. 0.1 for 0.9–1.1×. */
+  scale: number;
+  /** Horizontal shear factor. */
+  shear: number;
+  /** Shift as a fraction of the image side. */
+  translation: number;
+  /** Smooth elastic displacement at a 4×4 lattice of cells, as a fraction of the image side. */
+  elastic: number;
+}
+
+export const NO_AUGMENTATION: AugmentConfig = Object.freeze({ strokeWidth: 0, rotationDegrees: 0, scale: 0, shear: 0, translation: 0, elastic: 0 });
+
+const ELASTIC_GRID = 4;
+
+/** True when the settings change nothing. */
+export function isIdentityAugmentation(config: AugmentConfig): boolean {
+  return Object.values(config).every((v) => v === 0);
+}
+
+/**
+ * Grey-level dilation (`steps` > 0) or erosion (< 0) of one channel of an image with a 3×3 square,
+ * |steps| times; a fractional part blends the result with one more step (a pen between two widths).
+ * Writes into `out` (which may be `image`).
+ *
+ * @example
+ * morphStroke(image, 28, 28, 0.5, out); // half-way to a one-pixel-thicker pen
+ */
+export function morphStroke(image: Uint8Array, rows: number, cols: number, steps: number, out: Uint8Array): void {
+  const whole = Math.floor(Math.abs(steps));
+  const frac = Math.abs(steps) - whole;
+  const dilate = steps > 0;
+  let cur = image;
+  const tmp = new Uint8Array(rows * cols);
+  const next = (src: Uint8Array): Uint8Array => {
+    const dst = new Uint8Array(rows * cols);
+    // The 3×3 square is separable: along rows, then along columns. Outside the image is 0.
+    for (let y = 0; y < rows; y++) {
+      const r = y * cols;
+      for (let x = 0; x < cols; x++) {
+        const c = src[r + x]!;
+        const l = x > 0 ? src[r + x - 1]! : 0;
+        const rr = x < cols - 1 ? src[r + x + 1]! : 0;
+        tmp[r + x] = dilate ? Math.max(c, l, rr) : Math.min(c, l, rr);
+      }
+    }
+    for (let y = 0; y < rows; y++) {
+      for (let x = 0; x < cols; x++) {
+        const c = tmp[y * cols + x]!;
+        const u = y > 0 ? tmp[(y - 1) * cols + x]! : 0;
+        const d = y < rows - 1 ? tmp[(y + 1) * cols + x]! : 0;
+        dst[y * cols + x] = dilate ? Math.max(c, u, d) : Math.min(c, u, d);
+      }
+    }
+    return dst;
+  };
+  for (let s = 0; s < whole; s++) cur = next(cur);
+  if (frac > 0) {
+    const more = next(cur);
+    for (let i = 0; i < out.length; i++) out[i] = Math.round(cur[i]! + (more[i]! - cur[i]!) * frac);
+  } else if (cur !== out) {
+    out.set(cur);
+  }
+}
+
+/**
+ * Resamples one channel through an inverse map (output pixel centre → source position), bilinear,
+ * zero outside the image.
+ */
+function warp(src: Uint8Array, rows: number, cols: number, map: Float32Array, out: Uint8Array): void {
+  for (let i = 0; i < rows * cols; i++) {
+    const u = map[2 * i]!;
+    const v = map[2 * i + 1]!;
+    if (u <= -1 || v <= -1 || u >= cols || v >= rows) {
+      out[i] = 0;
+      continue;
+    }
+    const u0 = Math.floor(u);
+    const v0 = Math.floor(v);
+    const fu = u - u0;
+    const fv = v - v0;
+    const p00 = u0 >= 0 && v0 >= 0 ? src[v0 * cols + u0]! : 0;
+    const p10 = u0 + 1 < cols && v0 >= 0 ? src[v0 * cols + u0 + 1]! : 0;
+    const p01 = u0 >= 0 && v0 + 1 < rows ? src[(v0 + 1) * cols + u0]! : 0;
+    const p11 = u0 + 1 < cols && v0 + 1 < rows ? src[(v0 + 1) * cols + u0 + 1]! : 0;
+    out[i] = Math.round((p00 * (1 - fu) + p10 * fu) * (1 - fv) + (p01 * (1 - fu) + p11 * fu) * fv);
+  }
+}
+
+function uniform(rng: SeededRng, range: number): number {
+  return range === 0 ? 0 : (2 * rng.next() - 1) * range;
+}
+
+/**
+ * The source position of every output pixel for one random draw: a similarity with shear about
+ * the centre, a shift, and a smooth elastic displacement (smoothstep-interpolated lattice). Null
+ * when the draw is the identity.
+ */
+function randomMap(config: AugmentConfig, rows: number, cols: number, rng: SeededRng): Float32Array | null {
+  const theta = (uniform(rng, config.rotationDegrees) * Math.PI) / 180;
+  const scale = 1 + uniform(rng, config.scale);
+  const shear = uniform(rng, config.shear);
+  const tx = uniform(rng, config.translation) * cols;
+  const ty = uniform(rng, config.translation) * rows;
+  const lattice = config.elastic > 0
+    ? Float64Array.from({ length: 2 * (ELASTIC_GRID + 1) ** 2 }, () => uniform(rng, config.elastic))
+    : undefined;
+  if (theta === 0 && scale === 1 && shear === 0 && tx === 0 && ty === 0 && !lattice) return null;
+  // Forward map M = scale · R(θ) · [1 shear; 0 1]; its inverse takes output offsets to source offsets.
+  const cos = Math.cos(theta);
+  const sin = Math.sin(theta);
+  const a = scale * cos;
+  const b = scale * (cos * shear - sin);
+  const c = scale * sin;
+  const d = scale * (sin * shear + cos);
+  const det = a * d - b * c;
+  const [ia, ib, ic, id] = [d / det, -b / det, -c / det, a / det];
+  const cx = cols / 2;
+  const cy = rows / 2;
+  const map = new Float32Array(2 * rows * cols);
+  const n = ELASTIC_GRID + 1;
+  // Lattice cell and smoothstep weight of every column and row.
+  const cellOf = (k: number, size: number): [number, number] => {
+    const g = Math.min(((k + 0.5) / size) * ELASTIC_GRID, ELASTIC_GRID - 1e-9);
+    const i = Math.floor(g);
+    const t = g - i;
+    return [i, t * t * (3 - 2 * t)];
+  };
+  const xs = Array.from({ length: cols }, (_, x) => cellOf(x, cols));
+  const ys = Array.from({ length: rows }, (_, y) => cellOf(y, rows));
+  for (let y = 0; y < rows; y++) {
+    const [j, sy] = ys[y]!;
+    for (let x = 0; x < cols; x++) {
+      let px = x + 0.5;
+      let py = y + 0.5;
+      if (lattice) {
+        const [i, sx] = xs[x]!;
+        const p00 = 2 * (j * n + i);
+        const p10 = p00 + 2;
+        const p01 = p00 + 2 * n;
+        const p11 = p01 + 2;
+        const w00 = (1 - sx) * (1 - sy);
+        const w10 = sx * (1 - sy);
+        const w01 = (1 - sx) * sy;
+        const w11 = sx * sy;
+        px += (lattice[p00]! * w00 + lattice[p10]! * w10 + lattice[p01]! * w01 + lattice[p11]! * w11) * cols;
+        py += (lattice[p00 + 1]! * w00 + lattice[p10 + 1]! * w10 + lattice[p01 + 1]! * w01 + lattice[p11 + 1]! * w11) * rows;
+      }
+      const ox = px - cx - tx;
+      const oy = py - cy - ty;
+      map[2 * (y * cols + x)] = ia * ox + ib * oy + cx - 0.5;
+      map[2 * (y * cols + x) + 1] = ic * ox + id * oy + cy - 0.5;
+    }
+  }
+  return map;
+}
+
+/**
+ * Augments `n` images (uint8, channels last) in place, each with its own draw from `rng`: a
+ * stroke-width change, then an affine map and an elastic displacement. The same rng state gives
+ * the same images.
+ *
+ * @example
+ * augmentImages(episode.images, 200, { rows: 28, cols: 28, channels: 1 }, { ...NO_AUGMENTATION, strokeWidth: 1 }, rng);
+ */
+export function augmentImages(images: Uint8Array, n: number, shape: ImageShape, config: AugmentConfig, rng: SeededRng): void {
+  if (isIdentityAugmentation(config)) return;
+  const { rows, cols, channels } = shape;
+  const plane = rows * cols;
+  const src = new Uint8Array(plane);
+  const dst = new Uint8Array(plane);
+  for (let k = 0; k < n; k++) {
+    const base = k * plane * channels;
+    const stroke = uniform(rng, config.strokeWidth);
+    const map = randomMap(config, rows, cols, rng);
+    for (let ch = 0; ch < channels; ch++) {
+      for (let i = 0; i < plane; i++) src[i] = images[base + i * channels + ch]!;
+      if (stroke !== 0) morphStroke(src, rows, cols, stroke, src);
+      if (map) warp(src, rows, cols, map, dst);
+      const result = map ? dst : src;
+      for (let i = 0; i < plane; i++) images[base + i * channels + ch] = result[i]!;
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { SeededRng } from '../shared/learning/rng.js';
+import { augmentImages, morphStroke, NO_AUGMENTATION } from '../pretrain/augment.js';
+import { parseScenario } from '../shared/scenario/scenario-config.js';
+
+const SHAPE = { rows: 28, cols: 28, channels: 1 };
+
+/** `n` 28×28 images of a bright ring (a stroke about 2 pixels wide) at slightly different places. */
+function rings(n: number): Uint8Array {
+  const out = new Uint8Array(n * 784);
+  for (let k = 0; k < n; k++) {
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const r = Math.hypot(x + 0.5 - 14 - (k % 3), y + 0.5 - 14);
+        out[k * 784 + y * 28 + x] = Math.round(255 * Math.max(0, Math.min(1, 1.5 - Math.abs(r - 7))));
+      }
+    }
+  }
+  return out;
+}
+
+const ink = (images: Uint8Array, k = 0): number => images.subarray(k * 784, (k + 1) * 784).reduce((s, v) => s + v, 0);
+
+describe('training-image augmentation', () => {
+  it('with every range at 0 it changes nothing', () => {
+    const images = rings(6);
+    const before = images.slice();
+    augmentImages(images, 6, SHAPE, NO_AUGMENTATION, new SeededRng(1));
+    expect(Buffer.compare(Buffer.from(images), Buffer.from(before))).toBe(0);
+  });
+
+  it('dilation adds ink and erosion removes it, a fractional step lies between, and a dilation covers the original', () => {
+    const image = rings(1);
+    const out = new Uint8Array(784);
+    const base = ink(image);
+    morphStroke(image, 28, 28, 1, out);
+    const thick = ink(out);
+    expect(thick).toBeGreaterThan(1.5 * base);
+    for (let i = 0; i < 784; i++) expect(out[i]).toBeGreaterThanOrEqual(image[i]!);
+    morphStroke(image, 28, 28, 0.5, out);
+    expect(ink(out)).toBeGreaterThan(base);
+    expect(ink(out)).toBeLessThan(thick);
+    morphStroke(image, 28, 28, -1, out);
+    expect(ink(out)).toBeLessThan(0.6 * base);
+    morphStroke(image, 28, 28, 0, out);
+    expect(Array.from(out)).toEqual(Array.from(image));
+  });
+
+  it('an area-preserving draw (rotation, shear, shift, elastic) keeps the ink of a centred shape within 10% and moves it; the same seed gives the same images', () => {
+    const a = rings(8);
+    const b = rings(8);
+    const config = { ...NO_AUGMENTATION, rotationDegrees: 15, shear: 0.2, translation: 0.05, elastic: 0.02 };
+    augmentImages(a, 8, SHAPE, config, new SeededRng(5));
+    augmentImages(b, 8, SHAPE, config, new SeededRng(5));
+    expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).toBe(0);
+    const original = rings(8);
+    for (let k = 0; k < 8; k++) {
+      const ratio = ink(a, k) / ink(original, k);
+      expect(ratio).toBeGreaterThan(0.9);
+      expect(ratio).toBeLessThan(1.1);
+      let moved = 0;
+      for (let i = 0; i < 784; i++) moved += Math.abs(a[k * 784 + i]! - original[k * 784 + i]!);
+      expect(moved).toBeGreaterThan(0.1 * ink(original, k));
+    }
+  });
+
+  it('the scenario schema takes the augmentation ranges and refuses unknown or out-of-range ones', () => {
+    const parse = (augment: unknown) => parseScenario({
+      name: 'x', dataset: { name: 'glyphs' }, missions: { count: 3, classesPerClient: 2, shotsPerClass: 5 }, pretrain: { augment },
+    });
+    const ok = parse({ strokeWidth: 1, elastic: 0.02 });
+    expect(ok.pretrain!.augment).toEqual({ ...NO_AUGMENTATION, strokeWidth: 1, elastic: 0.02 });
+    expect(ok.pretrain!.init).toBe('he-normal');
+    expect(ok.pretrain!.adamEpsilon).toBe(1e-7);
+    expect(() => parse({ strokeWidth: -1 })).toThrow(/strokeWidth/);
+    expect(() => parse({ blur: 1 })).toThrow(/blur/);
+    expect(() => parse({ rotationDegrees: 90 })).toThrow(/rotationDegrees/);
+  });
+});
