@@ -1,5 +1,6 @@
 import type { ImageShape } from '../shared/embedding/backbone.js';
 import type { SeededRng } from '../shared/learning/rng.js';
+import { bilinearAt } from '../shared/datasets/pixel-ops.js';
 
 /**
  * Random changes to each training image, so that the backbone does not learn one renderer's
@@ -86,15 +87,7 @@ function warp(src: Uint8Array, rows: number, cols: number, map: Float32Array, ou
       out[i] = 0;
       continue;
     }
-    const u0 = Math.floor(u);
-    const v0 = Math.floor(v);
-    const fu = u - u0;
-    const fv = v - v0;
-    const p00 = u0 >= 0 && v0 >= 0 ? src[v0 * cols + u0]! : 0;
-    const p10 = u0 + 1 < cols && v0 >= 0 ? src[v0 * cols + u0 + 1]! : 0;
-    const p01 = u0 >= 0 && v0 + 1 < rows ? src[(v0 + 1) * cols + u0]! : 0;
-    const p11 = u0 + 1 < cols && v0 + 1 < rows ? src[(v0 + 1) * cols + u0 + 1]! : 0;
-    out[i] = Math.round((p00 * (1 - fu) + p10 * fu) * (1 - fv) + (p01 * (1 - fu) + p11 * fu) * fv);
+    out[i] = Math.round(bilinearAt(src, cols, rows, u, v));
   }
 }
 

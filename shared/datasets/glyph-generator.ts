@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { SeededRng } from '../learning/rng.js';
 import { fontCoverage } from './font-coverage.js';
+import { bilinearAt } from './pixel-ops.js';
 import type { ImagePackCredit, ImagePackMeta } from './image-pack.js';
 import { DataFileError, type ImageSet, type LabelledDataset } from './labelled-dataset.js';
 
@@ -375,15 +376,7 @@ function renderInstance(mask: GlyphMask, side: number, factor: number, distortio
       const u = ia * ox + ib * oy + sx0 - 0.5;
       const v = ic * ox + id * oy + sy0 - 0.5;
       if (u <= -1 || v <= -1 || u >= sw || v >= sh) continue;
-      const u0 = Math.floor(u);
-      const v0 = Math.floor(v);
-      const fu = u - u0;
-      const fv = v - v0;
-      const p00 = u0 >= 0 && v0 >= 0 ? src[v0 * sw + u0]! : 0;
-      const p10 = u0 + 1 < sw && v0 >= 0 ? src[v0 * sw + u0 + 1]! : 0;
-      const p01 = u0 >= 0 && v0 + 1 < sh ? src[(v0 + 1) * sw + u0]! : 0;
-      const p11 = u0 + 1 < sw && v0 + 1 < sh ? src[(v0 + 1) * sw + u0 + 1]! : 0;
-      const value = (p00 * (1 - fu) + p10 * fu) * (1 - fv) + (p01 * (1 - fu) + p11 * fu) * fv;
+      const value = bilinearAt(src, sw, sh, u, v);
       if (value > 0) acc[rowBase + ((x / factor) | 0)]! += value;
     }
   }

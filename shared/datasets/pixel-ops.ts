@@ -145,3 +145,19 @@ export function resizeArea(
   }
   return out;
 }
+
+/**
+ * The bilinear sample of a single-channel image at (u, v) (pixel centres at integers), with
+ * zeros outside it.
+ */
+export function bilinearAt(src: ArrayLike<number>, width: number, height: number, u: number, v: number): number {
+  const u0 = Math.floor(u);
+  const v0 = Math.floor(v);
+  const fu = u - u0;
+  const fv = v - v0;
+  const p00 = u0 >= 0 && v0 >= 0 ? src[v0 * width + u0]! : 0;
+  const p10 = u0 + 1 < width && v0 >= 0 ? src[v0 * width + u0 + 1]! : 0;
+  const p01 = u0 >= 0 && v0 + 1 < height ? src[(v0 + 1) * width + u0]! : 0;
+  const p11 = u0 + 1 < width && v0 + 1 < height ? src[(v0 + 1) * width + u0 + 1]! : 0;
+  return (p00 * (1 - fu) + p10 * fu) * (1 - fv) + (p01 * (1 - fu) + p11 * fu) * fv;
+}
