@@ -3,7 +3,7 @@ import { ByteMeter, addTally, type ByteMeterEntries } from '../../shared/protoco
 import type { CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { AccuracyMatrix } from '../../shared/learning/metrics/accuracy-matrix.js';
 import { accuracyOf, type ClassCounts } from '../../shared/learning/metrics/class-accuracy.js';
-import { isLearningTraffic, unpackU32, type CoordinatorToClient, type Outgoing, type ReportMessage } from '../../shared/protocol/messages.js';
+import { isLearningTraffic, unpackU32, type ReportMessage } from '../../shared/protocol/messages.js';
 import type { HeldOutEvaluator } from '../../shared/learning/held-out-evaluator.js';
 import type { Strategy } from '../../shared/strategies/strategy.js';
 import { transferSeconds, type LinkModel } from '../link-model.js';
@@ -19,7 +19,7 @@ import type { Pace, Round } from './pace.js';
 import { runRounds } from './round-loop.js';
 import type { RunJournal } from './run-journal.js';
 import { SyncMissions } from './sync-missions.js';
-import { tableMessage } from './table-message.js';
+import { TableSender } from './table-message.js';
 import { UpdateIntake } from './update-intake.js';
 
 export type { ClientMissionResult, MissionBytes, MissionRecord, MissionResult, RunOutcome } from './mission-results.js';
@@ -98,13 +98,14 @@ export class MissionRunner {
   private finished = false;
   private endReason = '';
   private readonly toldShutdown = new Set<string>();
-  private tableCache: { version: number; byFrom: Map<number, Outgoing<CoordinatorToClient['table']>> } = { version: -1, byFrom: new Map() };
+  private readonly tables: TableSender;
   private readonly pace: Pace;
   /** The clients' byte counts in the journal's progress records. */
   private readonly bytes: BytesProgressBook;
 
   constructor(readonly o: MissionRunnerOptions) {
     this.progress.setMaxListeners(0);
+    this.tables = new TableSender(o.state, o.downlink, o.journal.history);
     this.bytes = new BytesProgressBook(o.links, o.clientIds);
     this.bytes.restore(o.journal.missions.at(-1), o.journal.progress);
     o.journal.progressSource = () => this.bytes.take();
@@ -303,10 +304,7 @@ export class MissionRunner {
 
   /** Sends only the classes changed since the version the client holds; nothing when it is current. */
   sendTable(link: ClientLink): void {
-    const { state } = this.o;
-    if (link.heldVersion >= state.version) return;
-    link.send('table', this.tableFrom(link.heldVersion));
-    link.heldVersion = state.version;
+    this.tables.send(link);
   }
 
   /** Each client's learning traffic so far (or in saved counts). */
@@ -356,19 +354,5 @@ export class MissionRunner {
     if (!link?.connected) return;
     link.send('shutdown', { reason: `run finished: ${this.endReason}` });
     this.toldShutdown.add(clientId);
-  }
-
-  /**
-   * The table message from a version to the current one. Clients that hold the same version get
-   * the same message, so it is built once per (from, to) pair and table version.
-   */
-  private tableFrom(fromVersion: number): Outgoing<CoordinatorToClient['table']> {
-    const { state, downlink } = this.o;
-    if (this.tableCache.version !== state.version) this.tableCache = { version: state.version, byFrom: new Map() };
-    let message = this.tableCache.byFrom.get(fromVersion);
-    if (message) return message;
-    message = tableMessage(state, fromVersion, downlink, this.history);
-    this.tableCache.byFrom.set(fromVersion, message);
-    return message;
   }
 }

@@ -1,6 +1,7 @@
 import { encodeClassBlock } from '../../shared/protocol/class-block.js';
 import type { CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { packU32, type CoordinatorToClient, type Outgoing } from '../../shared/protocol/messages.js';
+import type { ClientLink } from './client-links.js';
 import type { DownlinkHistory } from './downlink-history.js';
 import type { FederationState } from './federation-state.js';
 
@@ -28,4 +29,34 @@ export function tableMessage(state: FederationState, fromVersion: number, downli
     classes: encodeClassBlock(changed, changed.map((id) => state.global.get(id)!.count), vectors, { deflate: downlink.deflate }),
     removed: packU32(removed),
   };
+}
+
+/**
+ * Sends clients the table messages that bring them to the current version. Clients that hold the
+ * same version get the same message object, built once per (from, to) pair: links that encode a
+ * message once per object (the population's) encode it once.
+ *
+ * @example
+ * const tables = new TableSender(state, downlink, history);
+ * tables.send(link);   // nothing when the client is current
+ */
+export class TableSender {
+  private cache = { version: -1, byFrom: new Map<number, Outgoing<CoordinatorToClient['table']>>() };
+
+  constructor(private readonly state: FederationState, private readonly downlink: CodecSpec, private readonly history?: DownlinkHistory) {}
+
+  /** Sends only the classes changed since the version the client holds; nothing when it is current. */
+  send(link: ClientLink): void {
+    const { state } = this;
+    if (link.heldVersion >= state.version) return;
+    link.send('table', this.from(link.heldVersion));
+    link.heldVersion = state.version;
+  }
+
+  private from(fromVersion: number): Outgoing<CoordinatorToClient['table']> {
+    if (this.cache.version !== this.state.version) this.cache = { version: this.state.version, byFrom: new Map() };
+    let message = this.cache.byFrom.get(fromVersion);
+    if (!message) this.cache.byFrom.set(fromVersion, (message = tableMessage(this.state, fromVersion, this.downlink, this.history)));
+    return message;
+  }
 }

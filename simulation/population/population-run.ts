@@ -3,7 +3,7 @@ import { NoStore } from '../../coordinator/federation/no-store.js';
 import { RunJournal } from '../../coordinator/federation/run-journal.js';
 import { runRounds } from '../../coordinator/federation/round-loop.js';
 import { UpdateIntake } from '../../coordinator/federation/update-intake.js';
-import { tableMessage } from '../../coordinator/federation/table-message.js';
+import { TableSender } from '../../coordinator/federation/table-message.js';
 import { ByteMeter, addTally, type ByteMeterEntries, type ByteTally } from '../../shared/protocol/byte-accounting.js';
 import { bindCodebook, parseCodecSpec, type CodecSpec } from '../../shared/protocol/codecs/codec-spec.js';
 import { decodePqCodebook } from '../../shared/protocol/codecs/index.js';
@@ -187,14 +187,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
     }
     return { meter: meter.entries(), clients: Int32Array.from(clients), up: Float64Array.from(up), down: Float64Array.from(down) };
   };
-  /** Table messages of the current version, by the version they start from: one object (and one encoding) per pair. */
-  let tables = { version: -1, byFrom: new Map<number, ReturnType<typeof tableMessage>>() };
-  const tableFrom = (from: number): ReturnType<typeof tableMessage> => {
-    if (tables.version !== state.version) tables = { version: state.version, byFrom: new Map() };
-    let message = tables.byFrom.get(from);
-    if (!message) tables.byFrom.set(from, (message = tableMessage(state, from, downlink, history)));
-    return message;
-  };
+  const tables = new TableSender(state, downlink, history);
 
   interface Round {
     m: number;
@@ -252,12 +245,7 @@ export async function runPopulation(o: PopulationRunOptions): Promise<Population
       },
       // The barrier: every update is in and durable. Each participant gets its ack and the changes since its version.
       deliver: async ({ participants }) => {
-        for (const client of participants) {
-          const link = links.client(client);
-          if (link.heldVersion >= state.version) continue;
-          link.send('table', tableFrom(link.heldVersion));
-          link.heldVersion = state.version;
-        }
+        for (const client of participants) tables.send(links.client(client));
         await links.flush();
       },
       complete: async (round) => {
