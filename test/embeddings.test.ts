@@ -56,14 +56,24 @@ describe('tensor backends', () => {
 });
 
 describe('conv4 inference', () => {
-  it('BatchNorm folded into fused convolutions computes what model.predict computes', async () => {
-    const { model } = await savedConv4(3);
+  // 28×28 crops conv3 (7×7 → 6×6) and conv4 (3×3 → 2×2) to the rows their pools read; 84×84 crops conv3 (21 → 20).
+  it.each([
+    { rows: 28, channels: 1, count: 16 },
+    { rows: 84, channels: 3, count: 4 },
+  ])('BatchNorm folded into fused convolutions computes what model.predict computes ($rows×$rows×$channels)', async ({ rows, channels, count }) => {
+    const input = { rows, cols: rows, channels };
+    const model = buildConv4(input, 3);
+    const rng = new SeededRng(3);
+    for (let b = 1; b <= 4; b++) {
+      const rand = (lo: number, hi: number) => tf.tensor1d(Array.from({ length: 64 }, () => lo + rng.next() * (hi - lo)));
+      model.getLayer(`bn${b}`).setWeights([rand(0.5, 1.5), rand(-0.2, 0.2), rand(-0.3, 0.3), rand(0.2, 2)]);
+    }
     const folded = FoldedConvNet.tryFrom(model)!;
     expect(folded).toBeDefined();
-    const x = tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const x = tf.randomUniform([count, rows, rows, channels], 0, 1, 'float32', 5) as tf.Tensor4D;
     const a = await (model.predict(x) as tf.Tensor).data();
     const b = await folded.apply(x).data();
-    expect(a.length).toBe(16 * 64);
+    expect(b.length).toBe(count * model.outputs[0]!.shape[1]!);
     let worst = 0;
     let scale = 0;
     for (let i = 0; i < a.length; i++) {

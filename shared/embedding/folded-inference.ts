@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 type Step =
-  | { kind: 'conv'; filter: tf.Tensor4D; bias: tf.Tensor1D; strides: [number, number]; pad: 'same' | 'valid'; relu: boolean }
+  | { kind: 'conv'; filter: tf.Tensor4D; bias: tf.Tensor1D; strides: [number, number]; pad: 'same' | 'valid'; relu: boolean; cropForPool?: { size: [number, number]; strides: [number, number] } }
   | { kind: 'maxPool'; size: [number, number]; strides: [number, number]; pad: 'same' | 'valid' }
   | { kind: 'relu' }
   | { kind: 'flatten' };
@@ -12,6 +12,8 @@ type Step =
  * and the ReLU fused into the same kernel: 1.4× the images/s of `model.predict` on wasm here
  * (bench/results/embed.json).
  * Mathematically the same function; float32 results agree to about 1e-6 relative.
+ * A stride-1 'same' convolution whose output a 'valid' max-pool only partly reads (an odd 7×7
+ * before a 2×2 pool at 28×28) computes only the rows and columns the pool reads.
  *
  * @example
  * const folded = FoldedConvNet.tryFrom(model); // undefined when the model has another shape
@@ -65,10 +67,14 @@ export class FoldedConvNet {
           steps.push({ kind: 'conv', filter, bias, strides: pair(config.strides), pad: config.padding as 'same' | 'valid', relu });
           break;
         }
-        case 'MaxPooling2D':
+        case 'MaxPooling2D': {
           if (config.dataFormat !== 'channelsLast') return undefined;
-          steps.push({ kind: 'maxPool', size: pair(config.poolSize), strides: pair(config.strides ?? config.poolSize), pad: config.padding as 'same' | 'valid' });
+          const pool: Step = { kind: 'maxPool', size: pair(config.poolSize), strides: pair(config.strides ?? config.poolSize), pad: config.padding as 'same' | 'valid' };
+          const before = steps[steps.length - 1];
+          if (before?.kind === 'conv' && before.pad === 'same' && before.strides.every((s) => s === 1) && pool.pad === 'valid') before.cropForPool = { size: pool.size, strides: pool.strides };
+          steps.push(pool);
           break;
+        }
         case 'Activation':
           if (config.activation !== 'relu') return undefined;
           steps.push({ kind: 'relu' });
@@ -93,7 +99,8 @@ export class FoldedConvNet {
       let t: tf.Tensor = x;
       for (const s of this.steps) {
         if (s.kind === 'conv') {
-          t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter: s.filter, bias: s.bias, strides: s.strides, pad: s.pad, activation: s.relu ? 'relu' : 'linear' });
+          const pad = s.cropForPool ? cropPadding(t.shape as number[], s.filter.shape, s.cropForPool) : s.pad;
+          t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter: s.filter, bias: s.bias, strides: s.strides, pad, activation: s.relu ? 'relu' : 'linear' });
         } else if (s.kind === 'maxPool') {
           t = tf.maxPool(t as tf.Tensor4D, s.size, s.strides, s.pad);
         } else if (s.kind === 'relu') {
@@ -109,6 +116,27 @@ export class FoldedConvNet {
   dispose(): void {
     for (const s of this.steps) if (s.kind === 'conv') tf.dispose([s.filter, s.bias]);
   }
+}
+
+type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
+
+/**
+ * The explicit padding of a stride-1 'same' convolution that leaves out the trailing output rows
+ * and columns a following 'valid' pool never reads; 'same' when it reads them all.
+ */
+function cropPadding(shape: number[], filter: number[], pool: { size: [number, number]; strides: [number, number] }): 'same' | ExplicitPadding {
+  const [, h, w] = shape as [number, number, number];
+  const read = (size: number, axis: 0 | 1): number => size < pool.size[axis] ? size : size - ((size - pool.size[axis]) % pool.strides[axis]);
+  const usedH = read(h, 0);
+  const usedW = read(w, 1);
+  if (usedH === h && usedW === w) return 'same';
+  const { top, bottom, left, right } = tf.backend_util.computeConv2DInfo(shape as [number, number, number, number], filter as [number, number, number, number], 1, 1, 'same').padInfo;
+  // 'same' gives as many output rows as input rows; each row of padding taken off the bottom
+  // (or right) drops one trailing output row. Padding cannot go below zero.
+  const b = bottom - (h - usedH);
+  const r = right - (w - usedW);
+  if (b < 0 || r < 0) return 'same';
+  return [[0, 0], [top, b], [left, r], [0, 0]];
 }
 
 function isReluLayer(layer: tf.layers.Layer | undefined): boolean {
