@@ -19,9 +19,14 @@ export interface AugmentConfig {
   translation: number;
   /** Smooth elastic displacement at a 4×4 lattice of cells, as a fraction of the image side. */
   elastic: number;
+  /**
+   * Ink strength: every pixel times 2^u, u within ± the value (1: 0.5–2×), clipped at 255. A
+   * thinner pen at low resolution draws fainter strokes more than narrower ones.
+   */
+  ink: number;
 }
 
-export const NO_AUGMENTATION: AugmentConfig = Object.freeze({ strokeWidth: 0, rotationDegrees: 0, scale: 0, shear: 0, translation: 0, elastic: 0 });
+export const NO_AUGMENTATION: AugmentConfig = Object.freeze({ strokeWidth: 0, rotationDegrees: 0, scale: 0, shear: 0, translation: 0, elastic: 0, ink: 0 });
 
 const ELASTIC_GRID = 4;
 
@@ -161,7 +166,7 @@ function randomMap(config: AugmentConfig, rows: number, cols: number, rng: Seede
 
 /**
  * Augments `n` images (uint8, channels last) in place, each with its own draw from `rng`: a
- * stroke-width change, then an affine map and an elastic displacement. The same rng state gives
+ * stroke-width change, an ink-strength change, then an affine map and an elastic displacement. The same rng state gives
  * the same images.
  *
  * @example
@@ -176,10 +181,13 @@ export function augmentImages(images: Uint8Array, n: number, shape: ImageShape, 
   for (let k = 0; k < n; k++) {
     const base = k * plane * channels;
     const stroke = uniform(rng, config.strokeWidth);
+    // Drawn only when on (uniform draws nothing for 0), so configurations without it keep their images.
+    const inkFactor = 2 ** uniform(rng, config.ink ?? 0);
     const map = randomMap(config, rows, cols, rng);
     for (let ch = 0; ch < channels; ch++) {
       for (let i = 0; i < plane; i++) src[i] = images[base + i * channels + ch]!;
       if (stroke !== 0) morphStroke(src, rows, cols, stroke, src);
+      if (inkFactor !== 1) for (let i = 0; i < plane; i++) src[i] = Math.min(255, Math.round(src[i]! * inkFactor));
       if (map) warp(src, rows, cols, map, dst);
       const result = map ? dst : src;
       for (let i = 0; i < plane; i++) images[base + i * channels + ch] = result[i]!;

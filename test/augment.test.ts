@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../shared/learning/rng.js';
 import { augmentImages, morphStroke, NO_AUGMENTATION } from '../pretrain/augment.js';
@@ -64,6 +65,33 @@ describe('training-image augmentation', () => {
     }
   });
 
+  it('ink strength scales each image by its own factor within 2^±ink, saturating at 255', () => {
+    const original = rings(12);
+    const a = original.slice();
+    augmentImages(a, 12, SHAPE, { ...NO_AUGMENTATION, ink: 1 }, new SeededRng(3));
+    const factors = new Set<number>();
+    for (let k = 0; k < 12; k++) {
+      // The factor, from the brightest pixel that did not saturate.
+      let best = -1;
+      for (let j = 0; j < 784; j++) if (a[k * 784 + j]! < 255 && (best < 0 || original[k * 784 + j]! > original[k * 784 + best]!)) best = j;
+      const factor = a[k * 784 + best]! / original[k * 784 + best]!;
+      expect(factor).toBeGreaterThanOrEqual(0.49);
+      expect(factor).toBeLessThanOrEqual(2.01);
+      factors.add(Math.round(factor * 20));
+      for (let j = 0; j < 784; j++) {
+        const o = original[k * 784 + j]!;
+        expect(Math.abs(a[k * 784 + j]! - Math.min(255, o * factor))).toBeLessThanOrEqual(1 + o * 0.01);
+      }
+    }
+    expect(factors.size).toBeGreaterThan(5);
+  });
+
+  it('the shipped glyph recipe draws the images it drew when its model was trained (new options draw nothing when off)', () => {
+    const images = rings(16);
+    augmentImages(images, 16, SHAPE, { ...NO_AUGMENTATION, strokeWidth: 1, elastic: 0.02 }, new SeededRng(7).fork('augment-1'));
+    expect(createHash('sha256').update(images).digest('hex').slice(0, 16)).toBe('a9fdca108b32a412');
+  });
+
   it('the scenario schema takes the augmentation ranges and refuses unknown or out-of-range ones', () => {
     const parse = (augment: unknown) => parseScenario({
       name: 'x', dataset: { name: 'glyphs' }, missions: { count: 3, classesPerClient: 2, shotsPerClass: 5 }, pretrain: { augment },
@@ -75,5 +103,6 @@ describe('training-image augmentation', () => {
     expect(() => parse({ strokeWidth: -1 })).toThrow(/strokeWidth/);
     expect(() => parse({ blur: 1 })).toThrow(/blur/);
     expect(() => parse({ rotationDegrees: 90 })).toThrow(/rotationDegrees/);
+    expect(() => parse({ ink: 4 })).toThrow(/ink/);
   });
 });

@@ -69,6 +69,8 @@ const scenarioSchema = z.strictObject({
       translation: z.number().min(0).max(0.25).default(0),
       /** Elastic displacement on a 4×4 lattice, as a fraction of the image side. */
       elastic: z.number().min(0).max(0.1).default(0),
+      /** Ink strength, in powers of 2: 1 for 0.5–2× (faint to saturated strokes). */
+      ink: z.number().min(0).max(3).default(0),
     }).optional(),
   }).optional(),
   clients: z.strictObject({
