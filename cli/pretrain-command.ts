@@ -70,8 +70,9 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
       }
       bar.update(episode, { ...fields(), lr: lr.toExponential(1) });
     },
-    onValidation: (_episode, _acc, allWay) => {
-      lastVal = `${allWay.toFixed(4)} all-way`;
+    // Validation runs after the episode's progress line, so the line names the episode it scored.
+    onValidation: (episode, _acc, allWay) => {
+      lastVal = `${allWay.toFixed(4)} all-way at episode ${episode}`;
     },
   }, { engine, ...(threads === undefined ? {} : { threads }) });
   bar?.stop();
