@@ -182,7 +182,7 @@ export function augmentImages(images: Uint8Array, n: number, shape: ImageShape, 
     const base = k * plane * channels;
     const stroke = uniform(rng, config.strokeWidth);
     // Drawn only when on (uniform draws nothing for 0), so configurations without it keep their images.
-    const inkFactor = 2 ** uniform(rng, config.ink ?? 0);
+    const inkFactor = 2 ** uniform(rng, config.ink);
     const map = randomMap(config, rows, cols, rng);
     for (let ch = 0; ch < channels; ch++) {
       for (let i = 0; i < plane; i++) src[i] = images[base + i * channels + ch]!;

@@ -20,14 +20,20 @@ const shape = { rows: 28, cols: 28, channels: 1 as const };
 const data = loadDataset({ name: 'fashion-mnist', dir: 'embedded' });
 
 /** A conv4 with random weights and non-trivial BatchNorm statistics, saved as a LayersModel. */
-async function savedConv4(seed: number): Promise<{ dir: string; model: tf.LayersModel }> {
-  const model = buildConv4(shape, seed);
+/** conv4 with random BatchNorm gamma, beta and moving statistics, so that folding them is exercised. */
+function withRandomBatchNorm(model: tf.LayersModel, seed: number): tf.LayersModel {
   const rng = new SeededRng(seed);
   for (let b = 1; b <= 4; b++) {
-    const bn = model.getLayer(`bn${b}`);
     const rand = (lo: number, hi: number) => tf.tensor1d(Array.from({ length: 64 }, () => lo + rng.next() * (hi - lo)));
-    bn.setWeights([rand(0.5, 1.5), rand(-0.2, 0.2), rand(-0.3, 0.3), rand(0.2, 2)]);
+    const weights = [rand(0.5, 1.5), rand(-0.2, 0.2), rand(-0.3, 0.3), rand(0.2, 2)];
+    model.getLayer(`bn${b}`).setWeights(weights);
+    tf.dispose(weights);
   }
+  return model;
+}
+
+async function savedConv4(seed: number): Promise<{ dir: string; model: tf.LayersModel }> {
+  const model = withRandomBatchNorm(buildConv4(shape, seed), seed);
   const dir = mkdtempSync(join(tmpdir(), 'protofed-conv4-'));
   await model.save(`file://${dir}`);
   return { dir, model };
@@ -62,12 +68,7 @@ describe('conv4 inference', () => {
     { rows: 84, channels: 3, count: 4 },
   ])('BatchNorm folded into fused convolutions computes what model.predict computes ($rows×$rows×$channels)', async ({ rows, channels, count }) => {
     const input = { rows, cols: rows, channels };
-    const model = buildConv4(input, 3);
-    const rng = new SeededRng(3);
-    for (let b = 1; b <= 4; b++) {
-      const rand = (lo: number, hi: number) => tf.tensor1d(Array.from({ length: 64 }, () => lo + rng.next() * (hi - lo)));
-      model.getLayer(`bn${b}`).setWeights([rand(0.5, 1.5), rand(-0.2, 0.2), rand(-0.3, 0.3), rand(0.2, 2)]);
-    }
+    const model = withRandomBatchNorm(buildConv4(input, 3), 3);
     const folded = FoldedConvNet.tryFrom(model)!;
     expect(folded).toBeDefined();
     const x = tf.randomUniform([count, rows, rows, channels], 0, 1, 'float32', 5) as tf.Tensor4D;
