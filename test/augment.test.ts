@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../shared/learning/rng.js';
-import { augmentImages, morphStroke, NO_AUGMENTATION } from '../pretrain/augment.js';
+import { augmentImages, morphPen, morphStroke, NO_AUGMENTATION } from '../pretrain/augment.js';
 import { parseScenario } from '../shared/scenario/scenario-config.js';
 
 const SHAPE = { rows: 28, cols: 28, channels: 1 };
@@ -45,6 +45,32 @@ describe('training-image augmentation', () => {
     expect(ink(out)).toBeLessThan(0.6 * base);
     morphStroke(image, 28, 28, 0, out);
     expect(Array.from(out)).toEqual(Array.from(image));
+  });
+
+  it('the 4×-resolution pen moves each side of a stroke by the pixels asked, in sub-pixel steps', () => {
+    // A vertical bar 4 pixels wide, full ink, over rows 4–23; rows 10–17 are far from its ends.
+    const bar = new Uint8Array(784);
+    for (let y = 4; y < 24; y++) for (let x = 10; x < 14; x++) bar[y * 28 + x] = 255;
+    const width = (image: Uint8Array): number[] => [10, 13, 17].map((y) => image.subarray(y * 28, (y + 1) * 28).reduce((s, v) => s + v, 0) / 255);
+    for (const pixels of [-1, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1]) {
+      const out = new Uint8Array(784);
+      morphPen(bar, 28, 28, pixels, out);
+      for (const w of width(out)) expect(w).toBeCloseTo(4 + 2 * pixels, 1);
+    }
+    // In place, and a fraction of a quarter step lies between the steps either side.
+    const copy = bar.slice();
+    morphPen(copy, 28, 28, -0.3, copy);
+    for (const w of width(copy)) expect(w).toBeCloseTo(3.4, 1);
+    // A ring: thinner pens remove ink, thicker ones add it, monotonically.
+    const ring = rings(1);
+    const inks = [-0.75, -0.5, -0.25, 0.25, 0.5, 0.75].map((pixels) => {
+      const out = new Uint8Array(784);
+      morphPen(ring, 28, 28, pixels, out);
+      return ink(out);
+    });
+    for (let i = 1; i < inks.length; i++) expect(inks[i]!).toBeGreaterThan(inks[i - 1]!);
+    expect(inks[2]!).toBeLessThan(ink(ring));
+    expect(inks[3]!).toBeGreaterThan(ink(ring));
   });
 
   it('an area-preserving draw (rotation, shear, shift, elastic) keeps the ink of a centred shape within 10% and moves it; the same seed gives the same images', () => {
@@ -104,5 +130,7 @@ describe('training-image augmentation', () => {
     expect(() => parse({ blur: 1 })).toThrow(/blur/);
     expect(() => parse({ rotationDegrees: 90 })).toThrow(/rotationDegrees/);
     expect(() => parse({ ink: 4 })).toThrow(/ink/);
+    expect(() => parse({ pen: 3 })).toThrow(/pen/);
+    expect(parse({ pen: 0.75 }).pretrain!.augment!.pen).toBe(0.75);
   });
 });

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { PNG } from 'pngjs';
+import { morphPen, morphStroke } from '../pretrain/augment.js';
 import { encodeIdx } from '../shared/datasets/idx.js';
 import { DataFileError, type LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { IMAGE_PACK_FILES, readImagePack, writeImagePack } from '../shared/datasets/image-pack.js';
@@ -338,6 +339,33 @@ describe('the committed glyph set data/glyphs-28', () => {
     for (let i = 0; i < same.train.count; i++) {
       expect(ink(thin.train.images, i)).toBeLessThan(ink(same.train.images, i));
       expect(ink(thick.train.images, i)).toBeGreaterThan(ink(same.train.images, i));
+    }
+  });
+
+  it('the pen augmentation at 4× resolution (morphPen) draws the generator\'s thinner and thicker pens closer than 3×3 morphology at 28×28 does', () => {
+    const glyphs = readImagePack(packDir);
+    const base = new Set(glyphs.baseClasses);
+    const picked = glyphs.classNames.map((_, c) => c).filter((c) => !base.has(c)).filter((_, k) => k % 150 === 0);
+    const g = glyphs.meta.generator as { seed: number; size: number; instances: number };
+    const render = (penOffset: number) => renderGlyphClasses({ seed: g.seed, size: g.size, instances: g.instances, classNames: picked.map((c) => glyphs.classNames[c]!), labels: picked, penOffset }).train;
+    const same = render(0);
+    const rmse = (target: Uint8Array, change: (image: Uint8Array, out: Uint8Array) => void): number => {
+      let sum = 0;
+      const out = new Uint8Array(784);
+      for (let i = 0; i < same.count; i++) {
+        change(same.images.subarray(i * 784, (i + 1) * 784), out);
+        for (let j = 0; j < 784; j++) sum += (out[j]! - target[i * 784 + j]!) ** 2;
+      }
+      return Math.sqrt(sum / (same.count * 784));
+    };
+    for (const [penOffset, pixels] of [[-2, -0.5], [2, 0.375]] as const) {
+      const target = render(penOffset).images;
+      const sign = Math.sign(pixels);
+      const lowRes = Math.min(...[0.25, 0.5, 0.75].map((steps) => rmse(target, (image, out) => morphStroke(image, 28, 28, sign * steps, out))));
+      const unchanged = rmse(target, (image, out) => out.set(image));
+      const pen = rmse(target, (image, out) => morphPen(image, 28, 28, pixels, out));
+      expect(pen).toBeLessThan(0.9 * lowRes);
+      expect(pen).toBeLessThan(0.7 * unchanged);
     }
   });
 });

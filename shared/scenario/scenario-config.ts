@@ -61,6 +61,8 @@ const scenarioSchema = z.strictObject({
     augment: z.strictObject({
       /** 3×3 grey-level dilations (thicker pen) or erosions (thinner); fractions blend between widths. */
       strokeWidth: z.number().min(0).max(3).default(0),
+      /** The same at 4× resolution, in pixels of stroke half-width (0.5: half a pixel thinner or thicker on each side). */
+      pen: z.number().min(0).max(2).default(0),
       rotationDegrees: z.number().min(0).max(45).default(0),
       /** Relative size change, e.g. 0.1 for 0.9–1.1×. */
       scale: z.number().min(0).max(0.5).default(0),
