@@ -6,6 +6,7 @@ import { RecordLog } from './federation/record-log.js';
 import { RunJournal } from './federation/run-journal.js';
 import { ResultsWriter, type SavedRunConfig } from './results-writer.js';
 import { parseScenario } from '../shared/scenario/scenario-config.js';
+import { canonicalJson } from '../shared/scenario/canonical-json.js';
 
 /**
  * The results folder of a run that starts or resumes, checked before anything else happens (a
@@ -23,7 +24,7 @@ export function openRunFolder(
   if (options.resume && !out) throw new Error('resuming a run needs its results folder');
   const saved = options.resume ? ResultsWriter.readConfig(out!.dir) : undefined;
   // Read with today's defaults, so that a run saved before a new scenario key resumes too.
-  if (saved && canonical(parseScenario(saved.scenario, `${out!.dir}/config.json`)) !== canonical(scenario)) {
+  if (saved && canonicalJson(parseScenario(saved.scenario, `${out!.dir}/config.json`)) !== canonicalJson(scenario)) {
     throw new Error(`cannot resume ${out!.dir} with another scenario than the one it was started with (its config.json)`);
   }
   return { out, saved, runId: saved?.runId ?? `run-${randomBytes(6).toString('hex')}` };
@@ -48,11 +49,4 @@ export async function openRunJournal<M, P = unknown>(
     log(`state restored in ${((performance.now() - opened) / 1000).toFixed(2)} s: ${journal.missions.length} missions, table version ${state.version}`);
   }
   return { journal, state, resumedAfterMission };
-}
-
-/** JSON with the keys of every object sorted: the same scenario however its keys were ordered. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-    : v));
 }
