@@ -8,7 +8,8 @@ import { SeededRng } from '../shared/learning/rng.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { activeBackend } from '../shared/tensor/tensor-backend.js';
 import { AllWayValidation } from './all-way-validation.js';
-import { augmentImages, type AugmentConfig } from './augment.js';
+import { augmentImages, NO_AUGMENTATION, type AugmentConfig } from './augment.js';
+import { canonicalJson } from '../shared/scenario/canonical-json.js';
 import { freshAdam, fusedConv4Step, type AdamState, type Conv4Params } from './fused-conv4-step.js';
 import { ParallelConv4Trainer } from './parallel-trainer.js';
 import { EpisodeSampler, type EpisodeShape } from './episode-sampler.js';
@@ -41,6 +42,14 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
   validationFraction: 0.1, validateEvery: 250, validationEpisodes: 100, checkpointEvery: 250, seed: 1,
   init: 'he-normal', adamEpsilon: 1e-7,
 };
+
+/**
+ * A config as this version reads it: options added after it was written take their off values, so
+ * a checkpoint from before an option existed still resumes, and one with the option on does not.
+ */
+function asReadNow(config: PretrainConfig): PretrainConfig {
+  return { ...PRETRAIN_DEFAULTS, ...config, ...(config.augment ? { augment: { ...NO_AUGMENTATION, ...config.augment } } : {}) };
+}
 
 export interface HistoryEntry {
   episode: number;
@@ -153,7 +162,7 @@ export async function pretrainConv4(
 
   async function loadCheckpoint(): Promise<number> {
     const saved = JSON.parse(readFileSync(join(checkpointDir, STATE_FILE), 'utf8')) as TrainerState;
-    const same = JSON.stringify({ ...saved.config, episodes: 0 }) === JSON.stringify({ ...config, episodes: 0 }) && saved.dataset === datasetId;
+    const same = canonicalJson({ ...asReadNow(saved.config), episodes: 0 }) === canonicalJson({ ...asReadNow(config), episodes: 0 }) && saved.dataset === datasetId;
     if (!same) {
       throw new Error(`${outDir} holds a checkpoint of a different run (config or dataset differ); choose another --out or delete it`);
     }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -9,6 +9,7 @@ import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
 import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
+import { NO_AUGMENTATION } from '../pretrain/augment.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 
 const SIZE = 16;
@@ -146,5 +147,21 @@ describe('episodic ProtoNet pretraining', () => {
       expect(worst).toBeLessThan(1e-5);
     });
     await expect(pretrainConv4(data, base, { ...config, ways: 4 }, resumed)).rejects.toThrow(/checkpoint of a different run/);
+  }, 120_000);
+
+  it('a checkpoint written before an augmentation option existed resumes (the option reads as off); one with it on does not resume a run without it', async () => {
+    const augmented: PretrainConfig = { ...config, episodes: 12, augment: { ...NO_AUGMENTATION, strokeWidth: 0.5 } };
+    const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-old-'));
+    await pretrainConv4(data, base, { ...augmented, episodes: 6 }, out);
+    const statePath = join(out, 'checkpoint', 'trainer-state.json');
+    const written = readFileSync(statePath, 'utf8');
+    const older = JSON.parse(written) as { config: { augment: Record<string, number> } };
+    delete older.config.augment.pen;
+    delete older.config.augment.ink;
+    writeFileSync(statePath, JSON.stringify(older));
+    expect((await pretrainConv4(data, base, augmented, out)).resumedFrom).toBe(6);
+    const other = mkdtempSync(join(tmpdir(), 'protofed-pretrain-other-'));
+    await pretrainConv4(data, base, { ...augmented, episodes: 6, augment: { ...augmented.augment!, pen: 0.5 } }, other);
+    await expect(pretrainConv4(data, base, augmented, other)).rejects.toThrow(/checkpoint of a different run/);
   }, 120_000);
 });
