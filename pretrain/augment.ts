@@ -267,26 +267,69 @@ function randomMap(config: AugmentConfig, rows: number, cols: number, rng: Seede
 }
 
 /**
- * Augments `n` images (uint8, channels last) in place, each with its own draw from `rng`: a
- * stroke-width change, an ink-strength change, then an affine map and an elastic displacement. The same rng state gives
- * the same images.
- *
- * @example
- * augmentImages(episode.images, 200, { rows: 28, cols: 28, channels: 1 }, { ...NO_AUGMENTATION, strokeWidth: 1 }, rng);
+ * The random part of augmenting `n` images: each image's stroke, pen and ink changes and its
+ * resampling map, drawn in the order augmentImages draws them. Plain typed arrays, so that a shard
+ * of them can go to the worker that holds those images (sliceDraws).
  */
-export function augmentImages(images: Uint8Array, n: number, shape: ImageShape, config: AugmentConfig, rng: SeededRng): void {
-  if (isIdentityAugmentation(config)) return;
+export interface AugmentDraws {
+  count: number;
+  stroke: Float64Array;
+  pen: Float64Array;
+  ink: Float64Array;
+  /** 1 where the image is resampled through its map in `maps`. */
+  mapped: Uint8Array;
+  /** 2·rows·cols source coordinates per image (zeros where not mapped), or empty when no image is mapped. */
+  maps: Float32Array;
+}
+
+/** Draws the changes to `n` images from `rng`: the same rng state gives the same draws. */
+export function drawAugmentation(n: number, shape: ImageShape, config: AugmentConfig, rng: SeededRng): AugmentDraws {
+  const { rows, cols } = shape;
+  const mapLength = 2 * rows * cols;
+  const draws: AugmentDraws = { count: n, stroke: new Float64Array(n), pen: new Float64Array(n), ink: new Float64Array(n), mapped: new Uint8Array(n), maps: new Float32Array(0) };
+  const maps: (Float32Array | null)[] = [];
+  for (let k = 0; k < n; k++) {
+    draws.stroke[k] = uniform(rng, config.strokeWidth);
+    draws.pen[k] = uniform(rng, config.pen);
+    // Drawn only when on (uniform draws nothing for 0), so configurations without it keep their images.
+    draws.ink[k] = 2 ** uniform(rng, config.ink);
+    const map = randomMap(config, rows, cols, rng);
+    draws.mapped[k] = map ? 1 : 0;
+    maps.push(map);
+  }
+  if (maps.some((m) => m)) {
+    draws.maps = new Float32Array(n * mapLength);
+    maps.forEach((m, k) => { if (m) draws.maps.set(m, k * mapLength); });
+  }
+  return draws;
+}
+
+/** Draws `from` … `from + count - 1`, for the worker that holds those images. */
+export function sliceDraws(draws: AugmentDraws, from: number, count: number, shape: ImageShape): AugmentDraws {
+  const mapLength = 2 * shape.rows * shape.cols;
+  return {
+    count,
+    stroke: draws.stroke.slice(from, from + count),
+    pen: draws.pen.slice(from, from + count),
+    ink: draws.ink.slice(from, from + count),
+    mapped: draws.mapped.slice(from, from + count),
+    maps: draws.maps.length > 0 ? draws.maps.slice(from * mapLength, (from + count) * mapLength) : new Float32Array(0),
+  };
+}
+
+/** Applies `draws` to its `draws.count` images (uint8, channels last), in place. */
+export function applyAugmentation(images: Uint8Array, shape: ImageShape, draws: AugmentDraws): void {
   const { rows, cols, channels } = shape;
   const plane = rows * cols;
+  if (images.length !== draws.count * plane * channels) throw new RangeError(`${draws.count} augmentation draws for ${images.length / (plane * channels)} images`);
   const src = new Uint8Array(plane);
   const dst = new Uint8Array(plane);
-  for (let k = 0; k < n; k++) {
+  for (let k = 0; k < draws.count; k++) {
     const base = k * plane * channels;
-    const stroke = uniform(rng, config.strokeWidth);
-    const pen = uniform(rng, config.pen);
-    // Drawn only when on (uniform draws nothing for 0), so configurations without it keep their images.
-    const inkFactor = 2 ** uniform(rng, config.ink);
-    const map = randomMap(config, rows, cols, rng);
+    const stroke = draws.stroke[k]!;
+    const pen = draws.pen[k]!;
+    const inkFactor = draws.ink[k]!;
+    const map = draws.mapped[k] ? draws.maps.subarray(k * 2 * plane, (k + 1) * 2 * plane) : null;
     for (let ch = 0; ch < channels; ch++) {
       for (let i = 0; i < plane; i++) src[i] = images[base + i * channels + ch]!;
       if (stroke !== 0) morphStroke(src, rows, cols, stroke, src);
@@ -297,4 +340,18 @@ export function augmentImages(images: Uint8Array, n: number, shape: ImageShape, 
       for (let i = 0; i < plane; i++) images[base + i * channels + ch] = result[i]!;
     }
   }
+}
+
+/**
+ * Augments `n` images (uint8, channels last) in place, each with its own draw from `rng`: a
+ * stroke-width change, a pen change, an ink-strength change, then an affine map and an elastic
+ * displacement. The same rng state gives the same images.
+ *
+ * @example
+ * augmentImages(episode.images, 200, { rows: 28, cols: 28, channels: 1 }, { ...NO_AUGMENTATION, strokeWidth: 1 }, rng);
+ */
+export function augmentImages(images: Uint8Array, n: number, shape: ImageShape, config: AugmentConfig, rng: SeededRng): void {
+  if (isIdentityAugmentation(config)) return;
+  const plane = shape.rows * shape.cols * shape.channels;
+  applyAugmentation(images.subarray(0, n * plane), shape, drawAugmentation(n, shape, config, rng));
 }
