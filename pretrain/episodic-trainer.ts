@@ -8,7 +8,7 @@ import { SeededRng } from '../shared/learning/rng.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { activeBackend } from '../shared/tensor/tensor-backend.js';
 import { AllWayValidation } from './all-way-validation.js';
-import { augmentImages, NO_AUGMENTATION, type AugmentConfig } from './augment.js';
+import { augmentImages, drawAugmentation, isIdentityAugmentation, NO_AUGMENTATION, type AugmentConfig } from './augment.js';
 import { canonicalJson } from '../shared/scenario/canonical-json.js';
 import { freshAdam, fusedConv4Step, type AdamState, type Conv4Params } from './fused-conv4-step.js';
 import { ParallelConv4Trainer } from './parallel-trainer.js';
@@ -264,11 +264,14 @@ export async function pretrainConv4(
       const learningRate = config.learningRate * 0.5 ** Math.floor((episode - 1) / config.halveEvery);
       (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
       const ep = sampler.next(rngFor('train', episode));
-      if (config.augment) augmentImages(ep.images, perEpisode, input, config.augment, rngFor('augment', episode));
+      const augment = config.augment && !isIdentityAugmentation(config.augment) ? config.augment : undefined;
+      // The pool's workers augment their own images; the draws are made here, in the same order.
+      const draws = augment && fused?.pool ? drawAugmentation(perEpisode, input, augment, rngFor('augment', episode)) : undefined;
+      if (augment && !draws) augmentImages(ep.images, perEpisode, input, augment, rngFor('augment', episode));
       let l: number;
       let a: number;
       if (fused?.pool) {
-        ({ loss: l, accuracy: a } = await fused.pool.step(ep.images, learningRate));
+        ({ loss: l, accuracy: a } = await fused.pool.step(ep.images, learningRate, config, draws));
       } else if (fused) {
         ({ loss: l, accuracy: a } = fusedConv4Step(fused.params, fused.adam, ep.images, perEpisode, { layout: config, offset: 0, total: perEpisode }, input, learningRate));
       } else {

@@ -4,6 +4,7 @@ import type { ImageShape } from '../shared/embedding/backbone.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import type { EpisodeLayout } from './conv4-fused-kernels.js';
 import type { AdamState, Conv4Params } from './fused-conv4-step.js';
+import { sliceDraws, type AugmentDraws } from './augment.js';
 import { shardSumMemory } from './shard-sum.js';
 import type { TrainWorkerData, TrainWorkerReply, TrainWorkerRequest } from './train-worker.js';
 
@@ -89,8 +90,12 @@ export class ParallelConv4Trainer {
     return new ParallelConv4Trainer(workers, options);
   }
 
-  /** One training step on an episode (its images in EpisodeSampler's order); the loss and accuracy of the episode. */
-  async step(images: Uint8Array, learningRate: number, layout: EpisodeLayout = this.options.layout): Promise<{ loss: number; accuracy: number; workers: { ms: number; waitedMs: number }[] }> {
+  /**
+   * One training step on an episode (its images in EpisodeSampler's order); the loss and accuracy
+   * of the episode. With `augment`, each worker first applies the draws of its own images, so the
+   * pixel work of augmentation is split between the threads too.
+   */
+  async step(images: Uint8Array, learningRate: number, layout: EpisodeLayout = this.options.layout, augment?: AugmentDraws): Promise<{ loss: number; accuracy: number; workers: { ms: number; waitedMs: number }[] }> {
     if (this.failure) throw this.failure;
     const total = layout.ways * (layout.shots + layout.queries);
     const per = images.length / total;
@@ -99,7 +104,9 @@ export class ParallelConv4Trainer {
       const offset = Math.min(rank * share, total);
       const count = Math.min(share, total - offset);
       const shard = images.slice(offset * per, (offset + count) * per);
-      return this.request(w, { kind: 'step', id: 0, images: shard, count, offset, total, layout, learningRate }, [shard.buffer as ArrayBuffer]);
+      const draws = augment && sliceDraws(augment, offset, count, this.options.input);
+      const transfer = [shard.buffer, ...(draws ? [draws.stroke, draws.pen, draws.ink, draws.mapped, draws.maps].map((a) => a.buffer) : [])] as ArrayBuffer[];
+      return this.request(w, { kind: 'step', id: 0, images: shard, count, offset, total, layout, learningRate, ...(draws ? { augment: draws } : {}) }, transfer);
     }));
     const stepped = replies as Extract<TrainWorkerReply, { kind: 'stepped' }>[];
     return { loss: stepped[0]!.loss, accuracy: stepped[0]!.accuracy, workers: stepped.map((r) => ({ ms: r.ms, waitedMs: r.waitedMs })) };

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ImageShape } from '../shared/embedding/backbone.js';
 import { selectBackend, type BackendChoice } from '../shared/tensor/tensor-backend.js';
 import type { EpisodeLayout } from './conv4-fused-kernels.js';
+import { applyAugmentation, type AugmentDraws } from './augment.js';
 import { fusedConv4Step, type AdamState, type Conv4Params } from './fused-conv4-step.js';
 import { ShardGroupFailed, shardSum } from './shard-sum.js';
 
@@ -23,7 +24,7 @@ export interface TrainWorkerData {
 }
 
 export type TrainWorkerRequest =
-  | { kind: 'step'; id: number; images: Uint8Array; count: number; offset: number; total: number; layout: EpisodeLayout; learningRate: number }
+  | { kind: 'step'; id: number; images: Uint8Array; count: number; offset: number; total: number; layout: EpisodeLayout; learningRate: number; augment?: AugmentDraws }
   | { kind: 'state'; id: number };
 
 export type TrainWorkerReply =
@@ -45,8 +46,9 @@ try {
         port.postMessage({ kind: 'state', id: request.id, params, adam } satisfies TrainWorkerReply);
         return;
       }
-      const { images, count, offset, total, layout, learningRate } = request;
+      const { images, count, offset, total, layout, learningRate, augment } = request;
       const started = performance.now();
+      if (augment) applyAugmentation(images, input, augment);
       const waited = sum.waitedMs;
       const { loss, accuracy } = fusedConv4Step(params, adam, images, count, { layout, offset, total }, input, learningRate, sum);
       const ms = performance.now() - started;

@@ -7,6 +7,7 @@ import { prototypicalLoss } from '../pretrain/prototypical-loss.js';
 import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
 import { adamUpdate, cloneParams, freshAdam, fusedConv4Gradients, fusedConv4Step, trainableArrays } from '../pretrain/fused-conv4-step.js';
 import { ParallelConv4Trainer } from '../pretrain/parallel-trainer.js';
+import { augmentImages, drawAugmentation, NO_AUGMENTATION } from '../pretrain/augment.js';
 
 const input = { rows: 20, cols: 20, channels: 1 };
 const layout = { ways: 3, shots: 2, queries: 2 };
@@ -158,6 +159,34 @@ describe('fused conv4 training step', () => {
       for (let b = 0; b < 4; b++) expect(relativeError(pooled.movingVariance[b]!, params.movingVariance[b]!)).toBeLessThan(1e-4);
     } finally {
       await pool.close();
+      net.dispose();
+      model.dispose();
+    }
+  });
+  it('workers that augment their own images take the same steps as a pool given images augmented beforehand', async () => {
+    await tf.setBackend('wasm');
+    const model = buildConv4(input, 9);
+    const net = TrainableConv4.fromModel(model, input);
+    const start = net.params();
+    const augment = { ...NO_AUGMENTATION, pen: 0.5, ink: 0.5, elastic: 0.02, rotationDegrees: 5 };
+    const start2 = () => ({ params: cloneParams(start), adam: freshAdam(start), input, layout, backend: 'wasm' as const, threads: 2 });
+    const [inWorkers, beforehand] = await Promise.all([ParallelConv4Trainer.start(start2()), ParallelConv4Trainer.start(start2())]);
+    try {
+      for (let step = 0; step < 2; step++) {
+        const pixels = images(60 + step);
+        const draws = drawAugmentation(count, input, augment, new SeededRng(step).fork('augment'));
+        const a = await inWorkers.step(pixels.slice(), 2e-3, layout, draws);
+        const augmented = pixels.slice();
+        augmentImages(augmented, count, input, augment, new SeededRng(step).fork('augment'));
+        expect(Buffer.compare(Buffer.from(augmented), Buffer.from(pixels))).not.toBe(0);
+        const b = await beforehand.step(augmented, 2e-3, layout);
+        expect(a.loss).toBe(b.loss);
+        expect(a.accuracy).toBe(b.accuracy);
+      }
+      const [x, y] = await Promise.all([inWorkers.state(), beforehand.state()]);
+      trainableArrays(x.params).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(trainableArrays(y.params)[i]!)));
+    } finally {
+      await Promise.all([inWorkers.close(), beforehand.close()]);
       net.dispose();
       model.dispose();
     }
