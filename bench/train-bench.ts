@@ -6,6 +6,9 @@
  * - `trainable`: the step `protofed pretrain` ran before this bench (TrainableConv4 + minimize);
  * - `fused`: pretrain/fused-conv4-step.ts on one thread;
  * - `fused-pool`: the same, each episode split over one worker thread per core (synchronised BatchNorm).
+ * - `pool-augment-main` and `pool-augment-workers` (wasm): `fused-pool` with the pen augmentation
+ *   (AUGMENT), applied on the main thread before each step (how `protofed pretrain` did it) or by
+ *   each worker to its own images (how it does it now).
  * Paths are timed in interleaved rounds so that a busy machine slows them alike; ratios are
  * against `layers` measured in the same run on the same backend.
  * Writes bench/results/train.json.
@@ -25,6 +28,7 @@ import { prototypicalLoss } from '../pretrain/prototypical-loss.js';
 import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
 import { freshAdam, fusedConv4Step } from '../pretrain/fused-conv4-step.js';
 import { ParallelConv4Trainer } from '../pretrain/parallel-trainer.js';
+import { augmentImages, drawAugmentation, NO_AUGMENTATION, type AugmentConfig } from '../pretrain/augment.js';
 
 const BUDGET_S = Number(process.env.BENCH_SECONDS ?? 12);
 const ROUNDS = 3;
@@ -32,7 +36,8 @@ const SHAPES: EpisodeShape[] = [{ ways: 20, shots: 5, queries: 5 }, { ways: 5, s
 const input = { rows: 28, cols: 28, channels: 1 };
 const LR = 1e-3;
 
-type PathName = 'layers' | 'trainable' | 'fused' | 'fused-pool';
+type PathName = 'layers' | 'trainable' | 'fused' | 'fused-pool' | 'pool-augment-main' | 'pool-augment-workers';
+const AUGMENT: AugmentConfig = { ...NO_AUGMENTATION, pen: 0.75, elastic: 0.02 };
 interface Trainer {
   step(images: Uint8Array): Promise<number>;
   close(): Promise<void>;
@@ -87,8 +92,15 @@ async function makeTrainer(path: PathName, shape: EpisodeShape, backend: Backend
     };
   }
   const pool = await ParallelConv4Trainer.start({ params, adam: freshAdam(params), input, layout: shape, backend, threads: cpus().length });
+  const rng = new SeededRng(2).fork('augment');
   return {
     async step(images) {
+      if (path === 'pool-augment-workers') return (await pool.step(images.slice(), LR, shape, drawAugmentation(n, input, AUGMENT, rng))).loss;
+      if (path === 'pool-augment-main') {
+        const augmented = images.slice();
+        augmentImages(augmented, n, input, AUGMENT, rng);
+        return (await pool.step(augmented, LR)).loss;
+      }
       return (await pool.step(images, LR)).loss;
     },
     async close() { await pool.close(); },
@@ -121,7 +133,7 @@ for await (const backend of eachLoadableBackend()) {
     const sampler = new EpisodeSampler([data.train, data.test], data.baseClasses!, shape);
     const rng = new SeededRng(1).fork(`bench-${shape.ways}`);
     const episodes = Array.from({ length: 16 }, () => sampler.next(rng).images);
-    const paths: PathName[] = ['layers', 'trainable', 'fused', 'fused-pool'];
+    const paths: PathName[] = ['layers', 'trainable', 'fused', 'fused-pool', ...(backend === 'cpu' ? [] : ['pool-augment-main', 'pool-augment-workers'] as const)];
     const trainers = new Map<PathName, Trainer>();
     for (const p of paths) trainers.set(p, await makeTrainer(p, shape, backend));
     const timed = new Map<PathName, { steps: number; ms: number; cpuMicros: number }>(paths.map((p) => [p, { steps: 0, ms: 0, cpuMicros: 0 }]));
@@ -155,7 +167,7 @@ for await (const backend of eachLoadableBackend()) {
     for (const p of paths) {
       const r: Result = {
         backend, episode: `${shape.ways}-way ${shape.shots}-shot ${shape.queries}-query`, imagesPerEpisode: n, path: p,
-        threads: p === 'fused-pool' ? cpus().length : 1,
+        threads: p === 'fused-pool' || p.startsWith('pool-') ? cpus().length : 1,
         imagesPerSecond: Number(perSecond(p).toPrecision(perSecond(p) < 100 ? 2 : 3)), stepsTimed: timed.get(p)!.steps,
         ratioToLayers: Number((perSecond(p) / perSecond('layers')).toFixed(2)),
         cpuSecondsPer1000Images: Number((timed.get(p)!.cpuMicros / 1e6 / (timed.get(p)!.steps * n) * 1000).toFixed(2)),
@@ -175,6 +187,7 @@ writeFileSync('bench/results/train.json', `${JSON.stringify({
   unavailableBackends: Object.fromEntries(Object.entries(backendFailures()).map(([name, why]) => [name, withinPackage(why)])),
   loadAverage: { start: loadAtStart, end: loadavg().map((l) => Number(l.toFixed(2))) },
   secondsPerPathAndShape: Object.fromEntries(available.map((b) => [b, b === 'cpu' ? BUDGET_S / 5 : BUDGET_S])),
+  augmentation: { paths: ['pool-augment-main', 'pool-augment-workers'], config: AUGMENT },
   results,
   note: 'images/s through forward, loss, backward and Adam; paths timed in interleaved rounds in one process; ratioToLayers is against the tf.layers + optimizer.minimize baseline on the same backend in the same run. fused-pool runs one worker thread per core; on a machine whose cores other processes keep busy (see loadAverage) it cannot get both, and cpuSecondsPer1000Images shows what it costs in CPU time.',
 }, null, 2)}\n`);
