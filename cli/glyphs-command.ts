@@ -1,9 +1,9 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { packageRoot } from '../shared/datasets/data-home.js';
 import { GLYPH_DEFAULTS } from '../shared/datasets/glyph-defaults.js';
+import { loadGlyphGenerator } from '../shared/datasets/glyph-tools.js';
 import type { GlyphProgress } from '../shared/datasets/glyph-generator.js';
 import { writeImagePack } from '../shared/datasets/image-pack.js';
 import { formatBytes } from './format.js';
@@ -32,7 +32,7 @@ function positiveInt(value: string, flag: string, min: number): number {
  * glyphsCommand({ out: 'data/glyphs-28', seed: '1', size: '28', instances: '20', format: 'pack' });
  */
 export async function glyphsCommand(options: GlyphsCommandOptions): Promise<void> {
-  const { generateGlyphDataset, glyphReadme, renderContactSheet, writeOmniglotLayout } = await loadGlyphGenerator();
+  const { generateGlyphDataset, glyphReadme, renderContactSheet, writeOmniglotLayout } = await loadGlyphGenerator('protofed data glyphs renders');
   const seed = positiveInt(options.seed, '--seed', 0);
   const size = positiveInt(options.size, '--size', 8);
   const instances = positiveInt(options.instances, '--instances', 2);
@@ -95,28 +95,6 @@ export async function glyphsCommand(options: GlyphsCommandOptions): Promise<void
   } else {
     say(`Omniglot layout: ${outDir}/images_background, ${outDir}/images_evaluation`);
   }
-}
-
-/**
- * The glyph generator renders with @napi-rs/canvas and the Noto fonts (@fontsource/*): 104 MB that
- * no run needs, so they are development dependencies. Without them, says what to install.
- */
-async function loadGlyphGenerator(): Promise<typeof import('../shared/datasets/glyph-generator.js')> {
-  try {
-    return await import('../shared/datasets/glyph-generator.js');
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    throw new Error(`protofed data glyphs renders with packages that a run does not need, so they are not installed: ${(err as Error).message}\n` +
-      `In the protofed folder, run \`npm install --include=dev\`, or add them: npm install --no-save ${glyphToolPackages().join(' ')}`);
-  }
-}
-
-/** The packages the glyph generator needs, as protofed's package.json pins them. */
-export function glyphToolPackages(): string[] {
-  const pkg = JSON.parse(readFileSync(`${packageRoot() ?? '.'}/package.json`, 'utf8')) as { devDependencies?: Record<string, string> };
-  return Object.entries(pkg.devDependencies ?? {})
-    .filter(([name]) => name === '@napi-rs/canvas' || name.startsWith('@fontsource/'))
-    .map(([name, version]) => `${name}@${version}`);
 }
 
 /**

@@ -374,7 +374,7 @@ describe('a lighter install', () => {
   it('the generator\'s rendering packages are development dependencies only, and the glyphs command names every one it needs', async () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
     expect(Object.keys(pkg.dependencies).filter((d) => d.startsWith('@fontsource/') || d === '@napi-rs/canvas')).toEqual([]);
-    const { glyphToolPackages } = await import('../cli/glyphs-command.js');
+    const { glyphToolPackages } = await import('../shared/datasets/glyph-tools.js');
     const named = glyphToolPackages().map((p) => p.replace(/@[^@]+$/, ''));
     expect(named).toContain('@napi-rs/canvas');
     // Every font package the generator's scripts use is among them.
