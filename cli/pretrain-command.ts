@@ -42,7 +42,8 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
   };
   say(`pretraining conv4 on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
     `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} (ε ${config.adamEpsilon}) halved every ${config.halveEvery}, ${config.init} init` +
-    (config.augment ? `, augmented ${JSON.stringify(config.augment)}` : '') + `; backend ${backend}, ${engine} engine` +
+    (config.augment ? `, augmented ${JSON.stringify(config.augment)}` : '') +
+    (config.renderPens?.length ? `, training classes drawn again with pen offsets ${config.renderPens.join(', ')}` : '') + `; backend ${backend}, ${engine} engine` +
     (engine === 'fused' ? ` on ${threads ?? 1} thread(s)` : ''));
   if (existsSync(join(outDir, CHECKPOINT_DIR, 'trainer-state.json'))) say(`resuming from the checkpoint in ${join(outDir, CHECKPOINT_DIR)}`);
 

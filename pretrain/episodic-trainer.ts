@@ -12,6 +12,7 @@ import { augmentImages, drawAugmentation, isIdentityAugmentation, NO_AUGMENTATIO
 import { canonicalJson } from '../shared/scenario/canonical-json.js';
 import { freshAdam, fusedConv4Step, type AdamState, type Conv4Params } from './fused-conv4-step.js';
 import { ParallelConv4Trainer } from './parallel-trainer.js';
+import { renderedPens } from './rendered-pens.js';
 import { EpisodeSampler, type EpisodeShape } from './episode-sampler.js';
 import { prototypicalLoss } from './prototypical-loss.js';
 import { TrainableConv4 } from './trainable-conv4.js';
@@ -34,13 +35,15 @@ export interface PretrainConfig extends EpisodeShape {
   adamEpsilon?: number;
   /** Random changes to every training image (none when absent). */
   augment?: AugmentConfig;
+  /** Generated glyph sets: the training classes drawn again with these pen offsets, as more images of them (rendered-pens.ts). */
+  renderPens?: number[];
 }
 
 /** Literature defaults: 5-way 5-shot, 15 queries, Adam 1e-3 halved every 2000 episodes (Snell et al. 2017). */
 export const PRETRAIN_DEFAULTS: PretrainConfig = {
   ways: 5, shots: 5, queries: 15, episodes: 2000, learningRate: 1e-3, halveEvery: 2000,
   validationFraction: 0.1, validateEvery: 250, validationEpisodes: 100, checkpointEvery: 250, seed: 1,
-  init: 'he-normal', adamEpsilon: 1e-7,
+  init: 'he-normal', adamEpsilon: 1e-7, renderPens: [],
 };
 
 /**
@@ -133,7 +136,8 @@ export async function pretrainConv4(
   const validationClasses = classes.slice(0, nValidation).sort((a, b) => a - b);
   const trainClasses = classes.slice(nValidation).sort((a, b) => a - b);
   // Base classes are never evaluated later, so all their images (train and test splits) may be used.
-  const sampler = new EpisodeSampler([data.train, data.test], trainClasses, config);
+  // Only the training classes get other pens: validation stays on the set's own images, like the field classes.
+  const sampler = new EpisodeSampler([data.train, data.test, ...await renderedPens(data, trainClasses, config.renderPens ?? [])], trainClasses, config);
   const validationSampler = nValidation > 0 && config.validationEpisodes > 0 ? new EpisodeSampler([data.train, data.test], validationClasses, config) : undefined;
   const allWay = nValidation > 0 ? new AllWayValidation([data.train, data.test], validationClasses) : undefined;
   const checkpointDir = join(outDir, CHECKPOINT_DIR);

@@ -131,6 +131,15 @@ describe('training-image augmentation', () => {
     expect(() => parse({ rotationDegrees: 90 })).toThrow(/rotationDegrees/);
     expect(() => parse({ ink: 4 })).toThrow(/ink/);
     expect(() => parse({ pen: 3 })).toThrow(/pen/);
+    const pens = (renderPens: unknown) => parseScenario({
+      name: 'x', dataset: { name: 'glyphs' }, missions: { count: 3, classesPerClient: 2, shotsPerClass: 5 }, pretrain: { renderPens },
+    }).pretrain!.renderPens;
+    expect(pens(undefined)).toEqual([]);
+    expect(pens([-2, 2])).toEqual([-2, 2]);
+    expect(() => pens([0])).toThrow(/draws the images the set already has/);
+    expect(() => pens([-1, -1])).toThrow(/must differ/);
+    expect(() => pens([5])).toThrow(/renderPens/);
+    expect(() => pens([0.5])).toThrow(/renderPens/);
     expect(parse({ pen: 0.75 }).pretrain!.augment!.pen).toBe(0.75);
   });
 });

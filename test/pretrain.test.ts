@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ImageSet, LabelledDataset } from '../shared/datasets/labelled-dataset.js';
@@ -10,6 +11,8 @@ import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretrain/episodic-trainer.js';
 import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
 import { NO_AUGMENTATION } from '../pretrain/augment.js';
+import { renderedPens } from '../pretrain/rendered-pens.js';
+import { readImagePack } from '../shared/datasets/image-pack.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 
 const SIZE = 16;
@@ -147,6 +150,30 @@ describe('episodic ProtoNet pretraining', () => {
       expect(worst).toBeLessThan(1e-5);
     });
     await expect(pretrainConv4(data, base, { ...config, ways: 4 }, resumed)).rejects.toThrow(/checkpoint of a different run/);
+  }, 120_000);
+
+  it('renderPens draws the training classes of a generated glyph set again with other pens, and refuses a set the generator did not make', async () => {
+    const glyphs = readImagePack(fileURLToPath(new URL('../data/glyphs-28', import.meta.url)));
+    const classes = glyphs.baseClasses!.slice(0, 3);
+    const sets = await renderedPens(glyphs, classes, [-2, 2]);
+    expect(sets).toHaveLength(4);
+    const inkOf = (set: ImageSet, i: number): number => set.images.subarray(i * 784, (i + 1) * 784).reduce((a, v) => a + v, 0);
+    const own = classes.flatMap((c) => Array.from(glyphs.train.labels).flatMap((l, i) => (l === c ? [i] : [])));
+    expect(Array.from(sets[0]!.labels)).toEqual(own.map((i) => glyphs.train.labels[i]));
+    own.forEach((row, i) => {
+      expect(inkOf(sets[0]!, i)).toBeLessThan(inkOf(glyphs.train, row));
+      expect(inkOf(sets[2]!, i)).toBeGreaterThan(inkOf(glyphs.train, row));
+    });
+    const shape = { ...config, ways: 3, shots: 2, queries: 2, episodes: 3, validationFraction: 0, checkpointEvery: 3 };
+    const weightsAfter = async (renderPens: number[]): Promise<Float32Array> => {
+      const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-pens-'));
+      const { state } = await pretrainConv4(glyphs, classes, { ...shape, renderPens }, out);
+      expect(state.config.renderPens).toEqual(renderPens);
+      return (await weightsOf(out))[0]!;
+    };
+    expect(Array.from(await weightsAfter([-2]))).not.toEqual(Array.from(await weightsAfter([])));
+    await expect(pretrainConv4(data, base, { ...config, renderPens: [-1] }, mkdtempSync(join(tmpdir(), 'protofed-pretrain-nogen-'))))
+      .rejects.toThrow(/not made by the glyph generator/);
   }, 120_000);
 
   it('a checkpoint written before an augmentation option existed resumes (the option reads as off); one with it on does not resume a run without it', async () => {
