@@ -123,7 +123,8 @@ function windowExtreme(src: Float32Array, dst: Float32Array, lines: number, leng
  * A thinner or thicker pen for an image drawn at low resolution: the channel is upsampled 4×
  * (bilinear), eroded (`pixels` < 0) or dilated (> 0) with a square of quarter-pixel steps, and
  * box-averaged back, so a stroke's sides move by `pixels` with sub-pixel precision. A fraction of a
- * quarter step blends with one more step. On the glyph generator's renders, -0.5 comes closest to its
+ * quarter step blends with one more step. The round trip alone smooths by [1 6 1]/8 along each axis,
+ * so even a tiny change blurs a little. On the glyph generator's renders, -0.5 comes closest to its
  * pen two steps thinner (what bench/backbone-quality.ts calls the thinner pen). Writes into `out`
  * (which may be `image`).
  *
