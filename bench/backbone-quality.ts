@@ -19,7 +19,8 @@ import { parseArgs } from 'node:util';
 import { withinPackage } from '../shared/datasets/data-home.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
 import { indicesByClass } from '../shared/datasets/image-set.js';
-import type { LabelledDataset } from '../shared/datasets/labelled-dataset.js';
+import type { ImageSet, LabelledDataset } from '../shared/datasets/labelled-dataset.js';
+import { renderedPens } from '../pretrain/rendered-pens.js';
 import type { Backbone } from '../shared/embedding/backbone.js';
 import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
 import { defaultCacheDir, EmbeddingStore } from '../shared/embedding/embedding-store.js';
@@ -87,19 +88,16 @@ async function score(backbone: Backbone, data: LabelledDataset, field: readonly 
 
 /** The field classes of a glyph set drawn again with each of GLYPH_PENS, as datasets over the same class ids. */
 async function glyphRerenderings(data: LabelledDataset, field: readonly number[]): Promise<{ name: string; penOffset: number; data: LabelledDataset; seconds: number }[]> {
-  const { renderGlyphClasses } = await import('../shared/datasets/glyph-generator.js');
-  const generator = (data as { meta?: { generator?: { seed?: number; size?: number; instances?: number } } }).meta?.generator ?? {};
-  return Object.entries(GLYPH_PENS).map(([name, penOffset]) => {
+  const out = [];
+  for (const [name, penOffset] of Object.entries(GLYPH_PENS)) {
     const started = performance.now();
-    const { train, test } = renderGlyphClasses({
-      seed: generator.seed, size: generator.size, instances: generator.instances,
-      classNames: field.map((c) => data.classNames[c]!), labels: field, penOffset,
-    });
-    return {
+    const [train, test] = (await renderedPens(data, field, [penOffset])) as [ImageSet, ImageSet];
+    out.push({
       name, penOffset, seconds: (performance.now() - started) / 1000,
       data: { name: `${data.name}-pen${penOffset > 0 ? '+' : ''}${penOffset}`, source: 'generated', kind: 'rendered-for-bench', classNames: data.classNames, train, test },
-    };
-  });
+    });
+  }
+  return out;
 }
 
 async function quality(scenarioPath: string, episode: Episode, options: { models?: string[]; pixels?: boolean; rerender?: boolean } = {}) {

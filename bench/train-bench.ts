@@ -95,7 +95,7 @@ async function makeTrainer(path: PathName, shape: EpisodeShape, backend: Backend
   const rng = new SeededRng(2).fork('augment');
   return {
     async step(images) {
-      if (path === 'pool-augment-workers') return (await pool.step(images.slice(), LR, shape, drawAugmentation(n, input, AUGMENT, rng))).loss;
+      if (path === 'pool-augment-workers') return (await pool.step(images, LR, shape, drawAugmentation(n, input, AUGMENT, rng))).loss;
       if (path === 'pool-augment-main') {
         const augmented = images.slice();
         augmentImages(augmented, n, input, AUGMENT, rng);

@@ -273,7 +273,7 @@ function randomMap(config: AugmentConfig, rows: number, cols: number, rng: Seede
  * of them can go to the worker that holds those images (sliceDraws).
  */
 export interface AugmentDraws {
-  count: number;
+  /** One entry per image, like `pen`, `ink` and `mapped`. */
   stroke: Float64Array;
   pen: Float64Array;
   ink: Float64Array;
@@ -287,7 +287,7 @@ export interface AugmentDraws {
 export function drawAugmentation(n: number, shape: ImageShape, config: AugmentConfig, rng: SeededRng): AugmentDraws {
   const { rows, cols } = shape;
   const mapLength = 2 * rows * cols;
-  const draws: AugmentDraws = { count: n, stroke: new Float64Array(n), pen: new Float64Array(n), ink: new Float64Array(n), mapped: new Uint8Array(n), maps: new Float32Array(0) };
+  const draws: AugmentDraws = { stroke: new Float64Array(n), pen: new Float64Array(n), ink: new Float64Array(n), mapped: new Uint8Array(n), maps: new Float32Array(0) };
   const maps: (Float32Array | null)[] = [];
   for (let k = 0; k < n; k++) {
     draws.stroke[k] = uniform(rng, config.strokeWidth);
@@ -306,10 +306,9 @@ export function drawAugmentation(n: number, shape: ImageShape, config: AugmentCo
 }
 
 /** Draws `from` … `from + count - 1`, for the worker that holds those images. */
-export function sliceDraws(draws: AugmentDraws, from: number, count: number, shape: ImageShape): AugmentDraws {
-  const mapLength = 2 * shape.rows * shape.cols;
+export function sliceDraws(draws: AugmentDraws, from: number, count: number): AugmentDraws {
+  const mapLength = draws.maps.length / draws.stroke.length;
   return {
-    count,
     stroke: draws.stroke.slice(from, from + count),
     pen: draws.pen.slice(from, from + count),
     ink: draws.ink.slice(from, from + count),
@@ -318,14 +317,15 @@ export function sliceDraws(draws: AugmentDraws, from: number, count: number, sha
   };
 }
 
-/** Applies `draws` to its `draws.count` images (uint8, channels last), in place. */
+/** Applies `draws` to as many images (uint8, channels last), in place. */
 export function applyAugmentation(images: Uint8Array, shape: ImageShape, draws: AugmentDraws): void {
   const { rows, cols, channels } = shape;
   const plane = rows * cols;
-  if (images.length !== draws.count * plane * channels) throw new RangeError(`${draws.count} augmentation draws for ${images.length / (plane * channels)} images`);
+  const count = draws.stroke.length;
+  if (images.length !== count * plane * channels) throw new RangeError(`${count} augmentation draws for ${images.length / (plane * channels)} images`);
   const src = new Uint8Array(plane);
   const dst = new Uint8Array(plane);
-  for (let k = 0; k < draws.count; k++) {
+  for (let k = 0; k < count; k++) {
     const base = k * plane * channels;
     const stroke = draws.stroke[k]!;
     const pen = draws.pen[k]!;

@@ -104,7 +104,7 @@ export class ParallelConv4Trainer {
       const offset = Math.min(rank * share, total);
       const count = Math.min(share, total - offset);
       const shard = images.slice(offset * per, (offset + count) * per);
-      const draws = augment && sliceDraws(augment, offset, count, this.options.input);
+      const draws = augment && sliceDraws(augment, offset, count);
       const transfer = [shard.buffer, ...(draws ? [draws.stroke, draws.pen, draws.ink, draws.mapped, draws.maps].map((a) => a.buffer) : [])] as ArrayBuffer[];
       return this.request(w, { kind: 'step', id: 0, images: shard, count, offset, total, layout, learningRate, ...(draws ? { augment: draws } : {}) }, transfer);
     }));

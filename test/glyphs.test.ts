@@ -286,6 +286,15 @@ describe('glyph generator', () => {
 
 describe('the committed glyph set data/glyphs-28', () => {
   const packDir = fileURLToPath(new URL('../data/glyphs-28', import.meta.url));
+  /** Every 150th field class of the committed set, and the generator drawing them again with another pen. */
+  const fieldSample = () => {
+    const glyphs = readImagePack(packDir);
+    const base = new Set(glyphs.baseClasses);
+    const picked = glyphs.classNames.map((_, c) => c).filter((c) => !base.has(c)).filter((_, k) => k % 150 === 0);
+    const g = glyphs.meta.generator as { seed: number; size: number; instances: number };
+    const render = (penOffset: number) => renderGlyphClasses({ seed: g.seed, size: g.size, instances: g.instances, classNames: picked.map((c) => glyphs.classNames[c]!), labels: picked, penOffset });
+    return { glyphs, picked, render };
+  };
 
   it('loads with over 1000 classes of 25+ alphabets, 20 instances each, and a background/evaluation split by alphabet', () => {
     expect(existsSync(join(packDir, 'dataset.json'))).toBe(true);
@@ -316,12 +325,8 @@ describe('the committed glyph set data/glyphs-28', () => {
   });
 
   it('its field classes render again with the same drawers: identical with the same pen, less ink with a thinner one, more with a thicker one', () => {
-    const glyphs = readImagePack(packDir);
-    const base = new Set(glyphs.baseClasses);
-    const picked = glyphs.classNames.map((_, c) => c).filter((c) => !base.has(c)).filter((_, k) => k % 150 === 0);
+    const { glyphs, picked, render } = fieldSample();
     expect(picked.length).toBeGreaterThanOrEqual(5);
-    const g = glyphs.meta.generator as { seed: number; size: number; instances: number };
-    const render = (penOffset: number) => renderGlyphClasses({ seed: g.seed, size: g.size, instances: g.instances, classNames: picked.map((c) => glyphs.classNames[c]!), labels: picked, penOffset });
     const same = render(0);
     // Image k of a class in the committed pack is its k-th train (or test) image, in order.
     for (const split of ['train', 'test'] as const) {
@@ -343,12 +348,8 @@ describe('the committed glyph set data/glyphs-28', () => {
   });
 
   it('the pen augmentation at 4× resolution (morphPen) draws the generator\'s thinner and thicker pens closer than 3×3 morphology at 28×28 does', () => {
-    const glyphs = readImagePack(packDir);
-    const base = new Set(glyphs.baseClasses);
-    const picked = glyphs.classNames.map((_, c) => c).filter((c) => !base.has(c)).filter((_, k) => k % 150 === 0);
-    const g = glyphs.meta.generator as { seed: number; size: number; instances: number };
-    const render = (penOffset: number) => renderGlyphClasses({ seed: g.seed, size: g.size, instances: g.instances, classNames: picked.map((c) => glyphs.classNames[c]!), labels: picked, penOffset }).train;
-    const same = render(0);
+    const { render } = fieldSample();
+    const same = render(0).train;
     const rmse = (target: Uint8Array, change: (image: Uint8Array, out: Uint8Array) => void): number => {
       let sum = 0;
       const out = new Uint8Array(784);
@@ -359,7 +360,7 @@ describe('the committed glyph set data/glyphs-28', () => {
       return Math.sqrt(sum / (same.count * 784));
     };
     for (const [penOffset, pixels] of [[-2, -0.5], [2, 0.375]] as const) {
-      const target = render(penOffset).images;
+      const target = render(penOffset).train.images;
       const sign = Math.sign(pixels);
       const lowRes = Math.min(...[0.25, 0.5, 0.75].map((steps) => rmse(target, (image, out) => morphStroke(image, 28, 28, sign * steps, out))));
       const unchanged = rmse(target, (image, out) => out.set(image));
