@@ -1,8 +1,11 @@
 /**
  * Embedding throughput of conv4 on every tensor backend that loads here, at 28×28×1 and
- * 84×84×3, batch 256: the tf.layers model (`model.predict`) and the BatchNorm-folded path that
- * protofed uses. The cpu backend, measured in the same run, is the baseline of the ratios.
- * Bulk embedding (`Backbone.embed`) on one wasm thread and on the worker pool, at both inputs.
+ * 84×84×3, batch 256: the tf.layers model (`model.predict`), the BatchNorm-folded net on tfjs's
+ * convolutions ('folded'), and the folded net with blocks 2–4 in the Winograd wasm kernel
+ * ('winograd', what protofed uses on wasm and cpu). The cpu backend, measured in the same run,
+ * is the baseline of the ratios.
+ * Bulk embedding (`Backbone.embed`) on one wasm thread and on the worker pool, at both inputs,
+ * with the kernel and without it.
  * When PyTorch loads here (Debian: python3-torch), conv4 in PyTorch on as many threads as cores,
  * measured in the same run, is the reference of `vsPyTorch`. Writes bench/results/embed.json.
  *
@@ -31,7 +34,7 @@ interface Result {
   backend: BackendName;
   input: string;
   batch: number;
-  path: 'folded' | 'layers';
+  path: 'winograd' | 'folded' | 'layers';
   imagesPerSecond: number;
   batchesTimed: number;
 }
@@ -57,22 +60,25 @@ for await (const backend of eachLoadableBackend()) {
   available.push(backend);
   for (const input of INPUTS) {
     const model = buildConv4(input, 1);
-    const folded = FoldedConvNet.tryFrom(model)!;
+    const winograd = FoldedConvNet.tryFrom(model)!;
+    const folded = FoldedConvNet.tryFrom(model, { kernel: 'off' })!;
     const x = tf.randomUniform([BATCH, input.rows, input.cols, input.channels]) as tf.Tensor4D;
     const label = `${input.rows}x${input.cols}x${input.channels}`;
-    for (const path of ['folded', 'layers'] as const) {
-      const { perSecond, batches } = await timeIt(() => (path === 'folded' ? folded.apply(x) : (model.predict(x) as tf.Tensor)));
+    for (const path of ['winograd', 'folded', 'layers'] as const) {
+      const run = { winograd: () => winograd.apply(x), folded: () => folded.apply(x), layers: () => model.predict(x) as tf.Tensor }[path];
+      const { perSecond, batches } = await timeIt(run);
       results.push({ backend, input: label, batch: BATCH, path, imagesPerSecond: Math.round(perSecond), batchesTimed: batches });
-      process.stdout.write(`${backend.padEnd(10)} ${label.padEnd(9)} ${path.padEnd(6)} ${perSecond.toFixed(0).padStart(7)} images/s (${batches} batches)\n`);
+      process.stdout.write(`${backend.padEnd(10)} ${label.padEnd(9)} ${path.padEnd(8)} ${perSecond.toFixed(0).padStart(7)} images/s (${batches} batches)\n`);
     }
     x.dispose();
+    winograd.dispose();
     folded.dispose();
     model.dispose();
   }
 }
 
 // Bulk embedding on one thread against one worker thread per core (what the coordinator does).
-const threadResults: { backend: BackendName; input: string; threads: number; imagesPerSecond: number }[] = [];
+const threadResults: { backend: BackendName; input: string; kernel: 'auto' | 'off'; threads: number; imagesPerSecond: number }[] = [];
 if (available.includes('wasm')) {
   await tf.setBackend('wasm');
   registerFileModelIO();
@@ -80,8 +86,6 @@ if (available.includes('wasm')) {
     const label = `${input.rows}x${input.cols}x${input.channels}`;
     const dir = mkdtempSync(join(tmpdir(), 'protofed-bench-conv4-'));
     await buildConv4(input, 1).save(`file://${dir}`);
-    const spec = { name: 'conv4' as const, weights: dir, batchSize: BATCH };
-    const { backbone } = await createBackbone(spec, input, 'wasm');
     const size = input.rows * input.cols * input.channels;
     // About BUDGET_S seconds of work on one thread at the speeds seen here.
     const n = BATCH * (input.rows > 28 ? 4 : 16);
@@ -93,14 +97,18 @@ if (available.includes('wasm')) {
       await b.embed(images, n);
       return n / ((performance.now() - started) / 1000);
     };
-    threadResults.push({ backend: 'wasm', input: label, threads: 1, imagesPerSecond: Math.round(await measure(backbone, 1)) });
-    const threads = cpus().length;
-    const pool = await EmbeddingPool.start(spec, input, 'wasm', threads, backbone);
-    threadResults.push({ backend: 'wasm', input: label, threads, imagesPerSecond: Math.round(await measure(pool, threads)) });
-    await pool.close();
-    backbone.dispose();
+    for (const kernel of ['auto', 'off'] as const) {
+      const spec = { name: 'conv4' as const, weights: dir, batchSize: BATCH, kernel };
+      const { backbone } = await createBackbone(spec, input, 'wasm');
+      threadResults.push({ backend: 'wasm', input: label, kernel, threads: 1, imagesPerSecond: Math.round(await measure(backbone, 1)) });
+      const threads = cpus().length;
+      const pool = await EmbeddingPool.start(spec, input, 'wasm', threads, backbone);
+      threadResults.push({ backend: 'wasm', input: label, kernel, threads, imagesPerSecond: Math.round(await measure(pool, threads)) });
+      await pool.close();
+      backbone.dispose();
+    }
   }
-  for (const r of threadResults) process.stdout.write(`wasm       ${r.input.padEnd(9)} ${r.threads} thread(s) ${String(r.imagesPerSecond).padStart(7)} images/s\n`);
+  for (const r of threadResults) process.stdout.write(`wasm       ${r.input.padEnd(9)} kernel ${r.kernel.padEnd(4)} ${r.threads} thread(s) ${String(r.imagesPerSecond).padStart(7)} images/s\n`);
 }
 
 // PyTorch's conv4, the reference, in the same window (skipped when torch does not load).
@@ -123,7 +131,7 @@ try {
 const vsPyTorch = 'results' in pytorch
   ? threadResults.map((r) => {
     const reference = (pytorch as { results: { input: string; imagesPerSecond: number }[] }).results.find((p) => p.input === r.input)!;
-    return { input: r.input, wasmThreads: r.threads, ratio: Number((r.imagesPerSecond / reference.imagesPerSecond).toFixed(2)) };
+    return { input: r.input, kernel: r.kernel, wasmThreads: r.threads, ratio: Number((r.imagesPerSecond / reference.imagesPerSecond).toFixed(2)) };
   })
   : null;
 
@@ -135,7 +143,11 @@ const ratio = (backend: BackendName, input: string, path: Result['path'], base: 
 const ratios = INPUTS.flatMap((i) => {
   const input = `${i.rows}x${i.cols}x${i.channels}`;
   return available.flatMap((backend) => [
-    { input, backend, vsCpuLayers: ratio(backend, input, 'folded', { backend: 'cpu', path: 'layers' }), foldedVsLayersSameBackend: ratio(backend, input, 'folded', { backend, path: 'layers' }) },
+    {
+      input, backend, vsCpuLayers: ratio(backend, input, 'winograd', { backend: 'cpu', path: 'layers' }),
+      foldedVsLayersSameBackend: ratio(backend, input, 'folded', { backend, path: 'layers' }),
+      winogradVsFoldedSameBackend: ratio(backend, input, 'winograd', { backend, path: 'folded' }),
+    },
   ]);
 });
 mkdirSync('bench/results', { recursive: true });
@@ -149,12 +161,12 @@ writeFileSync('bench/results/embed.json', `${JSON.stringify({
   ratios,
   threads: threadResults,
   poolVsOneThread: Object.fromEntries(INPUTS.map((i) => `${i.rows}x${i.cols}x${i.channels}`).map((input) => {
-    const [one, pool] = [1, cpus().length].map((t) => threadResults.find((r) => r.input === input && r.threads === t)?.imagesPerSecond);
+    const [one, pool] = [1, cpus().length].map((t) => threadResults.find((r) => r.input === input && r.kernel === 'auto' && r.threads === t)?.imagesPerSecond);
     return [input, one && pool ? Number((pool / one).toFixed(2)) : null];
   })),
   pytorch,
   vsPyTorch,
   goalVsPyTorch: 1.5,
-  note: 'imagesPerSecond on one process; ratios are measured in the same run (baseline: cpu backend, tf.layers predict; vsPyTorch: PyTorch conv4 on as many threads as cores).',
+  note: 'imagesPerSecond on one process; ratios are measured in the same run (baseline: cpu backend, tf.layers predict; vsCpuLayers uses the winograd path; vsPyTorch: PyTorch conv4 on as many threads as cores, bulk embedding with the Winograd kernel (auto) and without it (off)).',
 }, null, 2)}\n`);
 process.stdout.write('wrote bench/results/embed.json\n');

@@ -32,6 +32,18 @@ function withRandomBatchNorm(model: tf.LayersModel, seed: number): tf.LayersMode
   return model;
 }
 
+/** The largest difference between two outputs, relative to the largest value of the first. */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(a[i]!));
+  }
+  expect(scale).toBeGreaterThan(0.1);
+  return worst / scale;
+}
+
 async function savedConv4(seed: number): Promise<{ dir: string; model: tf.LayersModel }> {
   const model = withRandomBatchNorm(buildConv4(shape, seed), seed);
   const dir = mkdtempSync(join(tmpdir(), 'protofed-conv4-'));
@@ -69,20 +81,36 @@ describe('conv4 inference', () => {
   ])('BatchNorm folded into fused convolutions computes what model.predict computes ($rows×$rows×$channels)', async ({ rows, channels, count }) => {
     const input = { rows, cols: rows, channels };
     const model = withRandomBatchNorm(buildConv4(input, 3), 3);
-    const folded = FoldedConvNet.tryFrom(model)!;
-    expect(folded).toBeDefined();
     const x = tf.randomUniform([count, rows, rows, channels], 0, 1, 'float32', 5) as tf.Tensor4D;
     const a = await (model.predict(x) as tf.Tensor).data();
-    const b = await folded.apply(x).data();
-    expect(b.length).toBe(count * model.outputs[0]!.shape[1]!);
-    let worst = 0;
-    let scale = 0;
-    for (let i = 0; i < a.length; i++) {
-      worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-      scale = Math.max(scale, Math.abs(a[i]!));
+    for (const kernel of ['auto', 'off'] as const) {
+      const folded = FoldedConvNet.tryFrom(model, { kernel })!;
+      expect(folded).toBeDefined();
+      // conv1 (1 or 3 channels in) stays in tfjs; blocks 2–4 (64 → 64) run in the Winograd kernel on wasm.
+      expect(folded.engine).toBe(kernel === 'auto' ? 'winograd-wasm' : 'tfjs');
+      const b = await folded.apply(x).data();
+      expect(b.length).toBe(count * model.outputs[0]!.shape[1]!);
+      expect(relativeError(a, b)).toBeLessThan(1e-4);
+      folded.dispose();
     }
-    expect(scale).toBeGreaterThan(0.1);
-    expect(worst / scale).toBeLessThan(1e-4);
+  });
+
+  it('the Winograd kernel computes what tfjs computes, on the wasm backend and on the cpu backend', async () => {
+    const model = withRandomBatchNorm(buildConv4(shape, 4), 4);
+    const x = tf.randomUniform([40, 28, 28, 1], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const kernel = FoldedConvNet.tryFrom(model)!;
+    const tfjs = FoldedConvNet.tryFrom(model, { kernel: 'off' })!;
+    const a = await kernel.apply(x).data();
+    const b = await tfjs.apply(x).data();
+    expect(relativeError(b, a)).toBeLessThan(1e-5);
+    expect(a.some((v, i) => v !== b[i])).toBe(true); // it did run: Winograd's sums round differently
+    await selectBackend('cpu');
+    try {
+      expect(kernel.engine).toBe('winograd-wasm');
+      expect(relativeError(b, await kernel.apply(x.clone()).data())).toBeLessThan(1e-5);
+    } finally {
+      await selectBackend('wasm');
+    }
   });
 
   it('gives 64-d at 28×28×1 and 1600-d at 84×84×3', () => {
@@ -204,7 +232,7 @@ describe('the embedding worker pool', () => {
 });
 
 describe('the embedding cache', () => {
-  it('a second store on the same cache computes zero embeddings and returns the same vectors; a changed model computes again', async () => {
+  it('a second store on the same cache computes zero embeddings and returns the same vectors; a changed model, or the same on other convolutions, computes again', async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'protofed-cache-'));
     const { dir } = await savedConv4(6);
     const spec = { name: 'conv4' as const, weights: dir, batchSize: 128 };
@@ -232,5 +260,12 @@ describe('the embedding cache', () => {
     expect(third.stats).toEqual({ computed: 300, fromCache: 0 });
     expect(Array.from(c)).not.toEqual(Array.from(a));
     third.close();
+
+    // The same model on tfjs's convolutions rounds differently from the Winograd kernel: cached apart.
+    const tfjsConv = new EmbeddingStore((await createBackbone({ ...spec, kernel: 'off' }, shape)).backbone, data, { cacheDir });
+    const d = await tfjsConv.embed('train', indices);
+    expect(tfjsConv.stats).toEqual({ computed: 300, fromCache: 0 });
+    expect(Array.from(d)).not.toEqual(Array.from(a));
+    tfjsConv.close();
   });
 });

@@ -48,7 +48,7 @@ export async function createBackbone(
     const model = await tf.loadLayersModel(`file://${jsonPath}`);
     const input = modelInput(model, 'conv4');
     const backbone = await TfjsBackbone.create({
-      name: 'conv4', model, input, normalization: CONV4_NORMALIZATION, batchSize: spec.batchSize,
+      name: 'conv4', model, input, normalization: CONV4_NORMALIZATION, batchSize: spec.batchSize, kernel: spec.kernel,
     });
     return { backbone, tensorBackend };
   }

@@ -16,6 +16,8 @@ export interface Backbone {
   /** Identifies the exact function computed (weights and preprocessing); clients must agree on it. */
   readonly modelHash: string;
   readonly input: ImageShape;
+  /** What computes the embeddings, when that changes their last bits ('winograd-wasm'); part of the embedding cache's key. */
+  readonly engine?: string | undefined;
   /** Embeds `count` images stored contiguously as u8 pixels (row-major, channels last); returns count×dim values. */
   embed(images: Uint8Array, count: number): Promise<Float32Array>;
   dispose(): void;

@@ -24,6 +24,7 @@ export class EmbeddingPool implements Backbone {
   readonly name: string;
   readonly dim: number;
   readonly modelHash: string;
+  readonly engine: string | undefined;
   readonly input: ImageShape;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>();
@@ -32,6 +33,7 @@ export class EmbeddingPool implements Backbone {
     this.name = reference.name;
     this.dim = reference.dim;
     this.modelHash = reference.modelHash;
+    this.engine = reference.engine;
     this.input = reference.input;
     for (const w of workers) {
       w.on('message', (reply: WorkerReply) => {

@@ -32,7 +32,7 @@ export class EmbeddingStore extends Embeddings {
     // Pixels cost a copy to "compute"; caching them would only fill the disk.
     if (options.cacheDir && backbone.name !== 'pixels') {
       for (const split of ['train', 'test'] as const) {
-        const dir = join(options.cacheDir, cacheKey(backbone.modelHash, data, split));
+        const dir = join(options.cacheDir, cacheKey(backbone.engine ? `${backbone.modelHash}+${backbone.engine}` : backbone.modelHash, data, split));
         this.shards[split] = { dir };
         this.loadShards(split, dir);
       }

@@ -1,16 +1,31 @@
 import * as tf from '@tensorflow/tfjs';
+import { winogradFits, WinogradConvPool } from '../tensor/winograd-conv-pool.js';
 
+type ConvStep = { kind: 'conv'; filter: tf.Tensor4D; bias: tf.Tensor1D; strides: [number, number]; pad: 'same' | 'valid'; relu: boolean; cropForPool?: { size: [number, number]; strides: [number, number] } };
+type MaxPoolStep = { kind: 'maxPool'; size: [number, number]; strides: [number, number]; pad: 'same' | 'valid' };
 type Step =
-  | { kind: 'conv'; filter: tf.Tensor4D; bias: tf.Tensor1D; strides: [number, number]; pad: 'same' | 'valid'; relu: boolean; cropForPool?: { size: [number, number]; strides: [number, number] } }
-  | { kind: 'maxPool'; size: [number, number]; strides: [number, number]; pad: 'same' | 'valid' }
+  | ConvStep
+  | MaxPoolStep
   | { kind: 'relu' }
-  | { kind: 'flatten' };
+  | { kind: 'flatten' }
+  /** conv3×3 → ReLU → pool 2×2 blocks run by the Winograd kernel; `steps` computes the same in tfjs. */
+  | { kind: 'winograd'; chain: WinogradConvPool; steps: Step[] };
+
+/** Which inference runs the blocks the Winograd kernel fits: 'auto' uses it on the wasm and cpu backends (tfjs-node's own convolutions stay). */
+export type ConvKernelChoice = 'auto' | 'off';
+
+/** Images per pass when the Winograd kernel runs (see batchLimit). */
+const KERNEL_BATCH = 32;
+
+/** Tensor backends on which the Winograd kernel beats the backend's own convolution. */
+const KERNEL_BACKENDS = new Set(['wasm', 'cpu']);
 
 /**
  * Inference for a Sequential conv net of conv2d → batchNormalization → relu → maxPooling2d blocks
  * (conv4 and its relatives), with each BatchNorm folded into its convolution's weights and bias
  * and the ReLU fused into the same kernel: 1.4× the images/s of `model.predict` on wasm here
- * (bench/results/embed.json).
+ * (bench/results/embed.json). On the wasm and cpu backends, runs of conv3×3 → ReLU → pool 2×2
+ * blocks with channels the Winograd kernel takes go to it (WinogradConvPool).
  * Mathematically the same function; float32 results agree to about 1e-6 relative.
  * A stride-1 'same' convolution whose output a 'valid' max-pool only partly reads (an odd 7×7
  * before a 2×2 pool at 28×28) computes only the rows and columns the pool reads.
@@ -20,13 +35,36 @@ type Step =
  * const embeddings = folded?.apply(batch);
  */
 export class FoldedConvNet {
-  private constructor(private readonly steps: Step[]) {}
+  private constructor(private readonly steps: Step[], private readonly kernel: ConvKernelChoice) {}
 
-  /** Folds the model, or returns undefined when a layer does not fit the pattern. */
-  static tryFrom(model: tf.LayersModel): FoldedConvNet | undefined {
+  /**
+   * Folds the model, or returns undefined when a layer does not fit the pattern. Runs of
+   * conv3×3 → ReLU → max-pool 2×2 blocks with channels the Winograd kernel takes
+   * (winograd-conv-pool.ts) run in it on the wasm and cpu backends unless `kernel` is 'off'.
+   */
+  static tryFrom(model: tf.LayersModel, options: { kernel?: ConvKernelChoice } = {}): FoldedConvNet | undefined {
     // Inside tidy, the folded weights of a model that turns out not to fit are freed.
     const steps = tf.tidy(() => FoldedConvNet.fold(model) as unknown as tf.TensorContainer) as unknown as Step[] | undefined;
-    return steps ? new FoldedConvNet(steps) : undefined;
+    const kernel = options.kernel ?? 'auto';
+    return steps ? new FoldedConvNet(kernel === 'off' ? steps : withWinogradChains(steps), kernel) : undefined;
+  }
+
+  /** What runs the convolutions on the current tensor backend: 'winograd-wasm' when the kernel does any of them, else 'tfjs'. */
+  get engine(): 'winograd-wasm' | 'tfjs' {
+    return this.kernelActive() && this.steps.some((s) => s.kind === 'winograd') ? 'winograd-wasm' : 'tfjs';
+  }
+
+  /**
+   * The most images a pass should take: with the kernel, 32, which keeps a pass's activations
+   * small enough to stay in cache (the pool embeds 20–30% more images/s at 84×84×3 than with
+   * passes of 256); no limit without it.
+   */
+  get batchLimit(): number | undefined {
+    return this.engine === 'winograd-wasm' ? KERNEL_BATCH : undefined;
+  }
+
+  private kernelActive(): boolean {
+    return this.kernel === 'auto' && KERNEL_BACKENDS.has(tf.getBackend());
   }
 
   private static fold(model: tf.LayersModel): Step[] | undefined {
@@ -96,26 +134,70 @@ export class FoldedConvNet {
   /** Runs the folded net on a batch (NHWC float input). */
   apply(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      let t: tf.Tensor = x;
-      for (const s of this.steps) {
-        if (s.kind === 'conv') {
-          const pad = s.cropForPool ? cropPadding(t.shape as number[], s.filter.shape, s.cropForPool) : s.pad;
-          t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter: s.filter, bias: s.bias, strides: s.strides, pad, activation: s.relu ? 'relu' : 'linear' });
-        } else if (s.kind === 'maxPool') {
-          t = tf.maxPool(t as tf.Tensor4D, s.size, s.strides, s.pad);
-        } else if (s.kind === 'relu') {
-          t = tf.relu(t);
-        } else {
-          t = t.reshape([t.shape[0]!, -1]);
-        }
-      }
+      const t = this.run(this.steps, x, this.kernelActive());
       return t.rank === 2 ? (t as tf.Tensor2D) : t.reshape([t.shape[0]!, -1]);
     });
   }
 
-  dispose(): void {
-    for (const s of this.steps) if (s.kind === 'conv') tf.dispose([s.filter, s.bias]);
+  private run(steps: Step[], x: tf.Tensor, kernel: boolean): tf.Tensor {
+    let t = x;
+    for (const s of steps) {
+      if (s.kind === 'winograd') {
+        if (kernel) {
+          const [n, h, w] = t.shape as [number, number, number, number];
+          const out = s.chain.run(t.dataSync() as Float32Array, n, h, w);
+          t = tf.tensor4d(out.data, [n, out.rows, out.cols, out.channels]);
+        } else {
+          t = this.run(s.steps, t, false);
+        }
+      } else if (s.kind === 'conv') {
+        const pad = s.cropForPool ? cropPadding(t.shape as number[], s.filter.shape, s.cropForPool) : s.pad;
+        t = tf.fused.conv2d({ x: t as tf.Tensor4D, filter: s.filter, bias: s.bias, strides: s.strides, pad, activation: s.relu ? 'relu' : 'linear' });
+      } else if (s.kind === 'maxPool') {
+        t = tf.maxPool(t as tf.Tensor4D, s.size, s.strides, s.pad);
+      } else if (s.kind === 'relu') {
+        t = tf.relu(t);
+      } else {
+        t = t.reshape([t.shape[0]!, -1]);
+      }
+    }
+    return t;
   }
+
+  dispose(): void {
+    for (const s of this.steps.flatMap((s) => (s.kind === 'winograd' ? s.steps : [s]))) if (s.kind === 'conv') tf.dispose([s.filter, s.bias]);
+  }
+}
+
+/** Whether a conv step and the pool after it are one block the Winograd kernel computes. */
+function winogradBlock(conv: Step | undefined, pool: Step | undefined): conv is ConvStep {
+  if (conv?.kind !== 'conv' || pool?.kind !== 'maxPool') return false;
+  const [kh, kw, c, k] = conv.filter.shape;
+  return kh === 3 && kw === 3 && winogradFits(c, k) && conv.relu && conv.pad === 'same' && conv.strides.every((v) => v === 1) && conv.cropForPool !== undefined
+    && pool.pad === 'valid' && [...pool.size, ...pool.strides].every((v) => v === 2);
+}
+
+/** The steps with every run of Winograd blocks (conv + pool pairs) gathered into one kernel chain. */
+function withWinogradChains(steps: Step[]): Step[] {
+  const out: Step[] = [];
+  for (let i = 0; i < steps.length;) {
+    const run: Step[] = [];
+    while (winogradBlock(steps[i], steps[i + 1])) {
+      run.push(steps[i]!, steps[i + 1]!);
+      i += 2;
+    }
+    if (run.length === 0) {
+      out.push(steps[i++]!);
+      continue;
+    }
+    const blocks = [];
+    for (let b = 0; b < run.length; b += 2) {
+      const conv = run[b] as ConvStep;
+      blocks.push({ filter: conv.filter.dataSync() as Float32Array, bias: conv.bias.dataSync() as Float32Array, inChannels: conv.filter.shape[2], outChannels: conv.filter.shape[3] });
+    }
+    out.push({ kind: 'winograd', chain: new WinogradConvPool(blocks), steps: run });
+  }
+  return out;
 }
 
 type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];

@@ -34,6 +34,6 @@ export function loadHttpModel(url: string, headers: Record<string, string>, get:
 /** The backbone of a loaded `tfjs-model`. */
 export function tfjsModelBackbone(spec: TfjsModelSpec, model: tf.LayersModel | tf.GraphModel): Promise<TfjsBackbone> {
   return TfjsBackbone.create({
-    name: `tfjs-model:${spec.url}`, model, input: spec.input, normalization: spec.normalization, output: spec.output, batchSize: spec.batchSize,
+    name: `tfjs-model:${spec.url}`, model, input: spec.input, normalization: spec.normalization, output: spec.output, batchSize: spec.batchSize, kernel: spec.kernel,
   });
 }

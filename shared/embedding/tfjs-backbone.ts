@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import type { Backbone, ImageShape } from './backbone.js';
-import { FoldedConvNet } from './folded-inference.js';
+import { FoldedConvNet, type ConvKernelChoice } from './folded-inference.js';
 
 /** How raw u8 pixels become model input: `(pixel * scale − mean[c]) / std[c]`. */
 export interface Normalization {
@@ -18,9 +18,12 @@ export interface TfjsBackboneOptions {
   normalization: Normalization;
   /** Output used as the embedding: a layer name (LayersModel) or node name (GraphModel); the model's output when absent. */
   output?: string | undefined;
+  /** Images per pass (fewer when the Winograd kernel runs: FoldedConvNet.batchLimit). */
   batchSize?: number;
   /** Use BatchNorm folding when the model allows it (default true). */
   fold?: boolean;
+  /** Run the conv blocks it fits in the Winograd wasm kernel on the wasm and cpu backends ('auto', the default), or leave them to tfjs ('off'). */
+  kernel?: ConvKernelChoice | undefined;
 }
 
 /**
@@ -85,7 +88,7 @@ export class TfjsBackbone implements Backbone {
         }
         layers = tf.model({ inputs: model.inputs, outputs: layer.output as tf.SymbolicTensor });
       }
-      folded = o.fold === false ? undefined : FoldedConvNet.tryFrom(layers);
+      folded = o.fold === false ? undefined : FoldedConvNet.tryFrom(layers, { kernel: o.kernel ?? 'auto' });
       run = folded ? (x) => folded!.apply(x) : (x) => layers.predict(x) as tf.Tensor;
     }
     const probe = tf.tidy(() => run(tf.zeros([1, input.rows, input.cols, input.channels])).reshape([1, -1]));
@@ -95,6 +98,11 @@ export class TfjsBackbone implements Backbone {
     return new TfjsBackbone(o, run, folded, dim, hash);
   }
 
+  /** 'winograd-wasm' when the Winograd kernel computes some of the convolutions on the current backend. */
+  get engine(): string | undefined {
+    return this.folded?.engine === 'winograd-wasm' ? 'winograd-wasm' : undefined;
+  }
+
   async embed(images: Uint8Array, count: number): Promise<Float32Array> {
     if (count === 0) return new Float32Array(0);
     const per = images.length / count;
@@ -102,8 +110,9 @@ export class TfjsBackbone implements Backbone {
     const rows = Math.round(Math.sqrt(per / this.input.channels));
     const shape = this.imageShape(per, rows);
     const out = new Float32Array(count * this.dim);
-    for (let start = 0; start < count; start += this.batchSize) {
-      const n = Math.min(this.batchSize, count - start);
+    const perPass = Math.min(this.batchSize, this.folded?.batchLimit ?? Infinity);
+    for (let start = 0; start < count; start += perPass) {
+      const n = Math.min(perPass, count - start);
       const batch = tf.tidy(() => {
         let x: tf.Tensor4D = tf.tensor4d(images.subarray(start * per, (start + n) * per), [n, shape.rows, shape.cols, shape.channels], 'int32').toFloat();
         if (shape.channels === 1 && this.input.channels === 3) x = x.tile([1, 1, 1, 3]);

@@ -23,6 +23,8 @@ export const datasetSchema = z.strictObject({
   baseClasses: z.array(z.number().int().min(0)).optional(),
 });
 
+const convKernel = z.enum(['auto', 'off']).optional();
+
 export const backboneSchema = z.discriminatedUnion('name', [
   z.strictObject({ name: z.literal('pixels') }),
   z.strictObject({
@@ -30,6 +32,8 @@ export const backboneSchema = z.discriminatedUnion('name', [
     /** Folder of the pretrained model (model.json + weights.bin), relative to the scenario file. */
     weights: z.string().min(1),
     batchSize: positiveInt.default(256),
+    /** 'auto' (when absent): conv blocks the Winograd wasm kernel fits run in it on the wasm and cpu backends; 'off': tfjs's own convolutions. */
+    kernel: convKernel,
   }),
   z.strictObject({
     name: z.literal('tfjs-model'),
@@ -44,5 +48,6 @@ export const backboneSchema = z.discriminatedUnion('name', [
     /** Layer (LayersModel) or node (GraphModel) whose output is the embedding; the model's output when absent. */
     output: z.string().min(1).optional(),
     batchSize: positiveInt.default(256),
+    kernel: convKernel,
   }),
 ]);
