@@ -1,12 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { entryPoint } from '../shared/entry-points.js';
 import type { ClientLauncher, ClientLauncherEvents, LaunchContext, LaunchedClient } from './client-launcher.js';
 
-// Run from source (tests, tsx) the entry is TypeScript and needs the tsx loader; built, it is plain JS.
-const selfUrl = import.meta.url;
-const fromSource = selfUrl.endsWith('.ts');
-const clientEntry = fileURLToPath(new URL(`../client/process-entry.${fromSource ? 'ts' : 'js'}`, selfUrl));
+const clientEntry = entryPoint(import.meta.url, '../client/process-entry');
 
 /**
  * Forks one process per client (`clients.mode: process`) and replaces a process that dies,
@@ -54,8 +51,8 @@ export class ProcessSpawner extends EventEmitter<ClientLauncherEvents> implement
   private spawn(spec: LaunchedClient, attempt: number): void {
     // A crash fault fires in the first incarnation only, so the replacement can finish the run.
     const config = attempt === 0 ? spec.config : { ...spec.config, crashAtMission: undefined };
-    const child = fork(clientEntry, [], {
-      execArgv: fromSource ? ['--import', 'tsx'] : [],
+    const child = fork(clientEntry.file, [], {
+      execArgv: clientEntry.execArgv,
       env: {
         ...process.env,
         PROTOFED_URL: this.o.url,

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { entryPoint } from '../shared/entry-points.js';
 import { downlinkOf } from '../shared/protocol/codecs/codec-spec.js';
 import type { Scenario } from '../shared/scenario/scenario-config.js';
 
@@ -50,9 +50,7 @@ export function expandGrid(scenario: Scenario, grid: SweepGrid, outDir: string):
   return cells;
 }
 
-// The CLI entry, from source (tests, tsx) or built.
-const fromSource = import.meta.url.endsWith('.ts');
-const cliEntry = fileURLToPath(new URL(`../cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+const cliEntry = entryPoint(import.meta.url, '../cli/main');
 
 /**
  * Runs every cell as its own `protofed run` process, `jobs` at a time (all cores by default), each
@@ -101,7 +99,7 @@ export async function runSweep(
 
 function runCell(scenarioFile: string, out: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), cliEntry, 'run', scenarioFile, '--out', out, '--force', '--quiet'], {
+    const child = spawn(process.execPath, [...cliEntry.execArgv, cliEntry.file, 'run', scenarioFile, '--out', out, '--force', '--quiet'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -1,5 +1,5 @@
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { entryPoint, startWorker } from '../shared/entry-points.js';
 import type { ImageShape } from '../shared/embedding/backbone.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import type { EpisodeLayout } from './conv4-fused-kernels.js';
@@ -8,9 +8,7 @@ import { sliceDraws, type AugmentDraws } from './augment.js';
 import { shardSumMemory } from './shard-sum.js';
 import type { TrainWorkerData, TrainWorkerReply, TrainWorkerRequest } from './train-worker.js';
 
-// From source (tests, tsx) the worker is TypeScript and needs the tsx loader; built, it is plain JS.
-const fromSource = import.meta.url.endsWith('.ts');
-const workerFile = fileURLToPath(new URL(`./train-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+const workerEntry = entryPoint(import.meta.url, './train-worker');
 
 export interface ParallelTrainerOptions {
   params: Conv4Params;
@@ -68,10 +66,7 @@ export class ParallelConv4Trainer {
       const workerData = {
         rank, threads, memory, slotLength, params: options.params, adam: options.adam, input, backend: options.backend,
       } satisfies TrainWorkerData;
-      return fromSource
-        // Workers do not inherit the tsx loader: register it inside the thread, then load the TypeScript.
-        ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(workerFile).href)}); })`, { eval: true, workerData })
-        : new Worker(workerFile, { workerData });
+      return startWorker(workerEntry, workerData);
     });
     try {
       await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {

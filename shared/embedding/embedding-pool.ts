@@ -1,13 +1,11 @@
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { entryPoint, startWorker } from '../entry-points.js';
 import type { Backbone, ImageShape } from './backbone.js';
 import type { BackendChoice } from '../tensor/tensor-backend.js';
 import type { BackboneSpec } from './backbone-registry.js';
 import type { EmbeddingWorkerData, WorkerReply, WorkerRequest } from './embedding-worker.js';
 
-// From source (tests, tsx) the worker is TypeScript and needs the tsx loader; built, it is plain JS.
-const fromSource = import.meta.url.endsWith('.ts');
-const workerFile = fileURLToPath(new URL(`./embedding-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+const workerEntry = entryPoint(import.meta.url, './embedding-worker');
 
 /**
  * A backbone spread over worker threads, one model per thread, so that bulk embedding uses every
@@ -54,10 +52,7 @@ export class EmbeddingPool implements Backbone {
 
   static async start(spec: BackboneSpec, data: ImageShape, backend: BackendChoice, threads: number, reference: Backbone): Promise<EmbeddingPool> {
     const workerData = { spec, data, backend } satisfies EmbeddingWorkerData;
-    const workers = Array.from({ length: threads }, () => fromSource
-      // Workers do not inherit the tsx loader: register it inside the thread, then load the TypeScript.
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(workerFile).href)}); })`, { eval: true, workerData })
-      : new Worker(workerFile, { workerData }));
+    const workers = Array.from({ length: threads }, () => startWorker(workerEntry, workerData));
     try {
       await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
         const onMessage = (reply: WorkerReply): void => {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { entryPoint, startWorker } from '../../shared/entry-points.js';
 import { PrototypeTable } from '../../shared/learning/prototype-table.js';
 import { ClientShard, type ShardConfig } from './client-shard.js';
 import { packFrames, transferables, type FrameBatch } from './frame-batch.js';
@@ -76,9 +76,7 @@ export class InThreadShard implements ShardHandle {
   async close(): Promise<void> {}
 }
 
-// From source (tests, tsx) the worker is TypeScript and needs the tsx loader; built, it is plain JS.
-const fromSource = import.meta.url.endsWith('.ts');
-const workerFile = fileURLToPath(new URL(`./shard-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+const workerEntry = entryPoint(import.meta.url, './shard-worker');
 
 /**
  * A shard in a worker thread. Requests queue in the worker and are answered in order; frames
@@ -104,10 +102,7 @@ export class WorkerShard implements ShardHandle {
     if (!(config.bank.buffer instanceof SharedArrayBuffer) || !(config.labels.buffer instanceof SharedArrayBuffer)) {
       throw new Error('a worker shard needs its embedding bank and labels in shared memory');
     }
-    const worker = fromSource
-      // Workers do not inherit the tsx loader: register it inside the thread, then load the TypeScript.
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(workerFile).href)}); })`, { eval: true, workerData: config })
-      : new Worker(workerFile, { workerData: config });
+    const worker = startWorker(workerEntry, config);
     return new WorkerShard(worker, config.first, config.size);
   }
 
