@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { cliArgs } from './support/protofed-cli.js';
 
 /** `protofed run --json`: the events a script reads, one JSON object per line on stdout. */
 describe('protofed run --json', () => {
@@ -18,7 +19,7 @@ missions: { count: 4, classesPerClient: 2, shotsPerClass: 4 }
 evaluation: { testPerClass: 20 }
 `);
     const out = join(dir, 'out');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run', scenario, '--json', '--out', out], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, cliArgs('run', scenario, '--json', '--out', out), { encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
     const events = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; [k: string]: unknown });
     // Bulk work before the missions reports its progress; the test images are embedded in one step here.
@@ -40,7 +41,7 @@ evaluation: { testPerClass: 20 }
     expect(events.at(-1)).toMatchObject({ tableChecksum: summary.tableChecksum, finalGlobalAccuracy: summary.finalGlobalAccuracy, missions: 4 });
 
     // A failure is an event too.
-    const bad = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'run', join(dir, 'missing.yaml'), '--json'], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, cliArgs('run', join(dir, 'missing.yaml'), '--json'), { encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(JSON.parse(bad.stdout.trim())).toMatchObject({ event: 'error' });
   }, 60_000);

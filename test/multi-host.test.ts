@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runScenario } from '../coordinator/run-scenario.js';
 import { parseScenario } from '../shared/scenario/scenario-config.js';
 import { ClientKeys } from '../shared/protocol/client-keys.js';
+import { cliArgs } from './support/protofed-cli.js';
 
 /**
  * A coordinator and three clients, each on its own host: network namespaces joined by veth pairs
@@ -57,8 +58,9 @@ function tearDownHosts(): void {
   }
 }
 
-function inHost(ns: string, args: string[]): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** node with `nodeArgs` in namespace `ns`. */
+function inHost(ns: string, nodeArgs: string[]): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;
 }
@@ -108,15 +110,15 @@ describe(`a run across hosts${why}`, () => {
 
     setUpHosts();
     const out = join(dir, 'results');
-    const coordinator = inHost(coordinatorNs, ['cli/main.ts', 'coordinator', '--scenario', scenarioFile, '--host', '0.0.0.0', '--port', '4100', '--keys', tokenFile, '--out', out]);
+    const coordinator = inHost(coordinatorNs, cliArgs('coordinator', '--scenario', scenarioFile, '--host', '0.0.0.0', '--port', '4100', '--keys', tokenFile, '--out', out));
     const coordinatorDone = exited(coordinator);
     let coordinatorLog = '';
     coordinator.stderr!.on('data', (d: Buffer) => (coordinatorLog += d.toString()));
     await waitFor(coordinator, /coordinator listening/, 'the coordinator');
     const clientsDone = clientNs.map((ns, i) => {
-      const proxy = inHost(ns, ['test/support/fault-proxy.ts', '4200', `169.254.${40 + i}.1`, '4100', '40', '2', String(i + 1)]);
+      const proxy = inHost(ns, ['--import', 'tsx', 'test/support/fault-proxy.ts', '4200', `169.254.${40 + i}.1`, '4100', '40', '2', String(i + 1)]);
       return waitFor(proxy, /ready/, `proxy ${i}`).then(() => {
-        const client = inHost(ns, ['cli/main.ts', 'client', '--connect', 'http://127.0.0.1:4200', '--key-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache']);
+        const client = inHost(ns, cliArgs('client', '--connect', 'http://127.0.0.1:4200', '--key-file', tokenFile, '--id', `c${i}`, '--data', 'embedded', '--no-cache'));
         return exited(client);
       });
     });

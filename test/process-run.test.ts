@@ -24,6 +24,7 @@ import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import type { ClassAssignment } from '../coordinator/schedules/schedule.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
 import type { LaunchContext } from '../coordinator/client-launcher.js';
+import { cliArgs } from './support/protofed-cli.js';
 
 function scenario(overrides: Record<string, unknown> = {}) {
   return parseScenario({
@@ -264,7 +265,7 @@ describe('a federated run with real client processes over socket.io', () => {
     const children: ChildProcess[] = [];
     const startClient = (id: string, key: string | undefined): Promise<{ code: number | null; stderr: string }> => {
       // One client reads its key from the keys file, the other from its environment.
-      const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'client', '--connect', remoteUrl, ...(key === undefined ? ['--key-file', keyFile] : []), '--id', id, '--data', 'embedded', '--no-cache'],
+      const child = spawn(process.execPath, cliArgs('client', '--connect', remoteUrl, ...(key === undefined ? ['--key-file', keyFile] : []), '--id', id, '--data', 'embedded', '--no-cache'),
         { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(key === undefined ? {} : { PROTOFED_KEY: key }) } });
       children.push(child);
       let stderr = '';

@@ -12,6 +12,7 @@ import { getCodec } from '../shared/protocol/codecs/index.js';
 import { parseScenario } from '../shared/scenario/scenario-config.js';
 import { runPopulationScenario, type PopulationSummary } from '../simulation/population/population-scenario.js';
 import { VirtualClients } from '../simulation/virtual-clients.js';
+import { cliArgs } from './support/protofed-cli.js';
 
 /**
  * kill -9 of a coordinator in the middle of a run, then `--resume`: real processes, real signals.
@@ -24,7 +25,7 @@ afterAll(() => {
 });
 
 function protofed(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs(...args), { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -97,7 +98,7 @@ async function startRemoteRun(dir: string, yaml: string, out: string) {
   const file = join(dir, 'scenario.yaml');
   writeFileSync(file, yaml);
   const tokenFile = join(dir, 'run.keys');
-  if (!existsSync(tokenFile)) execFileSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'keys', '--clients', 'c0..c2', '--out', tokenFile], { stdio: 'pipe' });
+  if (!existsSync(tokenFile)) execFileSync(process.execPath, cliArgs('keys', '--clients', 'c0..c2', '--out', tokenFile), { stdio: 'pipe' });
   const port = String(await freePort());
   const coordinator = protofed(['coordinator', '--scenario', file, '--port', port, '--keys', tokenFile, '--out', out]);
   await until(coordinator.output, /coordinator listening/, 'the coordinator');
