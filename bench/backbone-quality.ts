@@ -5,8 +5,8 @@
  *
  * The glyph field classes are also scored on two re-renderings made at bench time by the glyph
  * generator (shared/datasets/glyph-generator.ts, a development dependency): the same drawers
- * drawn with a thinner pen (ink eroded by GLYPH_PENS.thin steps) and a thicker one (dilated), so a
- * backbone that depends on the shipped renderer's stroke width shows it.
+ * drawn with thinner pens (ink eroded by 2 and 1 steps, GLYPH_PENS) and thicker ones (dilated),
+ * so a backbone that depends on the shipped renderer's stroke width shows it.
  * Writes bench/results/backbones.json.
  *
  *   npx tsx bench/backbone-quality.ts
@@ -31,8 +31,11 @@ import { SeededRng } from '../shared/learning/rng.js';
 import { checkScenarioAgainstDataset, loadScenarioFile } from '../shared/scenario/scenario-config.js';
 
 const EPISODES = 500;
-/** Pen steps of the glyph re-renderings (1/84 of the font size each: a quarter pixel at 28×28 per side). */
-const GLYPH_PENS = { thin: -2, thick: 2 } as const;
+/**
+ * Pen steps of the glyph re-renderings (1/84 of the font size each: a quarter pixel at 28×28 per
+ * side): two steps, the thinner and thicker pens of issue 13's goal, and one step.
+ */
+const GLYPH_PENS = { thin: -2, thick: 2, slightlyThin: -1, slightlyThick: 1 } as const;
 
 interface Episode {
   ways: number;
