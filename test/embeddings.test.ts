@@ -15,6 +15,7 @@ import { TfjsBackbone } from '../shared/embedding/tfjs-backbone.js';
 import { registerFileModelIO } from '../shared/tensor/file-model-io.js';
 import { activeBackend, BackendUnavailableError, selectBackend } from '../shared/tensor/tensor-backend.js';
 import { SeededRng } from '../shared/learning/rng.js';
+import { relativeError } from './support/vectors.js';
 
 const shape = { rows: 28, cols: 28, channels: 1 as const };
 const data = loadDataset({ name: 'fashion-mnist', dir: 'embedded' });
@@ -32,16 +33,11 @@ function withRandomBatchNorm(model: tf.LayersModel, seed: number): tf.LayersMode
   return model;
 }
 
-/** The largest difference between two outputs, relative to the largest value of the first. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(a[i]!));
-  }
+/** The largest difference between two outputs, relative to the largest value of the first (which must not be tiny). */
+function relativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const { error, scale } = relativeError(a, b);
   expect(scale).toBeGreaterThan(0.1);
-  return worst / scale;
+  return error / scale;
 }
 
 async function savedConv4(seed: number): Promise<{ dir: string; model: tf.LayersModel }> {
@@ -90,7 +86,7 @@ describe('conv4 inference', () => {
       expect(folded.engine).toBe(kernel === 'auto' ? 'winograd-wasm' : 'tfjs');
       const b = await folded.apply(x).data();
       expect(b.length).toBe(count * model.outputs[0]!.shape[1]!);
-      expect(relativeError(a, b)).toBeLessThan(1e-4);
+      expect(relativeDifference(a, b)).toBeLessThan(1e-4);
       folded.dispose();
     }
   });
@@ -102,14 +98,18 @@ describe('conv4 inference', () => {
     const tfjs = FoldedConvNet.tryFrom(model, { kernel: 'off' })!;
     const a = await kernel.apply(x).data();
     const b = await tfjs.apply(x).data();
-    expect(relativeError(b, a)).toBeLessThan(1e-5);
+    expect(relativeDifference(b, a)).toBeLessThan(1e-5);
     expect(a.some((v, i) => v !== b[i])).toBe(true); // it did run: Winograd's sums round differently
     await selectBackend('cpu');
     try {
       expect(kernel.engine).toBe('winograd-wasm');
-      expect(relativeError(b, await kernel.apply(x.clone()).data())).toBeLessThan(1e-5);
+      expect(relativeDifference(b, await kernel.apply(x.clone()).data())).toBeLessThan(1e-5);
     } finally {
       await selectBackend('wasm');
+      kernel.dispose();
+      tfjs.dispose();
+      x.dispose();
+      model.dispose();
     }
   });
 

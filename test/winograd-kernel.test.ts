@@ -5,6 +5,7 @@ import { SeededRng } from '../shared/learning/rng.js';
 import { selectBackend } from '../shared/tensor/tensor-backend.js';
 import { WinogradConvPool, type ConvPoolBlock } from '../shared/tensor/winograd-conv-pool.js';
 import { compileKernel, KERNELS, kernelModule } from '../tools/kernel-compiler.js';
+import { relativeError } from './support/vectors.js';
 
 beforeAll(async () => {
   await selectBackend('wasm');
@@ -36,15 +37,9 @@ describe('Winograd conv + pool kernel', () => {
     const want = tfjsBlocks(tf.tensor4d(input, [n, rows!, cols!, channels[0]!]), blocks);
     const got = new WinogradConvPool(blocks).run(input, n, rows!, cols!);
     expect([n, got.rows, got.cols, got.channels]).toEqual(want.shape);
-    const w = want.dataSync();
-    let worst = 0;
-    let scale = 0;
-    for (let i = 0; i < w.length; i++) {
-      worst = Math.max(worst, Math.abs(w[i]! - got.data[i]!));
-      scale = Math.max(scale, Math.abs(w[i]!));
-    }
+    const { error, scale } = relativeError(want.dataSync(), got.data);
     expect(scale).toBeGreaterThan(0.1);
-    expect(worst / scale).toBeLessThan(1e-5);
+    expect(error / scale).toBeLessThan(1e-5);
     want.dispose();
   });
 

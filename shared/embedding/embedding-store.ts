@@ -32,7 +32,7 @@ export class EmbeddingStore extends Embeddings {
     // Pixels cost a copy to "compute"; caching them would only fill the disk.
     if (options.cacheDir && backbone.name !== 'pixels') {
       for (const split of ['train', 'test'] as const) {
-        const dir = join(options.cacheDir, cacheKey(backbone.engine ? `${backbone.modelHash}+${backbone.engine}` : backbone.modelHash, data, split));
+        const dir = join(options.cacheDir, cacheKey(backbone, data, split));
         this.shards[split] = { dir };
         this.loadShards(split, dir);
       }
@@ -84,8 +84,8 @@ export class EmbeddingStore extends Embeddings {
 
 const contentHashes = new WeakMap<ImageSet, string>();
 
-/** Hash of the model, the split's pixels and labels, and the split name. */
-function cacheKey(modelHash: string, data: LabelledDataset, split: Split): string {
+/** Hash of the model (and of the engine, when it changes the float results), the split's pixels and labels, and the split name. */
+function cacheKey(backbone: Backbone, data: LabelledDataset, split: Split): string {
   const set = split === 'train' ? data.train : data.test;
   let content = contentHashes.get(set);
   if (!content) {
@@ -96,5 +96,6 @@ function cacheKey(modelHash: string, data: LabelledDataset, split: Split): strin
       .digest('hex');
     contentHashes.set(set, content);
   }
-  return createHash('sha256').update(`${modelHash}|${data.name}|${split}|${content}`).digest('hex').slice(0, 32);
+  const model = backbone.engine ? `${backbone.modelHash}+${backbone.engine}` : backbone.modelHash;
+  return createHash('sha256').update(`${model}|${data.name}|${split}|${content}`).digest('hex').slice(0, 32);
 }

@@ -55,9 +55,10 @@ export function winogradWeights(filter: Float32Array, c: number, k: number): Flo
  * A chain of conv3×3 → ReLU → max-pool 2×2 blocks run by a hand-written wasm SIMD kernel
  * (kernels/winograd-conv-pool.as.ts), Winograd F(2×2, 3×3): 16 multiplies per output tile and
  * channel pair where a direct convolution takes 36, with the pool taken on each tile. On this
- * machine it runs conv4's 14×14 block in about 0.6 of the time tfjs-wasm's XNNPACK convolution
- * and pool take (bench/results/embed.json). Results agree with the direct convolution to about
- * 1e-6 relative (Winograd reorders the sums).
+ * machine it ran conv4's 14×14 block (256 images, copying in included) in 56–72 ms where
+ * tfjs-wasm's XNNPACK convolution and pool took 100–120 (scratch timings; the whole net's figures
+ * are in bench/results/embed.json). Results agree with the direct convolution to about 1e-6
+ * relative (Winograd reorders the sums).
  * Each chain owns its wasm memory; the whole chain runs on each chunk of images without leaving it.
  *
  * @example
@@ -68,7 +69,6 @@ export class WinogradConvPool {
   private readonly kernel: KernelExports;
   private readonly blocks: { u: number; bias: number; c: number; k: number }[];
   private readonly dataStart: number;
-  private capacity = 0;
 
   constructor(blocks: readonly ConvPoolBlock[]) {
     if (blocks.length === 0) throw new RangeError('a Winograd chain needs at least one block');
@@ -126,11 +126,8 @@ export class WinogradConvPool {
   }
 
   private ensure(bytes: number): void {
-    if (bytes > this.capacity) {
-      const have = this.kernel.memory.buffer.byteLength;
-      if (bytes > have) this.kernel.memory.grow(Math.ceil((bytes - have) / 65536));
-      this.capacity = this.kernel.memory.buffer.byteLength;
-    }
+    const have = this.kernel.memory.buffer.byteLength;
+    if (bytes > have) this.kernel.memory.grow(Math.ceil((bytes - have) / 65536));
   }
 }
 

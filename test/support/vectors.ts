@@ -10,6 +10,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** The largest |a[i] − b[i]|, and the largest |a[i]| it is relative to. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): { error: number; scale: number } {
+  return { error: maxAbsError(a, b), scale: maxAbsError(a, new Float32Array(a.length)) };
+}
+
 /** The largest |a[i] − b[i]| over i in [from, to). */
 export function maxAbsError(a: ArrayLike<number>, b: ArrayLike<number>, from = 0, to = a.length): number {
   let e = 0;
