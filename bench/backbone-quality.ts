@@ -6,7 +6,9 @@
  * The glyph field classes are also scored on two re-renderings made at bench time by the glyph
  * generator (shared/datasets/glyph-generator.ts, a development dependency): the same drawers
  * drawn with thinner pens (ink eroded by 2 and 1 steps, GLYPH_PENS) and thicker ones (dilated),
- * so a backbone that depends on the shipped renderer's stroke width shows it.
+ * so a backbone that depends on the shipped renderer's stroke width shows it. For each, the share
+ * of test images whose strokes the pen broke or merged (stroke-changes.ts), and the all-way
+ * accuracy on those and on the rest.
  * Writes bench/results/backbones.json.
  *
  *   npx tsx bench/backbone-quality.ts
@@ -18,8 +20,9 @@ import { dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { withinPackage } from '../shared/datasets/data-home.js';
 import { loadDataset } from '../shared/datasets/dataset-registry.js';
-import { indicesByClass } from '../shared/datasets/image-set.js';
+import { gatherImages, indicesByClass } from '../shared/datasets/image-set.js';
 import type { ImageSet, LabelledDataset } from '../shared/datasets/labelled-dataset.js';
+import { STROKE_THRESHOLD, strokeChanges, type StrokeChanges } from '../shared/datasets/stroke-changes.js';
 import { renderedPens } from '../pretrain/rendered-pens.js';
 import type { Backbone } from '../shared/embedding/backbone.js';
 import { createBackbone, type BackboneSpec } from '../shared/embedding/backbone-registry.js';
@@ -42,8 +45,11 @@ interface Episode {
   shots: number;
 }
 
-/** All-way accuracy, N-way K-shot episode accuracy and RankMe of one backbone on `field` classes of `data`. */
-async function score(backbone: Backbone, data: LabelledDataset, field: readonly number[], episode: Episode): Promise<Record<string, number>> {
+/**
+ * All-way accuracy, N-way K-shot episode accuracy and RankMe of one backbone on `field` classes of
+ * `data`; `correct` says which test images the all-way classification got right, in field order.
+ */
+async function score(backbone: Backbone, data: LabelledDataset, field: readonly number[], episode: Episode): Promise<{ figures: Record<string, number>; correct: boolean[] }> {
   const trainByClass = indicesByClass(data.train);
   const testByClass = indicesByClass(data.test);
   const store = new EmbeddingStore(backbone, data, { cacheDir: defaultCacheDir() });
@@ -57,10 +63,7 @@ async function score(backbone: Backbone, data: LabelledDataset, field: readonly 
   const testIdx = field.flatMap((c) => testByClass.get(c) ?? []);
   const test = await store.embed('test', testIdx);
   const predicted = await predictNearestOnTensors(test, testIdx.length, prototypeMatrix(table));
-  let correct = 0;
-  testIdx.forEach((idx, i) => {
-    if (predicted[i] === data.test.labels[idx]) correct++;
-  });
+  const correct = testIdx.map((idx, i) => predicted[i] === data.test.labels[idx]);
   // Episodes: N field classes, K train shots each as prototypes, every test image of those classes as queries.
   const rng = new SeededRng(1).fork('episodes');
   let episodeSum = 0;
@@ -83,14 +86,36 @@ async function score(backbone: Backbone, data: LabelledDataset, field: readonly 
   }
   store.close();
   return {
-    allWayAccuracy: Number((correct / testIdx.length).toFixed(4)),
-    [`${episode.ways}way${episode.shots}shotAccuracy`]: Number((episodeSum / EPISODES).toFixed(4)),
-    rankMe: Number(rankMe(test, testIdx.length, backbone.dim).toFixed(2)),
+    figures: {
+      allWayAccuracy: accuracy(correct),
+      [`${episode.ways}way${episode.shots}shotAccuracy`]: Number((episodeSum / EPISODES).toFixed(4)),
+      rankMe: Number(rankMe(test, testIdx.length, backbone.dim).toFixed(2)),
+    },
+    correct,
   };
 }
 
+function accuracy(correct: readonly boolean[]): number {
+  return Number((correct.filter(Boolean).length / Math.max(1, correct.length)).toFixed(4));
+}
+
+/**
+ * All-way accuracy on a re-rendering's test images whose strokes the pen kept and on those it broke
+ * or merged (StrokeChanges), beside the field accuracy on the same drawers.
+ */
+function byStrokes(changes: StrokeChanges, correct: readonly boolean[], fieldCorrect: readonly boolean[]) {
+  const part = (changed: boolean) => {
+    const at = changes.changed.flatMap((c, i) => (c === changed ? [i] : []));
+    return { images: at.length, allWayAccuracy: accuracy(at.map((i) => correct[i]!)), fieldAllWayAccuracy: accuracy(at.map((i) => fieldCorrect[i]!)) };
+  };
+  return { strokesKept: part(false), strokesChanged: part(true) };
+}
+
 /** The field classes of a glyph set drawn again with each of GLYPH_PENS, as datasets over the same class ids. */
-async function glyphRerenderings(data: LabelledDataset, field: readonly number[]): Promise<{ name: string; penOffset: number; data: LabelledDataset; seconds: number }[]> {
+async function glyphRerenderings(data: LabelledDataset, field: readonly number[]): Promise<{ name: string; penOffset: number; data: LabelledDataset; seconds: number; changes: StrokeChanges }[]> {
+  const testByClass = indicesByClass(data.test);
+  const indices = field.flatMap((c) => testByClass.get(c) ?? []);
+  const fieldTest: ImageSet = { ...data.test, images: gatherImages(data.test, indices), labels: Int32Array.from(indices, (i) => data.test.labels[i]!), count: indices.length };
   const out = [];
   for (const [name, penOffset] of Object.entries(GLYPH_PENS)) {
     const started = performance.now();
@@ -98,6 +123,7 @@ async function glyphRerenderings(data: LabelledDataset, field: readonly number[]
     out.push({
       name, penOffset, seconds: (performance.now() - started) / 1000,
       data: { name: `${data.name}-pen${penOffset > 0 ? '+' : ''}${penOffset}`, source: 'generated', kind: 'rendered-for-bench', classNames: data.classNames, train, test },
+      changes: strokeChanges(fieldTest, test),
     });
   }
   return out;
@@ -117,12 +143,16 @@ async function quality(scenarioPath: string, episode: Episode, options: { models
   const rows: Record<string, unknown>[] = [];
   for (const spec of specs) {
     const { backbone, tensorBackend } = await createBackbone(spec, shape, scenario.backend);
+    const fieldScore = await score(backbone, data, field, episode);
     const row: Record<string, unknown> = {
       backbone: backbone.name, dim: backbone.dim, tensorBackend, modelHash: backbone.modelHash,
       ...(options.models && spec.name === 'conv4' ? { model: relative(process.cwd(), spec.weights) } : {}),
-      ...await score(backbone, data, field, episode),
+      ...fieldScore.figures,
     };
-    for (const v of variants) row[`${v.name}Pen`] = await score(backbone, v.data, field, episode);
+    for (const v of variants) {
+      const { figures, correct } = await score(backbone, v.data, field, episode);
+      row[`${v.name}Pen`] = { ...figures, ...byStrokes(v.changes, correct, fieldScore.correct) };
+    }
     rows.push(row);
     process.stderr.write(`${scenario.name} ${row.model ?? backbone.name}: ${JSON.stringify(row, (k, val) => (k === 'modelHash' ? undefined : val))}\n`);
     backbone.dispose();
@@ -134,7 +164,10 @@ async function quality(scenarioPath: string, episode: Episode, options: { models
       rerenderings: variants.map((v) => ({
         name: `${v.name}Pen`, penOffset: v.penOffset, seconds: Number(v.seconds.toFixed(1)),
         how: `renderGlyphClasses: the field classes' drawers again, ink ${v.penOffset < 0 ? 'eroded' : 'dilated'} ${Math.abs(v.penOffset)} pen step(s) more`,
+        inkOfField: Number(v.changes.inkRatio.toFixed(3)),
+        strokesChangedShare: Number(v.changes.changedShare.toFixed(3)),
       })),
+      strokes: `strokesChangedShare: the share of field test images whose number of strokes (8-connected groups of pixels at ≥ ${STROKE_THRESHOLD}/255) the pen changed; strokesKept / strokesChanged: all-way accuracy on those test images, and the field's on the same drawers`,
     } : {}),
     results: rows,
   };

@@ -9,6 +9,7 @@ import { morphPen, morphStroke } from '../pretrain/augment.js';
 import { encodeIdx } from '../shared/datasets/idx.js';
 import { DataFileError, type LabelledDataset } from '../shared/datasets/labelled-dataset.js';
 import { IMAGE_PACK_FILES, readImagePack, writeImagePack } from '../shared/datasets/image-pack.js';
+import { strokeChanges } from '../shared/datasets/stroke-changes.js';
 import {
   generateGlyphDataset,
   renderGlyphClasses,
@@ -345,6 +346,17 @@ describe('the committed glyph set data/glyphs-28', () => {
       expect(ink(thin.train.images, i)).toBeLessThan(ink(same.train.images, i));
       expect(ink(thick.train.images, i)).toBeGreaterThan(ink(same.train.images, i));
     }
+  });
+
+  it('a thinner pen breaks more of the field glyphs\' strokes the thinner it is, and leaves less ink', () => {
+    const { render } = fieldSample();
+    const same = render(0).train;
+    const [two, one, none] = [-2, -1, 0].map((penOffset) => strokeChanges(same, render(penOffset).train));
+    expect(none!.changedShare).toBe(0);
+    expect(one!.changedShare).toBeGreaterThan(0.1);
+    expect(two!.changedShare).toBeGreaterThan(one!.changedShare + 0.1);
+    expect(two!.inkRatio).toBeLessThan(one!.inkRatio);
+    expect(one!.inkRatio).toBeLessThan(0.8);
   });
 
   it('the pen augmentation at 4× resolution (morphPen) draws the generator\'s thinner and thicker pens closer than 3×3 morphology at 28×28 does', () => {
