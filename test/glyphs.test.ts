@@ -359,6 +359,18 @@ describe('the committed glyph set data/glyphs-28', () => {
     expect(one!.inkRatio).toBeLessThan(0.8);
   });
 
+  it('a half-step pen draws between its two neighbours, and other fractions are refused', () => {
+    const { render } = fieldSample();
+    const total = (images: Uint8Array): number => images.reduce((s, v) => s + v, 0);
+    const [one, half, two] = [-1, -1.5, -2].map((penOffset) => render(penOffset).train.images);
+    expect(total(half!)).toBeLessThan(total(one!));
+    expect(total(half!)).toBeGreaterThan(total(two!));
+    const thick = [1, 1.5, 2].map((penOffset) => total(render(penOffset).train.images));
+    expect(thick[1]).toBeGreaterThan(thick[0]!);
+    expect(thick[1]).toBeLessThan(thick[2]!);
+    expect(() => render(-1.3)).toThrow(/penOffset must be a whole or half number of pen steps, got -1.3/);
+  });
+
   it('the pen augmentation at 4× resolution (morphPen) draws the generator\'s thinner and thicker pens closer than 3×3 morphology at 28×28 does', () => {
     const { render } = fieldSample();
     const same = render(0).train;

@@ -289,23 +289,28 @@ function inkOf(mask: GlyphMask): number {
   return sum / 255;
 }
 
-/** Grey-level dilation (k > 0) or erosion (k < 0) with a 3×3 square, |k| times: a thicker or thinner pen. */
+/**
+ * Grey-level dilation (k > 0) or erosion (k < 0) with a 3×3 square, |k| times: a thicker or thinner
+ * pen. A half step (k = ±1.5, …) ends with a 2×2 square, which moves one edge of every stroke
+ * instead of both.
+ */
 function morph(mask: GlyphMask, k: number): GlyphMask {
   if (k === 0) return mask;
-  const pad = Math.max(0, k);
+  const pad = Math.max(0, Math.ceil(k));
   const width = mask.width + 2 * pad;
   const height = mask.height + 2 * pad;
   let cur = new Uint8Array(width * height);
   for (let y = 0; y < mask.height; y++) cur.set(mask.data.subarray(y * mask.width, (y + 1) * mask.width), (y + pad) * width + pad);
   const dilate = k > 0;
   for (let step = 0; step < Math.abs(k); step++) {
+    const from = Math.abs(k) - step === 0.5 ? 0 : -1;
     const next = new Uint8Array(width * height);
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
         let v = dilate ? 0 : 255;
-        for (let dy = -1; dy <= 1; dy++) {
+        for (let dy = from; dy <= 1; dy++) {
           const yy = y + dy;
-          for (let dx = -1; dx <= 1; dx++) {
+          for (let dx = from; dx <= 1; dx++) {
             const xx = x + dx;
             const s = yy < 0 || yy >= height || xx < 0 || xx >= width ? 0 : cur[yy * width + xx]!;
             v = dilate ? (s > v ? s : v) : s < v ? s : v;
@@ -856,7 +861,7 @@ export interface GlyphRerenderOptions {
   instances?: number;
   /** The classes to render, by class name as the generator writes them ('Greek/U+0391 Α'). */
   classNames: readonly string[];
-  /** Pen steps (1/84 of the font size) added to every instance: < 0 a thinner pen, > 0 a thicker one. */
+  /** Pen steps (1/84 of the font size; whole or half) added to every instance: < 0 a thinner pen, > 0 a thicker one. */
   penOffset: number;
   /** Class id of each entry of classNames in the returned image sets (default: its index). */
   labels?: readonly number[];
@@ -878,7 +883,7 @@ export function renderGlyphClasses(options: GlyphRerenderOptions): { train: Imag
   const size = options.size ?? GLYPH_DEFAULTS.size;
   const instances = options.instances ?? GLYPH_DEFAULTS.instances;
   const { classNames, penOffset } = options;
-  if (!Number.isInteger(penOffset)) throw new RangeError(`penOffset must be an integer, got ${penOffset}`);
+  if (!Number.isInteger(2 * penOffset)) throw new RangeError(`penOffset must be a whole or half number of pen steps, got ${penOffset}`);
   const labels = options.labels ?? classNames.map((_, i) => i);
   if (labels.length !== classNames.length) throw new RangeError(`labels has ${labels.length} entries for ${classNames.length} classes`);
   const root = new SeededRng(seed);
@@ -972,7 +977,9 @@ function renderDrawer(
   const face = faceFor(pkg, cp, weight, style) ?? faceFor(pkg, cp, weight, 'normal') ?? faceFor(pkg, cp, referenceWeight(pkg), 'normal');
   if (!face) throw new Error(`internal: ${pkg.id} lost U+${cp.toString(16)} between the check and the rendering`);
   let mask = rasterizer.mask(face, cp, fontPx);
-  if (pen + penOffset !== 0) mask = morph(mask, Math.round(((pen + penOffset) * fontPx) / 84));
+  const steps = ((pen + penOffset) * fontPx) / 84;
+  // Whole steps as the set was drawn; a half-step offset (a bench pen between two) keeps its half.
+  if (pen + penOffset !== 0) mask = morph(mask, Number.isInteger(penOffset) ? Math.round(steps) : Math.round(2 * steps) / 2);
   const distortion = randomDistortion(rng);
   const image = renderInstance(mask, size, factor, distortion);
   let ink = 0;
