@@ -40,7 +40,7 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
   const say = (line: string): void => {
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
-  say(`pretraining conv4 on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
+  say(`pretraining conv4${config.filters ? ` (${config.filters} filters)` : ''} on ${base.length} base classes of ${data.name} (${data.train.rows}×${data.train.cols}×${data.train.channels}); ` +
     `${config.ways}-way ${config.shots}-shot ${config.queries}-query, ${config.episodes} episodes, Adam ${config.learningRate} (ε ${config.adamEpsilon}) halved every ${config.halveEvery}, ${config.init} init` +
     (config.augment ? `, augmented ${JSON.stringify(config.augment)}` : '') +
     (config.renderPens?.length ? `, training classes drawn again with pen offsets ${config.renderPens.join(', ')}` : '') + `; backend ${backend}, ${engine} engine` +

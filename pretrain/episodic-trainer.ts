@@ -31,6 +31,8 @@ export interface PretrainConfig extends EpisodeShape {
   seed: number;
   /** conv4's kernel initialisation (shared/embedding/conv4.ts). */
   init?: Conv4Init;
+  /** conv4's filters per convolution (default 64). */
+  filters?: number;
   /** Adam's epsilon (default 1e-7, tf.train.adam's). */
   adamEpsilon?: number;
   /** Random changes to every training image (none when absent). */
@@ -151,7 +153,7 @@ export async function pretrainConv4(
   const net = resumedFrom > 0 ? await loadCheckpointModel() : freshNet();
 
   function freshNet(): TrainableConv4 {
-    const model = buildConv4(input, config.seed, config.init);
+    const model = buildConv4(input, config.seed, config.init, config.filters);
     const fresh = TrainableConv4.fromModel(model, input);
     model.dispose();
     return fresh;

@@ -58,7 +58,7 @@ export class ParallelConv4Trainer {
   static async start(options: ParallelTrainerOptions): Promise<ParallelConv4Trainer> {
     const { threads, input, layout } = options;
     const total = layout.ways * (layout.shots + layout.queries);
-    const dim = 64 * (input.rows >> 4) * (input.cols >> 4);
+    const dim = options.params.gamma[3]!.length * (input.rows >> 4) * (input.cols >> 4);
     const kernelValues = options.params.kernels.reduce((a, k) => a + k.length, 0);
     const slotLength = Math.max(kernelValues, total * dim, 2 * 512 + 1);
     const memory = shardSumMemory(threads, slotLength);

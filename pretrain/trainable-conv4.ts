@@ -142,7 +142,7 @@ export class TrainableConv4 {
 
   /** A tf.layers conv4 holding these weights (for saving and for inference). */
   toModel(): tf.LayersModel {
-    const model = buildConv4(this.input);
+    const model = buildConv4(this.input, 1, 'he-normal', this.blocks[0]!.gamma.shape[0]);
     for (let i = 0; i < 4; i++) {
       const b = this.blocks[i]!;
       model.getLayer(`conv${i + 1}`).setWeights([b.kernel]);

@@ -163,6 +163,25 @@ describe('fused conv4 training step', () => {
       model.dispose();
     }
   });
+  it('a conv4 of 16 filters: two worker threads take the same first step as one thread', async () => {
+    await tf.setBackend('wasm');
+    const model = buildConv4(input, 8, 'he-normal', 16);
+    const net = TrainableConv4.fromModel(model, input);
+    const start = net.params();
+    const pool = await ParallelConv4Trainer.start({ params: cloneParams(start), adam: freshAdam(start), input, layout, backend: 'wasm', threads: 2 });
+    try {
+      const pixels = images(50);
+      const one = fusedConv4Step(cloneParams(start), freshAdam(start), pixels, count, { layout, offset: 0, total: count }, input, 2e-3);
+      const two = await pool.step(pixels, 2e-3);
+      expect(two.loss).toBe(one.loss);
+      expect(two.accuracy).toBe(one.accuracy);
+    } finally {
+      await pool.close();
+      net.dispose();
+      model.dispose();
+    }
+  });
+
   it('workers that augment their own images take the same steps as a pool given images augmented beforehand', async () => {
     await tf.setBackend('wasm');
     const model = buildConv4(input, 9);

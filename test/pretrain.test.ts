@@ -116,6 +116,15 @@ describe('episodic ProtoNet pretraining', () => {
     expect(last!.validationAllWay!).toBeGreaterThan(0.6);
   }, 120_000);
 
+  it('pretrains a conv4 of another width (filters): every convolution has that many, and so does the embedding', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-width-'));
+    await pretrainConv4(data, base, { ...config, episodes: 6, validateEvery: 6, checkpointEvery: 6, filters: 16 }, out, {}, { engine: 'fused', threads: 2 });
+    const model = await tf.loadLayersModel(`file://${join(out, 'model.json')}`);
+    expect(model.outputs[0]!.shape).toEqual([null, 16]);
+    expect([1, 2, 3, 4].map((b) => model.getLayer(`conv${b}`).getWeights()[0]!.shape)).toEqual([[3, 3, 1, 16], [3, 3, 16, 16], [3, 3, 16, 16], [3, 3, 16, 16]]);
+    model.dispose();
+  }, 120_000);
+
   it('the model in the output folder is the checkpoint that validated best all-way; the one to resume from is the last', async () => {
     const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-best-'));
     const run = { ...config, validateEvery: 6 };

@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ImageShape } from './backbone.js';
 
-/** Output dimension of conv4 for an input: 64 channels × the spatial size left after four 2× poolings. */
-export function conv4OutputDim(input: ImageShape): number {
+/** conv4's filters per convolution, as Snell et al. (2017) and PyTorch's reference have it. */
+export const CONV4_FILTERS = 64;
+
+/** Output dimension of conv4 for an input: its filters × the spatial size left after four 2× poolings. */
+export function conv4OutputDim(input: ImageShape, filters = CONV4_FILTERS): number {
+  if (!Number.isInteger(filters) || filters < 1) throw new RangeError(`conv4 needs a positive whole number of filters, got ${filters}`);
   let h = input.rows;
   let w = input.cols;
   for (let i = 0; i < 4; i++) {
@@ -10,7 +14,7 @@ export function conv4OutputDim(input: ImageShape): number {
     w = Math.floor(w / 2);
   }
   if (h < 1 || w < 1) throw new RangeError(`conv4 needs inputs of at least 16×16, got ${input.rows}×${input.cols}`);
-  return 64 * h * w;
+  return filters * h * w;
 }
 
 /**
@@ -27,20 +31,20 @@ function kernelInitializer(init: Conv4Init, seed: number): ReturnType<typeof tf.
 }
 
 /**
- * The classic 4-conv ProtoNet backbone (Snell et al. 2017): four blocks of conv3×3 (64 filters),
- * BatchNorm, ReLU and 2×2 max-pooling, then flatten. 64-d at 28×28×1, 1600-d at 84×84×3.
+ * The classic 4-conv ProtoNet backbone (Snell et al. 2017): four blocks of conv3×3 (64 filters, or
+ * `filters`), BatchNorm, ReLU and 2×2 max-pooling, then flatten. 64-d at 28×28×1, 1600-d at 84×84×3.
  *
  * @example
  * const model = buildConv4({ rows: 28, cols: 28, channels: 1 });
  * model.outputs[0].shape; // [null, 64]
  */
-export function buildConv4(input: ImageShape, seed = 1, init: Conv4Init = 'he-normal'): tf.LayersModel {
-  conv4OutputDim(input);
+export function buildConv4(input: ImageShape, seed = 1, init: Conv4Init = 'he-normal', filters = CONV4_FILTERS): tf.LayersModel {
+  conv4OutputDim(input, filters);
   const model = tf.sequential({ name: 'conv4' });
   for (let block = 0; block < 4; block++) {
     model.add(tf.layers.conv2d({
       name: `conv${block + 1}`,
-      filters: 64,
+      filters,
       kernelSize: 3,
       padding: 'same',
       // BatchNorm follows and cancels any bias.

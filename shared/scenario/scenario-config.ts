@@ -52,6 +52,8 @@ const scenarioSchema = z.strictObject({
     checkpointEvery: positiveInt.default(250),
     /** How conv4's kernels start: tfjs's he-normal (truncated), PyTorch's Conv2d default (kaiming-uniform, a = √5), or glorot-uniform. */
     init: z.enum(['he-normal', 'kaiming-uniform', 'glorot-uniform']).default('he-normal'),
+    /** conv4's filters per convolution, and so its embedding size at 28×28 (64: the classic conv4). */
+    filters: positiveInt.max(512).optional(),
     /** Adam's epsilon: tf.train.adam's 1e-7 by default; PyTorch's is 1e-8. */
     adamEpsilon: z.number().positive().max(1e-2).default(1e-7),
     /**
