@@ -3,7 +3,7 @@
  * nearest-mean accuracy (every train image of every field class makes the prototypes; every test
  * image is classified among all field classes), N-way K-shot episode accuracy, and RankMe.
  *
- * The glyph field classes are also scored on two re-renderings made at bench time by the glyph
+ * The glyph field classes are also scored on re-renderings made at bench time by the glyph
  * generator (shared/datasets/glyph-generator.ts, a development dependency): the same drawers
  * drawn with thinner pens (ink eroded by 2, 1.5 and 1 steps, GLYPH_PENS) and thicker ones (dilated),
  * so a backbone that depends on the shipped renderer's stroke width shows it. For each, the share
@@ -112,6 +112,13 @@ function byStrokes(changes: StrokeChanges, correct: readonly boolean[], fieldCor
   return { strokesKept: part(false), strokesChanged: part(true) };
 }
 
+/** Image i of both sets is one drawer's (the same class, in the same order), or this throws. */
+function checkSameDrawers(field: ImageSet, drawn: ImageSet): void {
+  if (field.count !== drawn.count || field.labels.some((l, i) => drawn.labels[i] !== l)) {
+    throw new Error(`internal: the re-rendering's ${drawn.count} test images do not follow the field's ${field.count} class by class`);
+  }
+}
+
 /** The field classes of a glyph set drawn again with each of GLYPH_PENS, as datasets over the same class ids. */
 async function glyphRerenderings(data: LabelledDataset, field: readonly number[]): Promise<{ name: string; penOffset: number; data: LabelledDataset; seconds: number; changes: StrokeChanges }[]> {
   const testByClass = indicesByClass(data.test);
@@ -121,6 +128,7 @@ async function glyphRerenderings(data: LabelledDataset, field: readonly number[]
   for (const [name, penOffset] of Object.entries(GLYPH_PENS)) {
     const started = performance.now();
     const [train, test] = (await renderedPens(data, field, [penOffset])) as [ImageSet, ImageSet];
+    checkSameDrawers(fieldTest, test);
     out.push({
       name, penOffset, seconds: (performance.now() - started) / 1000,
       data: { name: `${data.name}-pen${penOffset > 0 ? '+' : ''}${penOffset}`, source: 'generated', kind: 'rendered-for-bench', classNames: data.classNames, train, test },
