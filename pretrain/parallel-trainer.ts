@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { entryPoint, startWorker } from '../shared/entry-points.js';
 import type { ImageShape } from '../shared/embedding/backbone.js';
+import { conv4OutputDim } from '../shared/embedding/conv4.js';
 import type { BackendChoice } from '../shared/tensor/tensor-backend.js';
 import type { EpisodeLayout } from './conv4-fused-kernels.js';
 import type { AdamState, Conv4Params } from './fused-conv4-step.js';
@@ -58,9 +59,10 @@ export class ParallelConv4Trainer {
   static async start(options: ParallelTrainerOptions): Promise<ParallelConv4Trainer> {
     const { threads, input, layout } = options;
     const total = layout.ways * (layout.shots + layout.queries);
-    const dim = options.params.gamma[3]!.length * (input.rows >> 4) * (input.cols >> 4);
+    const filters = options.params.gamma[3]!.length;
     const kernelValues = options.params.kernels.reduce((a, k) => a + k.length, 0);
-    const slotLength = Math.max(kernelValues, total * dim, 2 * 512 + 1);
+    // The largest shard sum: conv gradients, the episode's embeddings, or BatchNorm's per-channel moments and count.
+    const slotLength = Math.max(kernelValues, total * conv4OutputDim(input, filters), 2 * filters + 1);
     const memory = shardSumMemory(threads, slotLength);
     const workers = Array.from({ length: threads }, (_, rank) => {
       const workerData = {

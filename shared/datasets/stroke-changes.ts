@@ -55,7 +55,7 @@ export interface StrokeChanges {
  * same number of grey images of one size.
  *
  * @example
- * const { changedShare } = strokeChanges(fieldTest, thinPenTest); // 0.39: the pen broke 39% of them
+ * const { changedShare } = strokeChanges(fieldTest, thinPenTest); // 0.529 for the glyph field classes two pen steps thinner
  */
 export function strokeChanges(reference: ImageSet, drawn: ImageSet, threshold = STROKE_THRESHOLD): StrokeChanges {
   if (reference.count !== drawn.count || reference.rows !== drawn.rows || reference.cols !== drawn.cols || reference.channels !== drawn.channels) {
