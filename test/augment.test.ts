@@ -139,7 +139,9 @@ describe('training-image augmentation', () => {
     expect(() => pens([0])).toThrow(/draws the images the set already has/);
     expect(() => pens([-1, -1])).toThrow(/must differ/);
     expect(() => pens([5])).toThrow(/renderPens/);
-    expect(() => pens([0.5])).toThrow(/renderPens/);
+    expect(pens([-1.5, -0.5, 1])).toEqual([-1.5, -0.5, 1]);
+    expect(() => pens([0.25])).toThrow(/whole or half number of steps/);
+    expect(() => pens([-4.5])).toThrow(/renderPens/);
     expect(parse({ pen: 0.75 }).pretrain!.augment!.pen).toBe(0.75);
   });
 });

@@ -58,9 +58,11 @@ const scenarioSchema = z.strictObject({
     adamEpsilon: z.number().positive().max(1e-2).default(1e-7),
     /**
      * Generated glyph sets only: the training base classes drawn again by the glyph generator with
-     * each of these pen offsets (1/84 of the font size; < 0 thinner), as more images of each class.
+     * each of these pen offsets (1/84 of the font size; < 0 thinner; whole or half steps), as more
+     * images of each class.
      */
-    renderPens: z.array(z.number().int().min(-4).max(4).refine((p) => p !== 0, { message: 'a pen offset of 0 draws the images the set already has' }))
+    renderPens: z.array(z.number().min(-4).max(4).refine((p) => Number.isInteger(2 * p), { message: 'a pen offset is a whole or half number of steps' })
+      .refine((p) => p !== 0, { message: 'a pen offset of 0 draws the images the set already has' }))
       .max(8).refine((pens) => new Set(pens).size === pens.length, { message: 'pen offsets must differ' }).default([]),
     /**
      * Random changes to each training image (pretrain/augment.ts), each ± its value drawn per
