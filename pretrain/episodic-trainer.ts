@@ -74,7 +74,7 @@ export interface TrainerState {
   trainClasses: number[];
   validationClasses: number[];
   history: HistoryEntry[];
-  /** The validation that scored best so far (all-way); its weights are the model in the output folder. */
+  /** The validation that scored best so far (all-way; the latest of equal scores); its weights are the model in the output folder. */
   best?: { episode: number; validationAllWay: number };
   optimizer: { file: string; specs: tf.io.WeightsManifestEntry[] };
 }
@@ -239,7 +239,9 @@ export async function pretrainConv4(
     }
     const allWayAccuracy = await allWay.accuracy(embed);
     hooks.onValidation?.(episode, accuracy ?? NaN, allWayAccuracy);
-    if (!state.best || allWayAccuracy > state.best.validationAllWay) {
+    // A tie goes to the later checkpoint: it has trained longer at a smaller learning rate, and a
+    // few hundred held-out queries tie often once the accuracy nears 1.
+    if (!state.best || allWayAccuracy >= state.best.validationAllWay) {
       state.best = { episode, validationAllWay: allWayAccuracy };
       await saveModel(outDir);
     }

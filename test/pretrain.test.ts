@@ -17,8 +17,11 @@ import { buildConv4 } from '../shared/embedding/conv4.js';
 
 const SIZE = 16;
 
-/** 12 classes of 16×16 images: each class a fixed random stroke pattern, with noise and a random shift. */
-function syntheticDataset(): LabelledDataset {
+/**
+ * 12 classes of 16×16 images: each class a fixed random stroke pattern, with noise and a random
+ * shift. The ink is `255 − noise` over uniform noise up to `noise`.
+ */
+function syntheticDataset(noise = 55): LabelledDataset {
   const rng = new SeededRng(11);
   const classes = 12;
   const perClass = 20;
@@ -35,7 +38,7 @@ function syntheticDataset(): LabelledDataset {
         for (let x = 0; x < SIZE; x++) {
           const sx = (x + dx + SIZE) % SIZE;
           const sy = (y + dy + SIZE) % SIZE;
-          const ink = patterns[c]![sy * SIZE + sx]! * 200 + rng.next() * 55;
+          const ink = patterns[c]![sy * SIZE + sx]! * (255 - noise) + rng.next() * noise;
           images[n * SIZE * SIZE + y * SIZE + x] = Math.round(ink);
         }
       }
@@ -125,23 +128,33 @@ describe('episodic ProtoNet pretraining', () => {
     model.dispose();
   }, 120_000);
 
-  it('the model in the output folder is the checkpoint that validated best all-way; the one to resume from is the last', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-best-'));
-    const run = { ...config, validateEvery: 6 };
-    const { state } = await pretrainConv4(data, base, run, out);
-    const scores = state.history.map((h) => h.validationAllWay!);
-    expect(scores).toHaveLength(4);
-    const bestAt = scores.indexOf(Math.max(...scores));
-    expect(state.best).toEqual({ episode: state.history[bestAt]!.episode, validationAllWay: scores[bestAt] });
-    // The same run stopped at the best episode: its last weights are the picked model.
-    const stopped = mkdtempSync(join(tmpdir(), 'protofed-pretrain-stop-'));
-    await pretrainConv4(data, base, { ...run, episodes: state.best!.episode }, stopped);
-    const picked = await weightsOf(out);
-    const atBest = await weightsOf(join(stopped, 'checkpoint'));
-    const last = await weightsOf(join(out, 'checkpoint'));
-    picked.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(atBest[i]!)));
-    if (state.best!.episode < run.episodes) expect(Array.from(picked[0]!)).not.toEqual(Array.from(last[0]!));
-  }, 120_000);
+  it('the model in the output folder is the checkpoint that validated best all-way (the latest of equal scores); the one to resume from is the last', async () => {
+    // Clean images: every validation scores 1, so the last one is picked. Noisy ones (ink 55 over
+    // noise up to 200): the first validation scores best, strictly.
+    for (const [fixture, tied] of [[data, true], [syntheticDataset(200), false]] as const) {
+      const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-best-'));
+      const run = { ...config, validateEvery: 6 };
+      const { state } = await pretrainConv4(fixture, base, run, out);
+      const scores = state.history.map((h) => h.validationAllWay!);
+      expect(scores).toHaveLength(4);
+      const bestAt = scores.lastIndexOf(Math.max(...scores));
+      expect(state.best).toEqual({ episode: state.history[bestAt]!.episode, validationAllWay: scores[bestAt] });
+      if (tied) {
+        expect(new Set(scores).size).toBe(1);
+        expect(state.best!.episode).toBe(run.episodes);
+      } else {
+        expect(state.best!.episode).toBeLessThan(run.episodes);
+      }
+      // The same run stopped at the best episode: its last weights are the picked model.
+      const stopped = mkdtempSync(join(tmpdir(), 'protofed-pretrain-stop-'));
+      await pretrainConv4(fixture, base, { ...run, episodes: state.best!.episode }, stopped);
+      const picked = await weightsOf(out);
+      const atBest = await weightsOf(join(stopped, 'checkpoint'));
+      const last = await weightsOf(join(out, 'checkpoint'));
+      picked.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(atBest[i]!)));
+      if (state.best!.episode < run.episodes) expect(Array.from(picked[0]!)).not.toEqual(Array.from(last[0]!));
+    }
+  }, 180_000);
 
   it('a run stopped and resumed from its checkpoint ends with the same weights as an uninterrupted run', async () => {
     const straight = mkdtempSync(join(tmpdir(), 'protofed-pretrain-a-'));
