@@ -73,7 +73,7 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     },
     // Validation runs after the episode's progress line, so the line names the episode it scored.
     onValidation: (episode, _acc, allWay) => {
-      lastVal = `${allWay.toFixed(4)} all-way at episode ${episode}`;
+      lastVal = `${allWay.toFixed(4)} all-way${config.validateOnPens ? ' (mean over pens)' : ''} at episode ${episode}`;
     },
   }, { engine, ...(threads === undefined ? {} : { threads }) });
   bar?.stop();
@@ -97,7 +97,8 @@ export async function pretrainCommand(scenarioPath: string, options: PretrainCom
     /** The model in this folder: the checkpoint with the best all-way validation accuracy. */
     model: state.best ? { episode: state.best.episode, validationAllWay: state.best.validationAllWay } : { episode: state.episode },
     finalValidationAccuracy: last?.validationAccuracy ?? null,
-    validation: `all-way nearest-mean over the ${state.validationClasses.length} held-out base classes (last quarter of each class's images as queries); ` +
+    validation: `all-way nearest-mean over the ${state.validationClasses.length} held-out base classes (last quarter of each class's images as queries)` +
+      (config.validateOnPens ? `, the mean over their own images and their drawings with pen offsets ${config.renderPens!.join(', ')}; ` : '; ') +
       (config.validationEpisodes > 0 ? `and ${config.validationEpisodes} episodes of ${config.ways}-way ${config.shots}-shot ${config.queries}-query on them` : 'no validation episodes'),
     history: state.history,
     secondsThisRun: seconds,

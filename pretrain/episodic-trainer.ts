@@ -39,13 +39,18 @@ export interface PretrainConfig extends EpisodeShape {
   augment?: AugmentConfig;
   /** Generated glyph sets: the training classes drawn again with these pen offsets, as more images of them (rendered-pens.ts). */
   renderPens?: number[];
+  /**
+   * Validate on the held-out classes drawn with every renderPens pen as well as on their own
+   * images: the score that picks the model is the mean of the all-way accuracies, one per pen.
+   */
+  validateOnPens?: boolean;
 }
 
 /** Literature defaults: 5-way 5-shot, 15 queries, Adam 1e-3 halved every 2000 episodes (Snell et al. 2017). */
 export const PRETRAIN_DEFAULTS: PretrainConfig = {
   ways: 5, shots: 5, queries: 15, episodes: 2000, learningRate: 1e-3, halveEvery: 2000,
   validationFraction: 0.1, validateEvery: 250, validationEpisodes: 100, checkpointEvery: 250, seed: 1,
-  init: 'he-normal', adamEpsilon: 1e-7, renderPens: [],
+  init: 'he-normal', adamEpsilon: 1e-7, renderPens: [], validateOnPens: false,
 };
 
 /**
@@ -62,8 +67,13 @@ export interface HistoryEntry {
   trainAccuracy: number;
   /** Accuracy of validation episodes shaped like the training ones. */
   validationAccuracy?: number;
-  /** All-way nearest-mean accuracy over every held-out class (AllWayValidation): what picks the model. */
+  /**
+   * All-way nearest-mean accuracy over every held-out class (AllWayValidation): what picks the
+   * model. With validateOnPens, the mean over the pens of validationAllWayByPen.
+   */
   validationAllWay?: number;
+  /** validateOnPens: the all-way accuracy with each pen offset ('0': the set's own images). */
+  validationAllWayByPen?: Record<string, number>;
 }
 
 export interface TrainerState {
@@ -138,10 +148,16 @@ export async function pretrainConv4(
   const validationClasses = classes.slice(0, nValidation).sort((a, b) => a - b);
   const trainClasses = classes.slice(nValidation).sort((a, b) => a - b);
   // Base classes are never evaluated later, so all their images (train and test splits) may be used.
-  // Only the training classes get other pens: validation stays on the set's own images, like the field classes.
+  // The training classes get other pens; the held-out ones only with validateOnPens, each pen its own all-way problem.
   const sampler = new EpisodeSampler([data.train, data.test, ...await renderedPens(data, trainClasses, config.renderPens ?? [])], trainClasses, config);
   const validationSampler = nValidation > 0 && config.validationEpisodes > 0 ? new EpisodeSampler([data.train, data.test], validationClasses, config) : undefined;
+  const validationPens = config.validateOnPens ? config.renderPens ?? [] : [];
+  if (config.validateOnPens && (validationPens.length === 0 || nValidation === 0)) {
+    throw new RangeError('validateOnPens validates on the held-out classes drawn with the renderPens pens: it needs renderPens and validationFraction > 0');
+  }
   const allWay = nValidation > 0 ? new AllWayValidation([data.train, data.test], validationClasses) : undefined;
+  const penSets = await renderedPens(data, validationClasses, validationPens);
+  const allWayByPen = validationPens.map((pen, i) => ({ pen, validation: new AllWayValidation([penSets[2 * i]!, penSets[2 * i + 1]!], validationClasses) }));
   const checkpointDir = join(outDir, CHECKPOINT_DIR);
 
   let state: TrainerState = {
@@ -221,7 +237,7 @@ export async function pretrainConv4(
     return all;
   };
 
-  const validate = async (episode: number): Promise<Pick<HistoryEntry, 'validationAccuracy' | 'validationAllWay'>> => {
+  const validate = async (episode: number): Promise<Pick<HistoryEntry, 'validationAccuracy' | 'validationAllWay' | 'validationAllWayByPen'>> => {
     if (!allWay) return {};
     let accuracy: number | undefined;
     if (validationSampler) {
@@ -237,7 +253,14 @@ export async function pretrainConv4(
       }
       accuracy = sum / config.validationEpisodes;
     }
-    const allWayAccuracy = await allWay.accuracy(embed);
+    let allWayAccuracy = await allWay.accuracy(embed);
+    let byPen: Record<string, number> | undefined;
+    if (allWayByPen.length > 0) {
+      byPen = { 0: allWayAccuracy };
+      for (const { pen, validation } of allWayByPen) byPen[String(pen)] = await validation.accuracy(embed);
+      const scores = Object.values(byPen);
+      allWayAccuracy = scores.reduce((a, b) => a + b, 0) / scores.length;
+    }
     hooks.onValidation?.(episode, accuracy ?? NaN, allWayAccuracy);
     // A tie goes to the later checkpoint: it has trained longer at a smaller learning rate, and a
     // few hundred held-out queries tie often once the accuracy nears 1.
@@ -245,7 +268,7 @@ export async function pretrainConv4(
       state.best = { episode, validationAllWay: allWayAccuracy };
       await saveModel(outDir);
     }
-    return { ...(accuracy === undefined ? {} : { validationAccuracy: accuracy }), validationAllWay: allWayAccuracy };
+    return { ...(accuracy === undefined ? {} : { validationAccuracy: accuracy }), validationAllWay: allWayAccuracy, ...(byPen ? { validationAllWayByPen: byPen } : {}) };
   };
 
   // The fused engine keeps the weights and Adam's state as arrays (in worker threads with the

@@ -142,6 +142,12 @@ describe('training-image augmentation', () => {
     expect(pens([-1.5, -0.5, 1])).toEqual([-1.5, -0.5, 1]);
     expect(() => pens([0.25])).toThrow(/whole or half number of steps/);
     expect(() => pens([-4.5])).toThrow(/renderPens/);
+    const validateOnPens = (pretrain: object) => parseScenario({
+      name: 'x', dataset: { name: 'glyphs' }, missions: { count: 3, classesPerClient: 2, shotsPerClass: 5 }, pretrain,
+    }).pretrain!.validateOnPens;
+    expect(validateOnPens({})).toBe(false);
+    expect(validateOnPens({ renderPens: [-1], validateOnPens: true })).toBe(true);
+    expect(() => validateOnPens({ validateOnPens: true })).toThrow(/validateOnPens.*set renderPens/);
     expect(parse({ pen: 0.75 }).pretrain!.augment!.pen).toBe(0.75);
   });
 });

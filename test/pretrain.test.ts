@@ -12,6 +12,7 @@ import { PRETRAIN_DEFAULTS, pretrainConv4, type PretrainConfig } from '../pretra
 import { TrainableConv4 } from '../pretrain/trainable-conv4.js';
 import { NO_AUGMENTATION } from '../pretrain/augment.js';
 import { renderedPens } from '../pretrain/rendered-pens.js';
+import { AllWayValidation } from '../pretrain/all-way-validation.js';
 import { readImagePack } from '../shared/datasets/image-pack.js';
 import { buildConv4 } from '../shared/embedding/conv4.js';
 
@@ -196,6 +197,41 @@ describe('episodic ProtoNet pretraining', () => {
     expect(Array.from(await weightsAfter([-2]))).not.toEqual(Array.from(await weightsAfter([])));
     await expect(pretrainConv4(data, base, { ...config, renderPens: [-1] }, mkdtempSync(join(tmpdir(), 'protofed-pretrain-nogen-'))))
       .rejects.toThrow(/not made by the glyph generator/);
+  }, 120_000);
+
+  it('validateOnPens scores the held-out classes with every renderPens pen too, and the mean of the pens picks the model', async () => {
+    const glyphs = readImagePack(fileURLToPath(new URL('../data/glyphs-28', import.meta.url)));
+    const classes = glyphs.baseClasses!.slice(0, 12);
+    const run = { ...config, ways: 3, shots: 2, queries: 2, episodes: 4, validationFraction: 0.25, validateEvery: 2, validationEpisodes: 0, checkpointEvery: 4, renderPens: [-2, 2] };
+    const plain = await pretrainConv4(glyphs, classes, run, mkdtempSync(join(tmpdir(), 'protofed-pretrain-vplain-')));
+    const out = mkdtempSync(join(tmpdir(), 'protofed-pretrain-vpens-'));
+    const { state } = await pretrainConv4(glyphs, classes, { ...run, validateOnPens: true }, out);
+    expect(state.history).toHaveLength(2);
+    state.history.forEach((h, i) => {
+      const byPen = h.validationAllWayByPen!;
+      expect(Object.keys(byPen).sort()).toEqual(['-2', '0', '2']);
+      // Validation does not change training: the set's own images score what the plain run scored.
+      expect(byPen['0']).toBe(plain.state.history[i]!.validationAllWay);
+      expect(h.validationAllWay).toBeCloseTo((byPen['0']! + byPen['-2']! + byPen['2']!) / 3, 12);
+    });
+    // The last validation, recomputed from the last checkpoint on the held-out classes drawn with each pen.
+    const model = await tf.loadLayersModel(`file://${join(out, 'checkpoint', 'model.json')}`);
+    const net = TrainableConv4.fromModel(model, { rows: 28, cols: 28, channels: 1 });
+    model.dispose();
+    const embed = async (images: Uint8Array, n: number): Promise<Float32Array> => {
+      const e = tf.tidy(() => net.forward(tf.tensor4d(images, [n, 28, 28, 1], 'int32').toFloat().div(255), false));
+      const values = (await e.data()) as Float32Array;
+      e.dispose();
+      return values;
+    };
+    const drawn = await renderedPens(glyphs, state.validationClasses, [-2, 2]);
+    expect(await new AllWayValidation([drawn[0]!, drawn[1]!], state.validationClasses).accuracy(embed)).toBe(state.history[1]!.validationAllWayByPen!['-2']);
+    expect(await new AllWayValidation([drawn[2]!, drawn[3]!], state.validationClasses).accuracy(embed)).toBe(state.history[1]!.validationAllWayByPen!['2']);
+    const means = state.history.map((h) => h.validationAllWay!);
+    expect(state.best!.validationAllWay).toBe(Math.max(...means));
+    expect(plain.state.history[0]!.validationAllWayByPen).toBeUndefined();
+    await expect(pretrainConv4(glyphs, classes, { ...run, renderPens: [], validateOnPens: true }, mkdtempSync(join(tmpdir(), 'protofed-pretrain-vnone-'))))
+      .rejects.toThrow(/validateOnPens .* needs renderPens/);
   }, 120_000);
 
   it('a checkpoint written before an augmentation option existed resumes (the option reads as off); one with it on does not resume a run without it', async () => {

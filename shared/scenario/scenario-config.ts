@@ -65,6 +65,11 @@ const scenarioSchema = z.strictObject({
       .refine((p) => p !== 0, { message: 'a pen offset of 0 draws the images the set already has' }))
       .max(8).refine((pens) => new Set(pens).size === pens.length, { message: 'pen offsets must differ' }).default([]),
     /**
+     * Validate on the held-out base classes drawn with every renderPens pen as well: the mean of
+     * the pens' all-way accuracies picks the checkpoint.
+     */
+    validateOnPens: z.boolean().default(false),
+    /**
      * Random changes to each training image (pretrain/augment.ts), each ± its value drawn per
      * image; ink is bright on dark, as in the glyph sets.
      */
@@ -84,7 +89,7 @@ const scenarioSchema = z.strictObject({
       /** Ink strength, in powers of 2: 1 for 0.5–2× (faint to saturated strokes). */
       ink: z.number().min(0).max(3).default(0),
     }).optional(),
-  }).optional(),
+  }).refine((p) => !p.validateOnPens || p.renderPens.length > 0, { message: 'validateOnPens validates on the held-out classes drawn with the renderPens pens: set renderPens', path: ['validateOnPens'] }).optional(),
   clients: z.strictObject({
     /** How many clients; above 1,024 only in population mode. */
     count: positiveInt.max(100_000_000).default(4),
