@@ -143,9 +143,11 @@ describe('nothing is trusted before hello', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise((resolve) => child.on('exit', resolve));
     clearInterval(sampler);
-    // Every stranger was cut off, and the coordinator held no more than a few MiB for them all.
+    // Every stranger was cut off, and the coordinator held far less than the 256 MiB that holding
+    // the frames would take. The bound is on the whole test worker's RSS, which also moves with its
+    // own garbage and JIT: 64 MiB was exceeded once in CI (66.4 MiB) with nothing held.
     expect(JSON.parse(out)).toEqual({ cut: 32, notLetIn: 0, stillOpen: 0 });
-    expect(peak - before).toBeLessThan(64 * 1024 * 1024);
+    expect(peak - before).toBeLessThan(128 * 1024 * 1024);
     expect(server.gate.pendingCount).toBe(0);
   }, 60_000);
 });
