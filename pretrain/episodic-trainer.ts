@@ -157,7 +157,10 @@ export async function pretrainConv4(
   }
   const allWay = nValidation > 0 ? new AllWayValidation([data.train, data.test], validationClasses) : undefined;
   const penSets = await renderedPens(data, validationClasses, validationPens);
-  const allWayByPen = validationPens.map((pen, i) => ({ pen, validation: new AllWayValidation([penSets[2 * i]!, penSets[2 * i + 1]!], validationClasses) }));
+  // With validateOnPens: the set's own images as pen 0, then each pen's drawings.
+  const allWayByPen = allWay && validationPens.length > 0
+    ? [{ pen: 0, validation: allWay }, ...validationPens.map((pen, i) => ({ pen, validation: new AllWayValidation([penSets[2 * i]!, penSets[2 * i + 1]!], validationClasses) }))]
+    : [];
   const checkpointDir = join(outDir, CHECKPOINT_DIR);
 
   let state: TrainerState = {
@@ -253,13 +256,14 @@ export async function pretrainConv4(
       }
       accuracy = sum / config.validationEpisodes;
     }
-    let allWayAccuracy = await allWay.accuracy(embed);
+    let allWayAccuracy: number;
     let byPen: Record<string, number> | undefined;
     if (allWayByPen.length > 0) {
-      byPen = { 0: allWayAccuracy };
+      byPen = {};
       for (const { pen, validation } of allWayByPen) byPen[String(pen)] = await validation.accuracy(embed);
-      const scores = Object.values(byPen);
-      allWayAccuracy = scores.reduce((a, b) => a + b, 0) / scores.length;
+      allWayAccuracy = Object.values(byPen).reduce((a, b) => a + b, 0) / allWayByPen.length;
+    } else {
+      allWayAccuracy = await allWay.accuracy(embed);
     }
     hooks.onValidation?.(episode, accuracy ?? NaN, allWayAccuracy);
     // A tie goes to the later checkpoint: it has trained longer at a smaller learning rate, and a
